@@ -1,0 +1,97 @@
+//! The command line. clap turns it into a [`Config`]; [`main`] runs it and turns the outcome into
+//! an exit code and, on failure, one line on stderr.
+
+use crate::container::{self, Config};
+use crate::exit;
+use anyhow::{Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "minibox",
+    version,
+    about = "A small Linux container runtime, built chapter by chapter",
+    after_help = "Exit codes: 125 minibox failed, 126 the command cannot be run, 127 the command was \
+                  not found; otherwise the command's own code (128+N when signal N killed it)."
+)]
+pub struct Cli {
+    /// Print each step to stderr as minibox takes it.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a command in a new container: minibox run [OPTIONS] -- COMMAND [ARGS...]
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Set an environment variable for the command (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+impl RunArgs {
+    /// Check the arguments and turn them into the container's configuration. Every check that
+    /// can be made before anything is created is made here, so bad input leaves nothing behind.
+    pub fn into_config(self) -> Result<Config> {
+        for kv in &self.env {
+            if !kv.contains('=') || kv.starts_with('=') {
+                bail!("--env wants KEY=VALUE, not `{kv}`");
+            }
+        }
+        Ok(Config { command: self.command, env: self.env })
+    }
+}
+
+/// Run minibox with this process's arguments; return the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => {
+            let _ = error.print(); // --help and --version
+            return 0;
+        }
+        Err(error) => {
+            eprintln!("{}", one_line(&error));
+            return exit::RUNTIME_FAILED;
+        }
+    };
+    crate::log::set_verbose(cli.verbose);
+    let result = match cli.command {
+        Command::Run(args) => args.into_config().and_then(|config| container::run(&config)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            // `{:#}` prints the chain of causes on one line, and never a backtrace.
+            eprintln!("minibox: {error:#}");
+            exit::code_of(&error)
+        }
+    }
+}
+
+/// clap explains a usage error over several lines; say what was wrong and what to do in one.
+fn one_line(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("bad arguments");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    let advice = match (error.kind(), lines.find_map(|l| l.strip_prefix("tip: "))) {
+        (_, Some(tip)) => tip.to_string(),
+        (clap::error::ErrorKind::UnknownArgument, None) => {
+            "the command goes after `--`: minibox run [OPTIONS] -- COMMAND [ARGS...]".to_string()
+        }
+        _ => "see `minibox --help`".to_string(),
+    };
+    format!("minibox: {first} ({advice})")
+}

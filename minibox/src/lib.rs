@@ -1,0 +1,14 @@
+//! minibox: a small Linux container runtime, written to be read.
+//!
+//! Start at [`container::run`]: it is `minibox run` from beginning to end, one step per chapter
+//! of the workshop. Each step lives in its own module:
+//!
+//! | chapter | module | what it does |
+//! | --- | --- | --- |
+//! | 1 | [`process`] | fork, exec, wait; exit codes; passing signals on |
+
+pub mod cli;
+pub mod container;
+pub mod exit;
+pub mod log;
+pub mod process;

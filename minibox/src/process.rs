@@ -1,0 +1,300 @@
+//! Chapter 1: running a program as a child process.
+//!
+//! A process asks the kernel for everything through system calls. Starting another program
+//! takes three of them: `fork` makes a copy of the calling process, `execve` replaces the
+//! copy's program with the new one, and `waitpid` tells the parent how the child ended.
+//! Every container runtime, Docker's included, ends in exactly these calls.
+
+use crate::exit::{self, CodedError};
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::Pid;
+//@ exercise 1 imports
+use nix::fcntl::OFlag;
+use nix::sys::signal::kill;
+use nix::sys::wait::WaitPidFlag;
+use nix::unistd::{ForkResult, execve, fork, pipe2};
+use std::ffi::CString;
+//@ end
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// What to run: the program with its arguments, and the whole environment it gets.
+#[derive(Clone, Debug, Default)]
+pub struct Command {
+    pub argv: Vec<String>,
+    /// `KEY=VALUE` strings, exactly as `execve` takes them.
+    pub env: Vec<String>,
+}
+
+/// A child that has been forked, with the pipe on which it reports a failure to start.
+pub struct Child {
+    pub pid: Pid,
+    report: File,
+}
+
+/// The signals minibox passes on to the command: whoever asks minibox to stop (a user's Ctrl-C,
+/// a supervisor's SIGTERM) means the command.
+pub const FORWARDED: [Signal; 6] =
+    [Signal::SIGHUP, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM, Signal::SIGUSR1, Signal::SIGUSR2];
+
+/// The signals minibox waits for: the forwarded ones, and SIGCHLD (a child changed state).
+pub fn supervised_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGCHLD);
+    for signal in FORWARDED {
+        set.add(signal);
+    }
+    set
+}
+
+/// Block the supervised signals in this process. Blocked signals are not lost: they stay pending
+/// until `sigwait` takes them. Blocking them before `fork` means none can slip past minibox
+/// between the fork and the moment it starts waiting.
+pub fn block_supervised_signals() -> Result<()> {
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&supervised_signals()), None).context("blocking signals")
+}
+
+/// Undo `block_supervised_signals`. A child must do this before `execve`: the signal mask
+/// survives exec, and a command that cannot receive SIGTERM cannot be stopped.
+pub fn unblock_supervised_signals() -> Result<()> {
+    sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&supervised_signals()), None).context("unblocking signals")
+}
+
+// ANCHOR: spawn
+/// Start `command` in a child process. In the child, `setup` runs first (later chapters set up
+/// the container there), then the command replaces the child's program.
+///
+/// The child reports a failure to start (setup failed, command not found) on a pipe that closes
+/// by itself when `execve` succeeds (`O_CLOEXEC`): see [`Child::started`].
+pub fn spawn(command: &Command, setup: impl FnOnce() -> Result<()>) -> Result<Child> {
+    //@ exercise 1 spawn
+    let (report_read, report_write) = pipe2(OFlag::O_CLOEXEC).context("creating a pipe")?;
+    // SAFETY: minibox has one thread, so the child may do anything the parent could.
+    match unsafe { fork() }.context("fork failed")? {
+        ForkResult::Parent { child } => {
+            drop(report_write);
+            Ok(Child { pid: child, report: File::from(report_read) })
+        }
+        ForkResult::Child => {
+            drop(report_read);
+            child_main(command, setup, report_write)
+        }
+    }
+    //@ stub
+    //| let _ = (command, setup);
+    //| todo!("chapter 1, `spawn`: fork; in the child call `child_main`, in the parent return a `Child` (book: Chapter 1, \"Fork and exec\")")
+    //@ end
+}
+// ANCHOR_END: spawn
+
+/// The child's side of `spawn`: set up, then become the command. It never returns: on failure it
+/// writes `CODE MESSAGE` to the report pipe and exits with that code.
+pub fn child_main(command: &Command, setup: impl FnOnce() -> Result<()>, report: OwnedFd) -> ! {
+    // A panic must not unwind into the parent's code that this child inherited with the fork.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if let Err(error) = setup() {
+            return CodedError::new(exit::RUNTIME_FAILED, format!("{error:#}"));
+        }
+        exec(command)
+    }));
+    let failure = outcome.unwrap_or_else(|_| {
+        CodedError::new(exit::RUNTIME_FAILED, "the container's setup panicked (see above)".into())
+    });
+    let mut report = File::from(report);
+    // If the parent is gone there is no one to tell; the exit code still says it.
+    let _ = write!(report, "{} {}", failure.code, failure.message);
+    // SAFETY: `_exit` ends the process without running the parent's atexit handlers or
+    // flushing buffers that the fork copied from it.
+    unsafe { libc::_exit(failure.code) }
+}
+
+// ANCHOR: exec
+/// Replace this process's program with `command`. Returns only if that failed, with the exit
+/// code a shell would use: 127 when the program does not exist, 126 when it cannot be run.
+pub fn exec(command: &Command) -> CodedError {
+    //@ exercise 1 exec
+    let Some(program) = command.argv.first() else {
+        return CodedError::new(exit::RUNTIME_FAILED, "no command given".into());
+    };
+    let path = match find_program(program, search_path(&command.env)) {
+        Ok(path) => path,
+        Err(error) => return error,
+    };
+    let (Ok(argv), Ok(envp)) = (c_strings(&command.argv), c_strings(&command.env)) else {
+        return CodedError::new(exit::RUNTIME_FAILED, "an argument contains a NUL byte".into());
+    };
+    let Ok(c_path) = CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return CodedError::new(exit::RUNTIME_FAILED, "the program path contains a NUL byte".into());
+    };
+    if let Err(error) = unblock_supervised_signals() {
+        return CodedError::new(exit::RUNTIME_FAILED, format!("{error:#}"));
+    }
+    let Err(errno) = execve(&c_path, &argv, &envp);
+    exec_failure(&path, errno)
+    //@ stub
+    //| let _ = command;
+    //| todo!("chapter 1, `exec`: find the program, then execve it; return the error that comes back (book: Chapter 1, \"Fork and exec\")")
+    //@ end
+}
+// ANCHOR_END: exec
+
+/// Explain why `execve` failed, with the shell's exit code for it.
+pub fn exec_failure(path: &Path, errno: Errno) -> CodedError {
+    let shown = path.display();
+    match errno {
+        Errno::ENOENT => CodedError::new(exit::NOT_FOUND, format!("{shown}: no such file or directory")),
+        Errno::EACCES => {
+            CodedError::new(exit::NOT_EXECUTABLE, format!("{shown}: permission denied (is it executable?)"))
+        }
+        Errno::ENOEXEC => CodedError::new(
+            exit::NOT_EXECUTABLE,
+            format!("{shown}: exec format error (not a program this kernel can run)"),
+        ),
+        other => CodedError::new(exit::NOT_EXECUTABLE, format!("{shown}: cannot execute: {}", other.desc())),
+    }
+}
+
+/// The `PATH` the command is looked up in: the command's own, or the usual default.
+pub fn search_path(env: &[String]) -> &str {
+    env.iter().find_map(|kv| kv.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH)
+}
+
+/// The `PATH` a command gets when nothing sets one (Docker uses the same).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Find `program` the way a shell does: a name with a `/` is a path; any other name is looked up
+/// in each directory of `path` in turn.
+pub fn find_program(program: &str, path: &str) -> Result<PathBuf, CodedError> {
+    if program.contains('/') {
+        return Ok(PathBuf::from(program));
+    }
+    let mut not_executable = None;
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(program);
+        let Ok(meta) = std::fs::metadata(&candidate) else { continue };
+        if meta.is_file() && meta.permissions().mode() & 0o111 != 0 {
+            return Ok(candidate);
+        }
+        not_executable.get_or_insert(candidate);
+    }
+    Err(match not_executable {
+        Some(found) => exec_failure(&found, Errno::EACCES),
+        None => CodedError::new(exit::NOT_FOUND, format!("{program}: command not found (PATH={path})")),
+    })
+}
+
+//@ exercise 1 c_strings
+fn c_strings(strings: &[String]) -> Result<Vec<CString>, std::ffi::NulError> {
+    strings.iter().map(|s| CString::new(s.as_bytes())).collect()
+}
+//@ end
+
+impl Child {
+    /// Wait until the child's command is running. The report pipe closes without a word when
+    /// `execve` succeeds; otherwise the child wrote why it failed, and has exited.
+    pub fn started(mut self) -> Result<Pid, CodedError> {
+        let mut report = String::new();
+        if let Err(error) = self.report.read_to_string(&mut report) {
+            return Err(CodedError::new(
+                exit::RUNTIME_FAILED,
+                format!("reading the child's report: {error}"),
+            ));
+        }
+        if report.is_empty() {
+            return Ok(self.pid);
+        }
+        // The child has exited (or is about to): reap it so it leaves no zombie.
+        let _ = waitpid(self.pid, None);
+        let (code, message) = report.split_once(' ').unwrap_or(("125", &report));
+        Err(CodedError::new(code.parse().unwrap_or(exit::RUNTIME_FAILED), message.to_string()))
+    }
+}
+
+// ANCHOR: wait
+/// Wait for `child` to end, passing on every forwarded signal that minibox receives meanwhile.
+/// The supervised signals must be blocked (see [`block_supervised_signals`]).
+pub fn wait_for_exit(child: Pid) -> Result<WaitStatus> {
+    //@ exercise 1 wait_for_exit
+    let signals = supervised_signals();
+    //@ begin 2
+    let mut stop_requests = 0;
+    //@ end
+    loop {
+        let signal = signals.wait().context("waiting for signals")?;
+        if signal == Signal::SIGCHLD {
+            // SIGCHLD says that some child changed state; WNOHANG asks about ours without blocking.
+            match waitpid(child, Some(WaitPidFlag::WNOHANG)).context("waitpid")? {
+                status @ (WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => return Ok(status),
+                _ => continue, // still running, or only stopped or continued
+            }
+        }
+        //@ begin 2
+        // A command that is PID 1 ignores signals it has no handler for (chapter 2). A second
+        // request to stop is the user insisting: SIGKILL cannot be ignored.
+        let forwarded = if matches!(signal, Signal::SIGINT | Signal::SIGTERM) {
+            stop_requests += 1;
+            if stop_requests > 1 { Signal::SIGKILL } else { signal }
+        } else {
+            signal
+        };
+        //@ end
+        //@ until 2
+        //| let forwarded = signal;
+        //@ end
+        match kill(child, forwarded) {
+            Ok(()) | Err(Errno::ESRCH) => {} // ESRCH: it has just exited; SIGCHLD will follow
+            Err(errno) => return Err(errno).context("forwarding a signal"),
+        }
+    }
+    //@ stub
+    //| let _ = child;
+    //| todo!("chapter 1, `wait_for_exit`: loop: wait for a signal; on SIGCHLD reap the child with waitpid, otherwise forward the signal (book: Chapter 1, \"Waiting, and passing signals on\")")
+    //@ end
+}
+// ANCHOR_END: wait
+
+// ANCHOR: exit_code
+/// The exit code minibox reports for a child that ended with `status`: its own exit code, or
+/// 128 + N when signal N killed it (what a shell reports, and what Docker does).
+pub fn exit_code(status: WaitStatus) -> i32 {
+    //@ exercise 1 exit_code
+    match status {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, signal, _) => exit::SIGNAL_BASE + signal as i32,
+        other => unreachable!("exit_code is only called for a child that has ended, not {other:?}"),
+    }
+    //@ stub
+    //| let _ = status;
+    //| todo!("chapter 1, `exit_code`: map Exited(code) and Signaled(signal) to an exit code (book: Chapter 1, \"Exit statuses\")")
+    //@ end
+}
+// ANCHOR_END: exit_code
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_with_a_slash_is_a_path() {
+        assert_eq!(find_program("./x", "/bin").unwrap(), PathBuf::from("./x"));
+    }
+
+    #[test]
+    fn a_missing_program_is_127_and_names_the_path_searched() {
+        let error = find_program("no-such-program-here", "/nonexistent-dir").unwrap_err();
+        assert_eq!(error.code, exit::NOT_FOUND);
+        assert!(error.message.contains("PATH=/nonexistent-dir"), "{}", error.message);
+    }
+
+    #[test]
+    fn the_default_path_is_used_when_none_is_set() {
+        assert_eq!(search_path(&["HOME=/".into()]), DEFAULT_PATH);
+        assert_eq!(search_path(&["PATH=/x".into()]), "/x");
+    }
+}

@@ -1,0 +1,202 @@
+//! Chapter 1 graded tests: running a command as a child process.
+//!
+//! Every command here exists both on a Linux host and in the busybox root filesystem that later
+//! chapters run containers in, so these tests keep passing in every later chapter.
+
+mod support;
+
+use minibox::process::exit_code;
+use nix::sys::signal::Signal;
+use nix::sys::wait::WaitStatus;
+use nix::unistd::Pid;
+use serial_test::serial;
+use support::{Process, Sandbox, ensure};
+
+const EXIT_STATUSES: &str = "Chapter 1, \"Exit statuses\"";
+const FORK_AND_EXEC: &str = "Chapter 1, \"Fork and exec\"";
+const SIGNALS: &str = "Chapter 1, \"Waiting, and passing signals on\"";
+
+/// A few exit codes that change from run to run, so no fixed answer can pass.
+fn some_exit_codes() -> Vec<i32> {
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let mut x = seed | 1;
+    let mut codes = vec![0, 1, 255];
+    for _ in 0..3 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        codes.push((x % 254 + 1) as i32);
+    }
+    codes
+}
+
+#[test]
+#[serial]
+fn exit_codes_round_trip() {
+    let sandbox = Sandbox::new();
+    for code in some_exit_codes() {
+        sandbox.run(&["run", "--", "sh", "-c", &format!("exit {code}")]).expect_code(
+            code,
+            "minibox should exit with the command's own exit code: look at how the wait status becomes an exit code",
+            EXIT_STATUSES,
+        );
+    }
+}
+
+#[test]
+fn exit_status_mapping_follows_the_shell() {
+    let pid = Pid::from_raw(4242);
+    let cases = [
+        (WaitStatus::Exited(pid, 0), 0),
+        (WaitStatus::Exited(pid, 3), 3),
+        (WaitStatus::Signaled(pid, Signal::SIGKILL, false), 137),
+        (WaitStatus::Signaled(pid, Signal::SIGSEGV, true), 139),
+        (WaitStatus::Signaled(pid, Signal::SIGTERM, false), 143),
+        (WaitStatus::Signaled(pid, Signal::SIGINT, false), 130),
+    ];
+    for (status, expected) in cases {
+        let seen = exit_code(status);
+        ensure(
+            seen == expected,
+            format!("exit_code({status:?}) == {expected}"),
+            seen,
+            "a command killed by signal N reports 128 + N; one that exited reports its own code",
+            EXIT_STATUSES,
+        );
+    }
+}
+
+#[test]
+#[serial]
+fn stdout_and_stderr_pass_through_unchanged() {
+    let sandbox = Sandbox::new();
+    let ran = sandbox.run(&["run", "--", "sh", "-c", "printf 'out 1\\nout 2\\n'; printf 'to stderr\\n' >&2"]);
+    let cause =
+        "the child should inherit minibox's stdout and stderr, and minibox should print nothing itself";
+    ran.expect_code(0, cause, FORK_AND_EXEC).expect_stdout("out 1\nout 2\n", cause, FORK_AND_EXEC);
+    ensure(ran.stderr == "to stderr\n", "stderr \"to stderr\\n\"", ran.transcript(), cause, FORK_AND_EXEC);
+}
+
+#[test]
+#[serial]
+fn stdin_reaches_the_command() {
+    let sandbox = Sandbox::new();
+    sandbox.run_with_stdin(&["run", "--", "cat"], "line one\nline two\n").expect_stdout(
+        "line one\nline two\n",
+        "the child should inherit minibox's stdin",
+        FORK_AND_EXEC,
+    );
+}
+
+#[test]
+#[serial]
+fn arguments_reach_the_command_unchanged() {
+    let sandbox = Sandbox::new();
+    let args = ["a b", "c\"d", "e'f", "", "$HOME", "*", "--flag"];
+    let mut command = vec!["run", "--", "printf", "[%s]\\n"];
+    command.extend(args);
+    let expected: String = args.iter().map(|a| format!("[{a}]\n")).collect();
+    sandbox.run(&command).expect_stdout(
+        &expected,
+        "each argument should go to execve as it is: no shell, no splitting, no quoting",
+        FORK_AND_EXEC,
+    );
+}
+
+#[test]
+#[serial]
+fn environment_settings_reach_the_command() {
+    let sandbox = Sandbox::new();
+    sandbox
+        .run(&["run", "--env", "GREETING=hello there", "--", "sh", "-c", "echo \"$GREETING\""])
+        .expect_stdout(
+            "hello there\n",
+            "the command's environment should include --env settings",
+            FORK_AND_EXEC,
+        );
+}
+
+#[test]
+#[serial]
+fn a_missing_command_exits_127_with_one_line() {
+    let sandbox = Sandbox::new();
+    let cause = "when execve fails with ENOENT, minibox should say so in one line and exit 127";
+    sandbox
+        .run(&["run", "--", "no-such-command-minibox"])
+        .expect_code(127, cause, FORK_AND_EXEC)
+        .expect_stderr_contains("no-such-command-minibox", cause, FORK_AND_EXEC)
+        .expect_one_line_error(FORK_AND_EXEC);
+}
+
+#[test]
+#[serial]
+fn a_file_that_is_not_executable_exits_126_with_one_line() {
+    let sandbox = Sandbox::new();
+    let cause = "when execve fails with EACCES, minibox should say so in one line and exit 126";
+    sandbox
+        .run(&["run", "--", "/etc/passwd"])
+        .expect_code(126, cause, FORK_AND_EXEC)
+        .expect_stderr_contains("/etc/passwd", cause, FORK_AND_EXEC)
+        .expect_one_line_error(FORK_AND_EXEC);
+}
+
+#[test]
+#[serial]
+fn death_by_signal_exits_128_plus_the_signal() {
+    let sandbox = Sandbox::new();
+    let mut running = sandbox.start(&["run", "--", "sleep", "30"]);
+    let sleeper = running.wait_for_process(|p| p.command == "sleep");
+    let Some(sleeper) = sleeper else {
+        let ran = running.wait();
+        support::fail(
+            "the command `sleep 30` to be running",
+            ran.transcript(),
+            "the command never started",
+            FORK_AND_EXEC,
+        );
+    };
+    // SIGKILL from outside: the one signal no process, not even a PID 1, can refuse.
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(sleeper.pid, libc::SIGKILL) };
+    running.wait().expect_code(
+        137,
+        "a command killed by SIGKILL (9) should make minibox exit 128 + 9",
+        EXIT_STATUSES,
+    );
+}
+
+/// A shell that reports the signal it receives, then exits 7.
+fn trap_script(signal: &str) -> String {
+    format!("trap 'echo got {signal}; exit 7' {signal}; while true; do sleep 0.1; done")
+}
+
+fn forwards(signal: i32, name: &str) {
+    let sandbox = Sandbox::new();
+    let script = trap_script(name);
+    let mut running = sandbox.start(&["run", "--", "sh", "-c", &script]);
+    // Once the shell runs `sleep`, its trap is in place.
+    let ready = running.wait_for_process(|p: &Process| p.command == "sleep");
+    ensure(
+        ready.is_some(),
+        "the shell to be running",
+        "it never started",
+        "the command never started",
+        FORK_AND_EXEC,
+    );
+    running.signal(signal);
+    let cause =
+        "minibox should pass the signal it receives on to the command, then report the command's exit code";
+    running.wait().expect_stdout(&format!("got {name}\n"), cause, SIGNALS).expect_code(7, cause, SIGNALS);
+}
+
+#[test]
+#[serial]
+fn sigterm_to_minibox_reaches_the_command() {
+    forwards(libc::SIGTERM, "TERM");
+}
+
+#[test]
+#[serial]
+fn sigint_to_minibox_reaches_the_command() {
+    forwards(libc::SIGINT, "INT");
+}

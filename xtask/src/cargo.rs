@@ -1,0 +1,182 @@
+//! Running cargo from the tools, and reading what libtest printed.
+
+use anyhow::{Context, Result};
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// cargo itself: the one that runs us (`cargo xtask`), or the first on PATH.
+pub fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// What a command printed (stdout and stderr together, in order of arrival) and whether it succeeded.
+pub struct Output {
+    pub success: bool,
+    pub text: String,
+}
+
+/// Run `command` in `dir`; echo its output as it comes when `echo` is set.
+pub fn run(mut command: Command, dir: &Path, echo: bool) -> Result<Output> {
+    command.current_dir(dir).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let shown = format!("{command:?}");
+    let mut child = command.spawn().with_context(|| format!("starting {shown}"))?;
+    let (sender, receiver) = std::sync::mpsc::channel::<String>();
+    let pipes: Vec<Box<dyn Read + Send>> =
+        vec![Box::new(child.stdout.take().expect("piped")), Box::new(child.stderr.take().expect("piped"))];
+    let readers: Vec<_> = pipes
+        .into_iter()
+        .map(|pipe| {
+            let sender = sender.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if sender.send(line).is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(sender);
+    let mut text = String::new();
+    for line in receiver {
+        if echo {
+            println!("{line}");
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    for reader in readers {
+        let _ = reader.join();
+    }
+    let status = child.wait().with_context(|| format!("waiting for {shown}"))?;
+    Ok(Output { success: status.success(), text })
+}
+
+/// One test, as libtest reported it.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The test target, for example `ch02_namespaces` (or `unittests` for a crate's own tests).
+    pub target: String,
+    pub name: String,
+    pub passed: bool,
+    /// For a failed test: its report (our `expected / seen / likely cause / read` block).
+    pub report: String,
+}
+
+/// Read every `test NAME ... ok|FAILED` line, and each failure's report.
+pub fn outcomes(text: &str) -> Vec<Outcome> {
+    let mut found = Vec::new();
+    let mut target = String::new();
+    for line in text.lines() {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix("Running ") {
+            // "Running ../../tests/ch01_process.rs (target/debug/deps/ch01_process-HASH)"
+            let path = rest.split_whitespace().next().unwrap_or("");
+            target = if path.contains("tests/") {
+                Path::new(path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+            } else {
+                "unittests".into()
+            };
+        } else if let Some(rest) = line.strip_prefix("test ") {
+            let Some((name, result)) = rest.rsplit_once(" ... ") else { continue };
+            let passed = match result.trim() {
+                "ok" => true,
+                "FAILED" => false,
+                _ => continue, // ignored, or a bench
+            };
+            found.push(Outcome {
+                target: target.clone(),
+                name: name.to_string(),
+                passed,
+                report: String::new(),
+            });
+        }
+    }
+    // Failure reports: "---- NAME stdout ----" up to the next "----" line or "failures:".
+    let mut current: Option<(String, String)> = None;
+    let mut reports: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("---- ").and_then(|l| l.strip_suffix(" stdout ----")) {
+            if let Some(done) = current.take() {
+                reports.push(done);
+            }
+            current = Some((name.to_string(), String::new()));
+        } else if line == "failures:" || line.starts_with("test result:") {
+            if let Some(done) = current.take() {
+                reports.push(done);
+            }
+        } else if let Some((_, report)) = current.as_mut() {
+            report.push_str(line);
+            report.push('\n');
+        }
+    }
+    for (name, report) in reports {
+        if let Some(outcome) = found.iter_mut().find(|o| o.name == name && !o.passed && o.report.is_empty()) {
+            outcome.report = report;
+        }
+    }
+    found
+}
+
+/// The learner-facing gist of a failure report: its likely cause and the book section.
+pub fn gist(report: &str) -> String {
+    let field = |name: &str| {
+        report.lines().find_map(|l| l.trim_start().strip_prefix(name).map(|v| v.trim().to_string()))
+    };
+    match (field("likely cause:"), field("read:")) {
+        (Some(cause), Some(read)) => format!("{cause} ({read})"),
+        (Some(cause), None) => cause,
+        _ => report
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with("thread '"))
+            .unwrap_or("failed (run the test to see why)")
+            .to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "\
+     Running unittests src/lib.rs (target/debug/deps/minibox-1)
+test process::tests::x ... ok
+     Running ../../tests/ch01_process.rs (target/debug/deps/ch01_process-2)
+test exit_codes_round_trip ... FAILED
+test stdin_reaches_the_command ... ok
+
+failures:
+
+---- exit_codes_round_trip stdout ----
+
+thread 'exit_codes_round_trip' panicked at tests/ch01_process.rs:38:74:
+
+  expected:     exit code 0
+  seen:         exit code 101
+  likely cause: the wait status is not mapped
+  read:         book, Chapter 1, \"Exit statuses\"
+
+
+failures:
+    exit_codes_round_trip
+
+test result: FAILED. 1 passed; 1 failed
+";
+
+    #[test]
+    fn outcomes_are_read_with_their_targets_and_reports() {
+        let found = outcomes(SAMPLE);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert_eq!(found[0].target, "unittests");
+        assert_eq!(found[1].target, "ch01_process");
+        assert_eq!(found[1].name, "exit_codes_round_trip");
+        assert!(!found[1].passed);
+        assert_eq!(
+            gist(&found[1].report),
+            "the wait status is not mapped (book, Chapter 1, \"Exit statuses\")"
+        );
+        assert!(found[2].passed);
+    }
+}

@@ -1,0 +1,383 @@
+//! The chapter tags and the cutter that turns the tagged source into one chapter's snapshot.
+//!
+//! The finished runtime in `minibox/` is the only copy of the reference code. Its lines carry
+//! tags, written as whole-line comments (`//@` in Rust, `#@` in TOML):
+//!
+//! ```text
+//! //@ begin N          the lines up to the matching `end` appear from chapter N on
+//! //@ exercise N NAME  the learner writes these lines in chapter N; later chapters have them solved
+//! //@ stub             (inside an exercise) what chapter N's starter has instead, as `//|` lines
+//! //@ until N          lines that exist before chapter N only (code a later chapter replaces),
+//!                      kept as `//|` lines so that the finished runtime does not compile them
+//! //@ end              closes the innermost open tag
+//! ```
+//!
+//! Tags nest; an inner tag may not start before the chapter of the tag around it. A `//|` line is
+//! written out as the code after `//| `, indented like the comment. A file whose snapshot would be
+//! empty is not written at all, so a module that a chapter introduces is wrapped in `begin N`.
+
+use std::fmt;
+
+/// Which snapshot to cut: the learner's starter or the reference solution of a chapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Snapshot {
+    Starter(u32),
+    Solution(u32),
+}
+
+impl Snapshot {
+    pub fn chapter(self) -> u32 {
+        match self {
+            Snapshot::Starter(n) | Snapshot::Solution(n) => n,
+        }
+    }
+}
+
+/// A malformed tag, with the place it was found.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TagError {
+    pub file: String,
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for TagError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+    }
+}
+
+impl std::error::Error for TagError {}
+
+/// One exercise region, as found in the source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Exercise {
+    pub chapter: u32,
+    pub name: String,
+    pub file: String,
+    pub line: usize,
+}
+
+#[derive(Clone, Debug)]
+enum Region {
+    Begin(u32),
+    Exercise { chapter: u32, in_stub: bool },
+    Until(u32),
+}
+
+impl Region {
+    /// The chapter from which the lines of this region can appear.
+    fn first_chapter(&self) -> u32 {
+        match self {
+            Region::Begin(n) | Region::Exercise { chapter: n, .. } => *n,
+            Region::Until(_) => 1,
+        }
+    }
+
+    /// Are the lines here commented-out code (`//|`) rather than live code?
+    fn holds_commented_code(&self) -> bool {
+        matches!(self, Region::Until(_) | Region::Exercise { in_stub: true, .. })
+    }
+
+    fn keeps_line(&self, snapshot: Snapshot) -> bool {
+        let c = snapshot.chapter();
+        match *self {
+            Region::Begin(n) => c >= n,
+            Region::Until(n) => c < n,
+            Region::Exercise { chapter, in_stub } => {
+                let learner_writes_it = snapshot == Snapshot::Starter(chapter);
+                if in_stub { learner_writes_it } else { c >= chapter && !learner_writes_it }
+            }
+        }
+    }
+}
+
+/// The comment leader of tags in a file, by its name: `//` for Rust, `#` for TOML.
+pub fn comment_leader(path: &str) -> Option<&'static str> {
+    if path.ends_with(".rs") {
+        Some("//")
+    } else if path.ends_with(".toml") {
+        Some("#")
+    } else {
+        None
+    }
+}
+
+/// A source file, parsed once, ready to be cut for any chapter.
+pub struct TaggedFile {
+    name: String,
+    lines: Vec<Line>,
+    pub exercises: Vec<Exercise>,
+    /// The highest chapter any tag in the file names.
+    pub max_chapter: u32,
+}
+
+struct Line {
+    /// The regions open around this line, outermost first.
+    regions: Vec<Region>,
+    text: String,
+}
+
+impl TaggedFile {
+    pub fn parse(file_name: &str, source: &str) -> Result<TaggedFile, TagError> {
+        let name = file_name;
+        let leader = comment_leader(name).unwrap_or("//");
+        let tag = format!("{leader}@");
+        let code = format!("{leader}|");
+        let err = |line: usize, message: String| TagError { file: name.to_string(), line, message };
+
+        let mut open: Vec<(Region, usize)> = Vec::new();
+        let mut lines = Vec::new();
+        let mut exercises = Vec::new();
+        let mut max_chapter = 1;
+
+        for (index, text) in source.lines().enumerate() {
+            let number = index + 1;
+            let trimmed = text.trim_start();
+            if let Some(directive) = trimmed.strip_prefix(&tag) {
+                let words: Vec<&str> = directive.split_whitespace().collect();
+                let chapter = |position: usize| -> Result<u32, TagError> {
+                    let word = words
+                        .get(position)
+                        .ok_or_else(|| err(number, format!("`{}` needs a chapter number", words[0])))?;
+                    match word.parse::<u32>() {
+                        Ok(n) if n >= 1 => Ok(n),
+                        _ => Err(err(number, format!("`{word}` is not a chapter number"))),
+                    }
+                };
+                let enclosing = open.last().map(|(region, _)| region.clone());
+                if enclosing.as_ref().is_some_and(Region::holds_commented_code)
+                    && !matches!(words.first(), Some(&"end") | Some(&"stub"))
+                {
+                    return Err(err(number, "no tag may open inside `until` or `stub` lines".into()));
+                }
+                match words.first().copied() {
+                    Some("begin") | Some("exercise") | Some("until") => {
+                        let n = chapter(1)?;
+                        max_chapter = max_chapter.max(n);
+                        let region = match words[0] {
+                            "begin" => Region::Begin(n),
+                            "until" => Region::Until(n),
+                            _ => {
+                                let name = words.get(2).ok_or_else(|| {
+                                    err(number, "`exercise` needs a chapter and a name".into())
+                                })?;
+                                exercises.push(Exercise {
+                                    chapter: n,
+                                    name: name.to_string(),
+                                    file: file_name.to_string(),
+                                    line: number,
+                                });
+                                Region::Exercise { chapter: n, in_stub: false }
+                            }
+                        };
+                        if words.len() > if words[0] == "exercise" { 3 } else { 2 } {
+                            return Err(err(number, format!("unexpected words after `{}`", words[0])));
+                        }
+                        if let Some(outer) = open.iter().map(|(r, _)| r.first_chapter()).max() {
+                            let starts = match region {
+                                Region::Until(n) => n.saturating_sub(1),
+                                ref other => other.first_chapter(),
+                            };
+                            if starts < outer {
+                                return Err(err(
+                                    number,
+                                    format!(
+                                        "this tag is for chapter {n}, inside a region that starts in chapter {outer}"
+                                    ),
+                                ));
+                            }
+                        }
+                        open.push((region, number));
+                    }
+                    Some("stub") => match open.last_mut() {
+                        Some((Region::Exercise { in_stub, .. }, _)) if !*in_stub => *in_stub = true,
+                        Some((Region::Exercise { .. }, _)) => {
+                            return Err(err(number, "a second `stub` in one exercise".into()));
+                        }
+                        _ => return Err(err(number, "`stub` outside an `exercise`".into())),
+                    },
+                    Some("end") => {
+                        if words.len() > 1 {
+                            return Err(err(number, "`end` takes no arguments".into()));
+                        }
+                        if open.pop().is_none() {
+                            return Err(err(number, "`end` with no open tag".into()));
+                        }
+                    }
+                    Some(other) => {
+                        return Err(err(
+                            number,
+                            format!("unknown tag `{other}` (known: begin, exercise, stub, until, end)"),
+                        ));
+                    }
+                    None => return Err(err(number, "an empty tag".into())),
+                }
+                continue;
+            }
+
+            let regions: Vec<Region> = open.iter().map(|(r, _)| r.clone()).collect();
+            if regions.last().is_some_and(Region::holds_commented_code) && !trimmed.starts_with(&code) {
+                return Err(err(
+                    number,
+                    format!("lines inside `until` or `stub` must be commented code starting with `{code}`"),
+                ));
+            }
+            lines.push(Line { regions, text: text.to_string() });
+        }
+
+        if let Some((region, line)) = open.last() {
+            let what = match region {
+                Region::Begin(_) => "begin",
+                Region::Exercise { .. } => "exercise",
+                Region::Until(_) => "until",
+            };
+            return Err(err(*line, format!("`{what}` is never closed with `end`")));
+        }
+        Ok(TaggedFile { name: name.to_string(), lines, exercises, max_chapter })
+    }
+
+    /// The file as it stands in one chapter's snapshot; `None` when it has no lines there.
+    pub fn cut(&self, snapshot: Snapshot) -> Option<String> {
+        let leader = comment_leader(&self.name).unwrap_or("//");
+        let code = format!("{leader}|");
+        let mut out: Vec<String> = Vec::new();
+        for line in &self.lines {
+            if !line.regions.iter().all(|r| r.keeps_line(snapshot)) {
+                continue;
+            }
+            let is_anchor = line.text.contains("ANCHOR:") || line.text.contains("ANCHOR_END:");
+            if is_anchor && matches!(snapshot, Snapshot::Starter(_)) {
+                continue; // book anchors are for the reference; the starter stays quiet
+            }
+            let text = if line.regions.last().is_some_and(Region::holds_commented_code) {
+                let indent = &line.text[..line.text.len() - line.text.trim_start().len()];
+                let rest = line.text.trim_start()[code.len()..]
+                    .strip_prefix(' ')
+                    .unwrap_or_else(|| &line.text.trim_start()[code.len()..]);
+                if rest.is_empty() { String::new() } else { format!("{indent}{rest}") }
+            } else {
+                line.text.clone()
+            };
+            // Cutting a region out can leave two blank lines together; keep one, as rustfmt does.
+            let blank = text.trim().is_empty();
+            if blank && out.last().is_none_or(|l| l.trim().is_empty()) {
+                continue;
+            }
+            out.push(text);
+        }
+        while out.last().is_some_and(|l| l.trim().is_empty()) {
+            out.pop();
+        }
+        let meaningful = out.iter().any(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with(leader)
+        });
+        meaningful.then(|| out.join("\n") + "\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE: &str = "\
+fn always() {}
+//@ begin 2
+fn from_two() {}
+//@ end
+fn run() {
+    //@ exercise 1 run
+    real_code();
+    //@ begin 3
+    more_in_three();
+    //@ end
+    //@ stub
+    //| todo!(\"chapter 1: write run\")
+    //@ end
+}
+//@ until 3
+//| fn old() {}
+//@ end
+";
+
+    fn cut(snapshot: Snapshot) -> String {
+        TaggedFile::parse("x.rs", SOURCE).unwrap().cut(snapshot).unwrap()
+    }
+
+    #[test]
+    fn starter_of_the_exercise_chapter_has_the_stub() {
+        let text = cut(Snapshot::Starter(1));
+        assert!(text.contains("    todo!(\"chapter 1: write run\")"), "{text}");
+        assert!(!text.contains("real_code"), "{text}");
+        assert!(!text.contains("from_two"), "{text}");
+        assert!(text.contains("fn old() {}"), "{text}");
+    }
+
+    #[test]
+    fn solution_and_later_starters_have_the_code() {
+        for snapshot in [Snapshot::Solution(1), Snapshot::Starter(2), Snapshot::Solution(2)] {
+            let text = cut(snapshot);
+            assert!(text.contains("real_code();"), "{snapshot:?}: {text}");
+            assert!(!text.contains("todo!"), "{snapshot:?}: {text}");
+            assert!(!text.contains("more_in_three"), "{snapshot:?}: {text}");
+        }
+    }
+
+    #[test]
+    fn until_removes_replaced_code() {
+        let text = cut(Snapshot::Solution(3));
+        assert!(!text.contains("fn old"), "{text}");
+        assert!(text.contains("more_in_three();"), "{text}");
+        assert!(!text.contains("//@"), "{text}");
+    }
+
+    #[test]
+    fn exercises_are_listed() {
+        let file = TaggedFile::parse("x.rs", SOURCE).unwrap();
+        assert_eq!(file.exercises.len(), 1);
+        assert_eq!(file.exercises[0].name, "run");
+        assert_eq!(file.exercises[0].chapter, 1);
+        assert_eq!(file.exercises[0].line, 6);
+        assert_eq!(file.max_chapter, 3);
+    }
+
+    #[test]
+    fn a_file_with_nothing_in_a_chapter_is_not_written() {
+        let file = TaggedFile::parse("m.rs", "//@ begin 4\n//! a module\nfn f() {}\n//@ end\n").unwrap();
+        assert_eq!(file.cut(Snapshot::Solution(3)), None);
+        assert!(file.cut(Snapshot::Solution(4)).is_some());
+    }
+
+    #[test]
+    fn toml_uses_hash_tags() {
+        let file = TaggedFile::parse("Cargo.toml", "a = 1\n#@ begin 4\nb = 2\n#@ end\n").unwrap();
+        assert_eq!(file.cut(Snapshot::Solution(3)).unwrap(), "a = 1\n");
+        assert_eq!(file.cut(Snapshot::Solution(4)).unwrap(), "a = 1\nb = 2\n");
+    }
+
+    fn error_of(source: &str) -> String {
+        TaggedFile::parse("bad.rs", source).err().expect("the source should be rejected").to_string()
+    }
+
+    #[test]
+    fn malformed_tags_are_rejected_with_file_and_line() {
+        assert_eq!(error_of("a\n//@ end\n"), "bad.rs:2: `end` with no open tag");
+        assert_eq!(error_of("//@ begin\n"), "bad.rs:1: `begin` needs a chapter number");
+        assert_eq!(error_of("//@ begin two\n//@ end\n"), "bad.rs:1: `two` is not a chapter number");
+        assert_eq!(error_of("//@ begin 0\n//@ end\n"), "bad.rs:1: `0` is not a chapter number");
+        assert_eq!(error_of("x\n//@ begin 2\n"), "bad.rs:2: `begin` is never closed with `end`");
+        assert_eq!(error_of("//@ stub\n"), "bad.rs:1: `stub` outside an `exercise`");
+        assert!(error_of("//@ frobnicate 2\n").starts_with("bad.rs:1: unknown tag `frobnicate`"));
+        assert_eq!(
+            error_of("//@ begin 3\n//@ exercise 2 early\n//@ end\n//@ end\n"),
+            "bad.rs:2: this tag is for chapter 2, inside a region that starts in chapter 3"
+        );
+        assert!(error_of("//@ until 3\nlive_code();\n//@ end\n").starts_with("bad.rs:2: lines inside"));
+        assert_eq!(error_of("//@ exercise 2\n//@ end\n"), "bad.rs:1: `exercise` needs a chapter and a name");
+        assert_eq!(
+            error_of("//@ exercise 2 a\n//@ stub\n//@ stub\n//@ end\n"),
+            "bad.rs:3: a second `stub` in one exercise"
+        );
+    }
+}
