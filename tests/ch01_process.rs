@@ -10,7 +10,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 use serial_test::serial;
-use support::{Process, Sandbox, ensure};
+use support::{Sandbox, ensure};
 
 const EXIT_STATUSES: &str = "Chapter 1, \"Exit statuses\"";
 const FORK_AND_EXEC: &str = "Chapter 1, \"Fork and exec\"";
@@ -144,17 +144,8 @@ fn a_file_that_is_not_executable_exits_126_with_one_line() {
 #[serial]
 fn death_by_signal_exits_128_plus_the_signal() {
     let sandbox = Sandbox::new();
-    let mut running = sandbox.start(&["run", "--", "sleep", "30"]);
-    let sleeper = running.wait_for_process(|p| p.command == "sleep");
-    let Some(sleeper) = sleeper else {
-        let ran = running.wait();
-        support::fail(
-            "the command `sleep 30` to be running",
-            ran.transcript(),
-            "the command never started",
-            FORK_AND_EXEC,
-        );
-    };
+    let running = sandbox.start(&["run", "--", "sleep", "30"]);
+    let (running, sleeper) = running.expect_process(|p| p.command == "sleep", "`sleep 30`", FORK_AND_EXEC);
     // SIGKILL from outside: the one signal no process, not even a PID 1, can refuse.
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(sleeper.pid, libc::SIGKILL) };
@@ -173,16 +164,9 @@ fn trap_script(signal: &str) -> String {
 fn forwards(signal: i32, name: &str) {
     let sandbox = Sandbox::new();
     let script = trap_script(name);
-    let mut running = sandbox.start(&["run", "--", "sh", "-c", &script]);
+    let running = sandbox.start(&["run", "--", "sh", "-c", &script]);
     // Once the shell runs `sleep`, its trap is in place.
-    let ready = running.wait_for_process(|p: &Process| p.command == "sleep");
-    ensure(
-        ready.is_some(),
-        "the shell to be running",
-        "it never started",
-        "the command never started",
-        FORK_AND_EXEC,
-    );
+    let (running, _) = running.expect_process(|p| p.command == "sleep", "the shell's loop", FORK_AND_EXEC);
     running.signal(signal);
     let cause =
         "minibox should pass the signal it receives on to the command, then report the command's exit code";

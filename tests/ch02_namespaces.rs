@@ -1,1 +1,224 @@
+//! Chapter 2 graded tests: UTS, PID and IPC namespaces, and the duties of PID 1.
+//!
+//! The commands used exist on the host and in busybox alike, so these tests keep passing in
+//! later chapters, where containers run in a busybox root filesystem.
+
 mod support;
+
+use serial_test::serial;
+use std::time::{Duration, Instant};
+use support::{Process, Sandbox, ensure, fail};
+
+const PID: &str = "Chapter 2, \"PID namespaces\"";
+const UTS_IPC: &str = "Chapter 2, \"UTS and IPC namespaces\"";
+const PID_1: &str = "Chapter 2, \"The duties of PID 1\"";
+
+fn host_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("reading the host's hostname")
+        .trim()
+        .to_string()
+}
+
+#[test]
+#[serial]
+fn the_command_is_pid_1() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["run", "--", "sh", "-c", "echo $$"]).expect_stdout(
+        "1\n",
+        "the command should be the first process of a new PID namespace: unshare(CLONE_NEWPID) before fork",
+        PID,
+    );
+}
+
+#[test]
+#[serial]
+fn the_hostname_is_the_one_asked_for_and_the_host_keeps_its_own() {
+    let sandbox = Sandbox::new();
+    let before = host_hostname();
+    sandbox.run(&["run", "--hostname", "minibox-test-box", "--", "uname", "-n"]).expect_stdout(
+        "minibox-test-box\n",
+        "the child should unshare the UTS namespace and then call sethostname",
+        UTS_IPC,
+    );
+    let after = host_hostname();
+    ensure(
+        after == before,
+        format!("the host's hostname to stay {before:?}"),
+        format!("it is now {after:?}"),
+        "sethostname ran before the new UTS namespace existed, so it renamed the host (put it back with `hostname`)",
+        UTS_IPC,
+    );
+}
+
+#[test]
+#[serial]
+fn the_default_hostname_is_the_container_id() {
+    let sandbox = Sandbox::new();
+    let ran = sandbox.run(&["run", "--verbose", "--", "uname", "-n"]);
+    let id = ran.stderr.split("container id ").nth(1).map(|rest| rest.chars().take(12).collect::<String>());
+    let Some(id) = id else {
+        fail(
+            "`--verbose` to print \"container id ID\"",
+            ran.transcript(),
+            "the run did not get as far as creating its id",
+            UTS_IPC,
+        );
+    };
+    ensure(
+        id.len() == 12 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "a container id of 12 hex digits",
+        format!("{id:?}"),
+        "the id should be 12 random hex digits",
+        UTS_IPC,
+    );
+    ran.expect_stdout(
+        &format!("{id}\n"),
+        "without --hostname, the container's hostname should be its id",
+        UTS_IPC,
+    );
+}
+
+#[test]
+#[serial]
+fn host_processes_are_invisible() {
+    let sandbox = Sandbox::new();
+    // This test's own PID exists on the host; in a new PID namespace no process has that number.
+    let host_pid = std::process::id();
+    let script = format!("if kill -0 {host_pid} 2>/dev/null; then echo visible; else echo invisible; fi");
+    sandbox.run(&["run", "--", "sh", "-c", &script]).expect_stdout(
+        "invisible\n",
+        "a process in a new PID namespace cannot name, let alone signal, a process outside it",
+        PID,
+    );
+}
+
+/// A System V message queue on the host, removed when dropped.
+struct HostQueue(i32);
+
+impl HostQueue {
+    fn new() -> HostQueue {
+        // SAFETY: msgget has no memory-safety preconditions.
+        let id = unsafe { libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600) };
+        assert!(id >= 0, "creating a message queue on the host failed: {}", std::io::Error::last_os_error());
+        HostQueue(id)
+    }
+}
+
+impl Drop for HostQueue {
+    fn drop(&mut self) {
+        // SAFETY: IPC_RMID takes no buffer.
+        unsafe { libc::msgctl(self.0, libc::IPC_RMID, std::ptr::null_mut()) };
+    }
+}
+
+/// The message queue ids listed in /proc/sysvipc/msg, as the reading process's IPC namespace has them.
+fn queue_ids(listing: &str) -> Vec<String> {
+    listing.lines().skip(1).filter_map(|l| l.split_whitespace().nth(1).map(str::to_string)).collect()
+}
+
+#[test]
+#[serial]
+fn host_ipc_objects_are_invisible() {
+    let sandbox = Sandbox::new();
+    let queue = HostQueue::new();
+    let id = queue.0.to_string();
+    let on_host =
+        queue_ids(&std::fs::read_to_string("/proc/sysvipc/msg").expect("reading /proc/sysvipc/msg"));
+    ensure(
+        on_host.contains(&id),
+        format!("the host to list its new queue {id}"),
+        format!("{on_host:?}"),
+        "the test's own setup failed: the host cannot see its queue",
+        UTS_IPC,
+    );
+    let ran = sandbox.run(&["run", "--", "cat", "/proc/sysvipc/msg"]);
+    ran.expect_code(0, "reading /proc/sysvipc/msg inside the container should work", UTS_IPC);
+    let inside = queue_ids(&ran.stdout);
+    ensure(
+        !inside.contains(&id),
+        format!("the container not to see the host's message queue {id}"),
+        format!("it lists {inside:?}"),
+        "the child should unshare the IPC namespace (CLONE_NEWIPC)",
+        UTS_IPC,
+    );
+}
+
+#[test]
+#[serial]
+fn init_reaps_orphans() {
+    let sandbox = Sandbox::new();
+    // The subshell starts `sleep 1` in the background and exits at once: that sleep is an orphan,
+    // re-parented to PID 1. When it ends, only PID 1 can reap it.
+    let running = sandbox.start(&["run", "--init", "--", "sh", "-c", "(sleep 1 &); exec sleep 30"]);
+    let (running, main) = running.expect_process(|p| p.command == "sleep", "the container's sleeps", PID_1);
+    // Wait for the orphan to end (at most a few seconds), then give PID 1 a moment to reap it.
+    let started = Instant::now();
+    let live_sleeps =
+        || main.namespace_members().iter().filter(|p| p.command == "sleep" && p.state != 'Z').count();
+    while live_sleeps() > 1 && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let zombies: Vec<Process> = main.namespace_members().into_iter().filter(|p| p.state == 'Z').collect();
+    running.signal(libc::SIGTERM);
+    let ran = running.wait();
+    ensure(
+        zombies.is_empty(),
+        "no zombie in the container once the orphan has ended",
+        format!("zombies: {zombies:?}{}", ran.transcript()),
+        "PID 1 must reap every child that ends, not only the command: waitpid(-1, WNOHANG) until none is left",
+        PID_1,
+    );
+}
+
+#[test]
+#[serial]
+fn sigterm_stops_the_command_through_init() {
+    let sandbox = Sandbox::new();
+    let running = sandbox.start(&["run", "--init", "--", "sleep", "30"]);
+    let (running, _) = running.expect_process(|p| p.command == "sleep", "`sleep 30`", PID_1);
+    running.signal(libc::SIGTERM);
+    running.wait().expect_code(
+        143,
+        "init should pass SIGTERM on to the command, which has no handler and dies of it (128 + 15)",
+        PID_1,
+    );
+}
+
+#[test]
+#[serial]
+fn init_exits_with_the_commands_status() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["run", "--init", "--", "sh", "-c", "exit 7"]).expect_code(
+        7,
+        "init should exit with the command's own exit code",
+        PID_1,
+    );
+    sandbox.run(&["run", "--init", "--", "sh", "-c", "kill -TERM $$"]).expect_code(
+        143,
+        "under init the command is not PID 1, so it can die of its own SIGTERM; init reports 128 + 15",
+        PID_1,
+    );
+}
+
+#[test]
+#[serial]
+fn pid_1_ignores_a_polite_sigterm_and_a_second_one_kills_it() {
+    let sandbox = Sandbox::new();
+    let running = sandbox.start(&["run", "--", "sleep", "30"]);
+    let (running, _) = running.expect_process(|p| p.command == "sleep", "`sleep 30`", PID_1);
+    running.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    let still_there = !running.processes().iter().all(|p| p.command != "sleep");
+    running.signal(libc::SIGTERM);
+    let ran = running.wait();
+    ensure(
+        still_there,
+        "`sleep` as PID 1 to survive the first SIGTERM (it has no handler for it)",
+        format!("it was gone after the first SIGTERM{}", ran.transcript()),
+        "the command should be PID 1 of a new PID namespace",
+        PID_1,
+    );
+    ran.expect_code(137, "a second request to stop should send SIGKILL, which PID 1 cannot refuse", PID_1);
+}

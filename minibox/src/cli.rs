@@ -34,7 +34,15 @@ pub struct RunArgs {
     /// Set an environment variable for the command (repeatable).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+    //@ begin 2
+    /// The container's hostname (default: its id).
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
 
+    /// Run a small init as PID 1 that passes signals on and reaps orphans (as `docker run --init`).
+    #[arg(long)]
+    pub init: bool,
+    //@ end
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -49,7 +57,19 @@ impl RunArgs {
                 bail!("--env wants KEY=VALUE, not `{kv}`");
             }
         }
-        Ok(Config { command: self.command, env: self.env })
+        //@ begin 2
+        if let Some(name) = &self.hostname {
+            crate::namespaces::check_hostname(name)?;
+        }
+        //@ end
+        Ok(Config {
+            command: self.command,
+            env: self.env,
+            //@ begin 2
+            hostname: self.hostname,
+            init: self.init,
+            //@ end
+        })
     }
 }
 

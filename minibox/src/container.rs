@@ -1,5 +1,10 @@
-//! `minibox run` from beginning to end. Each chapter of the workshop adds one step to [`run`].
+//! `minibox run` from beginning to end. Each chapter of the workshop adds its step to [`run`]
+//! (in the parent) or to [`set_up`] (in the child, between fork and exec).
 
+//@ begin 2
+use crate::init;
+use crate::namespaces::{self, ContainerId};
+//@ end
 use crate::process::{self, Command};
 use crate::step;
 use anyhow::Result;
@@ -11,16 +16,32 @@ pub struct Config {
     pub command: Vec<String>,
     /// `KEY=VALUE` settings from `--env`.
     pub env: Vec<String>,
+    //@ begin 2
+    /// `--hostname`; the container id when not given.
+    pub hostname: Option<String>,
+    /// `--init`: run a small init as PID 1, with the command as its child.
+    pub init: bool,
+    //@ end
 }
 
 // ANCHOR: run
 /// Run the container described by `config`, and return the exit code minibox should end with.
 pub fn run(config: &Config) -> Result<i32> {
+    //@ begin 2
+    let id = ContainerId::random()?;
+    step!("container id {id}");
+    //@ end
     let command = Command { argv: config.command.clone(), env: environment(config) };
 
     // Signals wait in line from here on, so none is lost before we start waiting for them.
     process::block_supervised_signals()?;
-    let child = process::spawn(&command, || Ok(()))?;
+    //@ begin 2
+    namespaces::new_pid_namespace_for_children()?;
+    let child = process::spawn(&command, || set_up(config, &id))?;
+    //@ end
+    //@ until 2
+    //| let child = process::spawn(&command, || Ok(()))?;
+    //@ end
     let pid = child.started()?;
     step!("started {:?} as pid {pid}", command.argv);
 
@@ -29,6 +50,21 @@ pub fn run(config: &Config) -> Result<i32> {
     Ok(process::exit_code(status))
 }
 // ANCHOR_END: run
+//@ begin 2
+
+// ANCHOR: set_up
+/// The container's side of the fork: everything that must be in place before the command starts.
+/// It runs in the child, so nothing here can change the host.
+fn set_up(config: &Config, id: &ContainerId) -> Result<()> {
+    namespaces::enter(config.hostname.as_deref().unwrap_or(id.as_str()))?;
+    if config.init {
+        // From here on this process stays behind as PID 1; its child goes on to run the command.
+        init::fork_init()?;
+    }
+    Ok(())
+}
+// ANCHOR_END: set_up
+//@ end
 
 /// The command's environment: minibox's own, with `--env` settings on top.
 fn environment(config: &Config) -> Vec<String> {

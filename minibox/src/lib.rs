@@ -6,9 +6,16 @@
 //! | chapter | module | what it does |
 //! | --- | --- | --- |
 //! | 1 | [`process`] | fork, exec, wait; exit codes; passing signals on |
+//@ begin 2
+//! | 2 | [`namespaces`], [`init`] | new UTS, PID and IPC namespaces; a small init for PID 1 |
+//@ end
 
 pub mod cli;
 pub mod container;
 pub mod exit;
 pub mod log;
 pub mod process;
+//@ begin 2
+pub mod init;
+pub mod namespaces;
+//@ end

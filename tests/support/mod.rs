@@ -33,8 +33,10 @@ pub fn snapshot_chapter() -> u32 {
 #[track_caller]
 pub fn fail(expected: impl Display, seen: impl Display, cause: &str, book: &str) -> ! {
     let seen = seen.to_string();
-    let stub = "minibox stopped at a `todo!()` stub (its message, above, names the function to write)";
-    let cause = if seen.contains("not yet implemented") { stub } else { cause };
+    // An unwritten stub explains itself better than any guess of ours.
+    let stub = seen.split("not yet implemented: ").nth(1).and_then(|rest| rest.lines().next());
+    let stub = stub.map(|message| format!("minibox stopped at a todo!() stub: {message}"));
+    let cause = stub.as_deref().unwrap_or(cause);
     panic!(
         "\n  expected:     {expected}\n  seen:         {seen}\n  likely cause: {cause}\n  read:         book, {book}\n"
     )
@@ -217,6 +219,24 @@ impl Running {
             std::thread::sleep(Duration::from_millis(10));
         }
         None
+    }
+
+    /// Like `wait_for_process`, but a process that never appears fails the test, with what
+    /// minibox printed.
+    #[track_caller]
+    pub fn expect_process(
+        mut self,
+        accept: impl Fn(&Process) -> bool,
+        what: &str,
+        book: &str,
+    ) -> (Running, Process) {
+        match self.wait_for_process(accept) {
+            Some(found) => (self, found),
+            None => {
+                let ran = self.wait();
+                fail(format!("{what} to be running"), ran.transcript(), "the command never started", book)
+            }
+        }
     }
 
     /// Processes of the container that are running now.

@@ -2,6 +2,8 @@
 
 mod cargo;
 mod hints;
+mod learner;
+mod suite;
 mod sync;
 mod tags;
 mod verify;
@@ -12,7 +14,11 @@ use clap::{Parser, Subcommand};
 use workspace::Workspace;
 
 #[derive(Parser)]
-#[command(name = "cargo xtask", about = "The minibox workshop's tooling")]
+#[command(
+    name = "cargo xtask",
+    about = "The minibox workshop's tools",
+    after_help = "Learners: status, check, hint, reset, solution. Maintainers: sync, verify."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Task,
@@ -29,6 +35,28 @@ enum Task {
         #[arg(long)]
         force: bool,
     },
+    /// Your progress: a row per chapter, from your last test results.
+    Status,
+    /// Run a chapter's graded tests on your code, then sum up what is left (default: the first unfinished).
+    Check { chapter: Option<u32> },
+    /// Show the next hint for a chapter.
+    Hint { chapter: u32 },
+    /// Put a chapter's starter back as it was (your files are saved first).
+    Reset {
+        chapter: u32,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Show the reference solution of a chapter, as a diff against your files.
+    Solution {
+        chapter: u32,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// The whole test suite, what CI runs: verify, `cargo test`, the book.
+    Test,
     /// Prove the workshop sound: a table with a row per chapter; fails on any defect.
     Verify {
         /// Check one chapter only.
@@ -50,5 +78,11 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Task::Sync { check, force } => sync::run(&ws, check, force),
         Task::Verify { chapter } => verify::run(&ws, chapter),
+        Task::Test => suite::run(&ws),
+        Task::Status => learner::status(&ws),
+        Task::Check { chapter } => learner::check(&ws, chapter),
+        Task::Hint { chapter } => learner::hint(&ws, chapter),
+        Task::Reset { chapter, yes } => learner::reset(&ws, chapter, yes),
+        Task::Solution { chapter, yes } => learner::solution(&ws, chapter, yes),
     }
 }

@@ -1,0 +1,107 @@
+//@ begin 2
+//! Chapter 2: namespaces, the kernel's answer to "what can this process see?".
+//!
+//! A namespace wraps one kind of global resource (hostnames, process IDs, IPC objects, mounts,
+//! network devices, users, cgroups, clocks) so that the processes inside it see their own
+//! instance. minibox gives the container new UTS, PID and IPC namespaces here; chapter 3 adds a
+//! mount namespace.
+
+use anyhow::{Context, Result, bail};
+use std::io::Read;
+//@ exercise 2 imports
+use nix::sched::{CloneFlags, unshare};
+use nix::unistd::sethostname;
+//@ end
+
+/// A container's id: 12 random hex digits, as Docker's short ids. It names the container's
+/// hostname (unless `--hostname` is given), and in later chapters its cgroup and directories.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContainerId(String);
+
+impl ContainerId {
+    pub fn random() -> Result<ContainerId> {
+        let mut bytes = [0u8; 6];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut bytes))
+            .context("reading /dev/urandom for a container id")?;
+        Ok(ContainerId(bytes.iter().map(|b| format!("{b:02x}")).collect()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ContainerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The longest hostname the kernel accepts (`HOST_NAME_MAX`).
+pub const HOSTNAME_MAX: usize = 64;
+
+/// Check a hostname before anything is created (RFC 1123: letters, digits, `-` and `.`).
+pub fn check_hostname(name: &str) -> Result<()> {
+    let ok_chars = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+    if name.is_empty() || name.len() > HOSTNAME_MAX || !ok_chars || name.starts_with('-') {
+        bail!(
+            "--hostname `{name}` is not a valid hostname: use up to {HOSTNAME_MAX} letters, digits, `-` and `.`"
+        );
+    }
+    Ok(())
+}
+
+// ANCHOR: pid_namespace
+/// Make the next process that minibox forks the first process, PID 1, of a new PID namespace.
+///
+/// `unshare(CLONE_NEWPID)` does not move the caller: a process keeps its PID namespace for life.
+/// It changes the namespace the caller's *children* are born into. So minibox calls it in the
+/// parent, just before `fork`.
+pub fn new_pid_namespace_for_children() -> Result<()> {
+    //@ exercise 2 new_pid_namespace_for_children
+    unshare(CloneFlags::CLONE_NEWPID).context("unshare(CLONE_NEWPID): creating a PID namespace")
+    //@ stub
+    //| todo!("chapter 2, `new_pid_namespace_for_children`: one unshare call (book: Chapter 2, \"PID namespaces\")")
+    //@ end
+}
+// ANCHOR_END: pid_namespace
+
+// ANCHOR: enter
+/// In the child, between fork and exec: move into new UTS and IPC namespaces, then give the
+/// container its hostname. Only the new UTS namespace changes; the host keeps its name.
+pub fn enter(hostname: &str) -> Result<()> {
+    //@ exercise 2 enter
+    unshare(CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)
+        .context("unshare(CLONE_NEWUTS | CLONE_NEWIPC)")?;
+    sethostname(hostname).with_context(|| format!("sethostname({hostname})"))?;
+    Ok(())
+    //@ stub
+    //| let _ = hostname;
+    //| todo!("chapter 2, `enter`: unshare the UTS and IPC namespaces, then set the hostname (book: Chapter 2, \"UTS and IPC namespaces\")")
+    //@ end
+}
+// ANCHOR_END: enter
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_twelve_hex_digits_and_differ() {
+        let a = ContainerId::random().unwrap();
+        let b = ContainerId::random().unwrap();
+        assert_eq!(a.as_str().len(), 12);
+        assert!(a.as_str().chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn hostnames_are_checked() {
+        assert!(check_hostname("web-1.example").is_ok());
+        for bad in ["", "-x", "a b", "x/y", &"a".repeat(65)] {
+            assert!(check_hostname(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+}
+//@ end
