@@ -1,12 +1,15 @@
 //! The workshop's own tooling. Run `cargo xtask help`.
 
+mod bench;
 mod cargo;
+mod doctor;
 mod hints;
 mod learner;
 mod suite;
 mod sync;
 mod tags;
 mod verify;
+mod vm;
 mod workspace;
 
 use anyhow::Result;
@@ -16,8 +19,9 @@ use workspace::Workspace;
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
+    bin_name = "cargo xtask",
     about = "The minibox workshop's tools",
-    after_help = "Learners: status, check, hint, reset, solution. Maintainers: sync, verify."
+    after_help = "Learners: status, check, hint, reset, solution, doctor.\nMaintainers: sync, verify, test, vm-test, bench."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -55,8 +59,19 @@ enum Task {
         #[arg(long)]
         yes: bool,
     },
-    /// The whole test suite, what CI runs: verify, `cargo test`, the book.
-    Test,
+    /// The whole test suite, what CI runs: doctor, verify, `cargo test`, the book, script lints,
+    /// and the graded tests inside a cgroup v2 VM.
+    Test {
+        /// Skip the VM (cgroup v2) tests, for a quick local loop.
+        #[arg(long)]
+        no_vm: bool,
+    },
+    /// Check that this machine can run the workshop: a line per requirement, OK or the fix.
+    Doctor,
+    /// Run the solutions' graded tests inside a QEMU VM on pure cgroup v2.
+    VmTest,
+    /// Measure minibox against runc, crun and the unshare floor, and a VM boot against a container start.
+    Bench,
     /// Prove the workshop sound: a table with a row per chapter; fails on any defect.
     Verify {
         /// Check one chapter only.
@@ -78,7 +93,10 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Task::Sync { check, force } => sync::run(&ws, check, force),
         Task::Verify { chapter } => verify::run(&ws, chapter),
-        Task::Test => suite::run(&ws),
+        Task::Test { no_vm } => suite::run(&ws, !no_vm),
+        Task::Doctor => doctor::run(&ws),
+        Task::VmTest => vm::run(&ws),
+        Task::Bench => bench::run(&ws),
         Task::Status => learner::status(&ws),
         Task::Check { chapter } => learner::check(&ws, chapter),
         Task::Hint { chapter } => learner::hint(&ws, chapter),
