@@ -5,6 +5,9 @@ use crate::container::{self, Config};
 use crate::exit;
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
+//@ begin 3
+use std::path::PathBuf;
+//@ end
 
 #[derive(Parser, Debug)]
 #[command(
@@ -43,11 +46,33 @@ pub struct RunArgs {
     #[arg(long)]
     pub init: bool,
     //@ end
+    //@ begin 3
+    /// The container's root filesystem (default: a busybox root built on first use).
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+
+    /// Mount the root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+
+    #[command(flatten)]
+    pub state: StateDir,
+    //@ end
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 
+//@ begin 3
+/// Where minibox keeps its state: the default root filesystem, and from chapter 5 the images.
+#[derive(Args, Debug)]
+pub struct StateDir {
+    /// Where minibox keeps its state.
+    #[arg(long = "root", env = "MINIBOX_ROOT", default_value = "/var/lib/minibox", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+//@ end
 impl RunArgs {
     /// Check the arguments and turn them into the container's configuration. Every check that
     /// can be made before anything is created is made here, so bad input leaves nothing behind.
@@ -62,12 +87,20 @@ impl RunArgs {
             crate::namespaces::check_hostname(name)?;
         }
         //@ end
+        //@ begin 3
+        let rootfs = self.rootfs.as_deref().map(crate::rootfs::check_dir).transpose()?;
+        //@ end
         Ok(Config {
             command: self.command,
             env: self.env,
             //@ begin 2
             hostname: self.hostname,
             init: self.init,
+            //@ end
+            //@ begin 3
+            rootfs,
+            read_only: self.read_only,
+            state_dir: self.state.dir,
             //@ end
         })
     }

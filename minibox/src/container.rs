@@ -6,6 +6,10 @@ use crate::init;
 use crate::namespaces::{self, ContainerId};
 //@ end
 use crate::process::{self, Command};
+//@ begin 3
+use crate::rootfs::{self, Rootfs};
+use std::path::PathBuf;
+//@ end
 use crate::step;
 use anyhow::Result;
 
@@ -22,7 +26,25 @@ pub struct Config {
     /// `--init`: run a small init as PID 1, with the command as its child.
     pub init: bool,
     //@ end
+    //@ begin 3
+    /// `--rootfs`: the container's root filesystem; the default busybox root when not given.
+    pub rootfs: Option<PathBuf>,
+    /// `--read-only`: mount the root filesystem read-only.
+    pub read_only: bool,
+    /// `--root` or `MINIBOX_ROOT`: where minibox keeps its state.
+    pub state_dir: PathBuf,
+    //@ end
 }
+//@ begin 2
+
+/// What the parent has prepared for the child's side of the fork.
+struct Prepared {
+    hostname: String,
+    //@ begin 3
+    rootfs: Rootfs,
+    //@ end
+}
+//@ end
 
 // ANCHOR: run
 /// Run the container described by `config`, and return the exit code minibox should end with.
@@ -30,6 +52,19 @@ pub fn run(config: &Config) -> Result<i32> {
     //@ begin 2
     let id = ContainerId::random()?;
     step!("container id {id}");
+    //@ begin 3
+    let dir = match &config.rootfs {
+        Some(dir) => dir.clone(),
+        None => rootfs::default_busybox_rootfs(&config.state_dir)?,
+    };
+    step!("root filesystem {}", dir.display());
+    //@ end
+    let prepared = Prepared {
+        hostname: config.hostname.clone().unwrap_or_else(|| id.to_string()),
+        //@ begin 3
+        rootfs: Rootfs { dir, read_only: config.read_only },
+        //@ end
+    };
     //@ end
     let command = Command { argv: config.command.clone(), env: environment(config) };
 
@@ -37,7 +72,7 @@ pub fn run(config: &Config) -> Result<i32> {
     process::block_supervised_signals()?;
     //@ begin 2
     namespaces::new_pid_namespace_for_children()?;
-    let child = process::spawn(&command, || set_up(config, &id))?;
+    let child = process::spawn(&command, || set_up(config, &prepared))?;
     //@ end
     //@ until 2
     //| let child = process::spawn(&command, || Ok(()))?;
@@ -55,8 +90,11 @@ pub fn run(config: &Config) -> Result<i32> {
 // ANCHOR: set_up
 /// The container's side of the fork: everything that must be in place before the command starts.
 /// It runs in the child, so nothing here can change the host.
-fn set_up(config: &Config, id: &ContainerId) -> Result<()> {
-    namespaces::enter(config.hostname.as_deref().unwrap_or(id.as_str()))?;
+fn set_up(config: &Config, prepared: &Prepared) -> Result<()> {
+    namespaces::enter(&prepared.hostname)?;
+    //@ begin 3
+    rootfs::enter(&prepared.rootfs)?;
+    //@ end
     if config.init {
         // From here on this process stays behind as PID 1; its child goes on to run the command.
         init::fork_init()?;
@@ -66,11 +104,25 @@ fn set_up(config: &Config, id: &ContainerId) -> Result<()> {
 // ANCHOR_END: set_up
 //@ end
 
-/// The command's environment: minibox's own, with `--env` settings on top.
+//@ begin 3
+/// The command's environment: a fresh one, with `--env` settings on top. A container has a root
+/// filesystem of its own, so minibox's own variables (full of paths into the host) stay outside.
+//@ end
+//@ until 3
+//| /// The command's environment: minibox's own, with `--env` settings on top.
+//@ end
 fn environment(config: &Config) -> Vec<String> {
-    let mut env: Vec<String> = std::env::vars_os()
-        .filter_map(|(k, v)| Some(format!("{}={}", k.into_string().ok()?, v.into_string().ok()?)))
-        .collect();
+    //@ begin 3
+    let mut env = vec![format!("PATH={}", process::DEFAULT_PATH), "HOME=/root".to_string()];
+    if let Ok(term) = std::env::var("TERM") {
+        env.push(format!("TERM={term}"));
+    }
+    //@ end
+    //@ until 3
+    //| let mut env: Vec<String> = std::env::vars_os()
+    //|     .filter_map(|(k, v)| Some(format!("{}={}", k.into_string().ok()?, v.into_string().ok()?)))
+    //|     .collect();
+    //@ end
     for kv in &config.env {
         set_env(&mut env, kv);
     }

@@ -9,6 +9,9 @@
 //@ begin 2
 //! | 2 | [`namespaces`], [`init`] | new UTS, PID and IPC namespaces; a small init for PID 1 |
 //@ end
+//@ begin 3
+//! | 3 | [`rootfs`] | a mount namespace, pivot_root, /proc, /dev and /sys |
+//@ end
 
 pub mod cli;
 pub mod container;
@@ -18,4 +21,7 @@ pub mod process;
 //@ begin 2
 pub mod init;
 pub mod namespaces;
+//@ end
+//@ begin 3
+pub mod rootfs;
 //@ end

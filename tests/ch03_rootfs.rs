@@ -1,0 +1,306 @@
+//! Chapter 3 graded tests: the mount namespace, pivot_root, /proc, /dev and /sys.
+//!
+//! Each test builds its own root filesystem (the host's static busybox and the probe, at
+//! `/probe`), so nothing a container writes reaches another test.
+
+mod support;
+
+use serial_test::serial;
+use std::path::Path;
+use std::process::Command;
+use support::{Sandbox, ensure, fail};
+
+const PREPARE: &str = "Chapter 3, \"Preparing the new root\"";
+const PIVOT: &str = "Chapter 3, \"pivot_root, not chroot\"";
+const PSEUDO: &str = "Chapter 3, \"/proc, /dev and /sys\"";
+
+fn str_list(report: &serde_json::Value, key: &str) -> Vec<String> {
+    report[key]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+/// The probe's view of one mount point: (fstype, options).
+fn mount_of(report: &serde_json::Value, target: &str) -> Option<(String, String)> {
+    let mounts = report["mounts"].as_array()?;
+    let mount = mounts.iter().rev().find(|m| m["target"].as_str() == Some(target))?;
+    Some((mount["fstype"].as_str()?.to_string(), mount["options"].as_str()?.to_string()))
+}
+
+#[test]
+#[serial]
+fn the_container_sees_its_rootfs_as_root_and_none_of_the_host() {
+    let sandbox = Sandbox::new();
+    let rootfs = sandbox.busybox_rootfs("rootfs");
+    std::fs::write(rootfs.join("only-in-the-container"), "").unwrap();
+    let host_marker = sandbox.dir.join("only-on-the-host");
+    std::fs::write(&host_marker, "").unwrap();
+
+    let ran = sandbox.run(&["run", "--rootfs", rootfs.to_str().unwrap(), "--", "/probe"]);
+    ran.expect_code(0, "the probe should run inside the container's root filesystem", PIVOT);
+    let seen = str_list(&ran.probe_report(), "root_entries");
+    let mut expected: Vec<String> = std::fs::read_dir(&rootfs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    expected.sort();
+    ensure(
+        seen == expected,
+        format!("`/` inside to list exactly the rootfs: {expected:?}"),
+        format!("{seen:?}"),
+        "after pivot_root into the rootfs, `/` is the rootfs",
+        PIVOT,
+    );
+    let script = format!("test -e {} && echo visible || echo invisible", host_marker.display());
+    sandbox.run(&["run", "--rootfs", rootfs.to_str().unwrap(), "--", "sh", "-c", &script]).expect_stdout(
+        "invisible\n",
+        "no path of the host should lead anywhere once the old root is detached",
+        PIVOT,
+    );
+}
+
+#[test]
+#[serial]
+fn the_default_root_is_a_busybox_root_not_the_hosts() {
+    let sandbox = Sandbox::new();
+    sandbox.run(&["run", "--", "readlink", "/bin/sh"]).expect_stdout(
+        "/bin/busybox\n",
+        "without --rootfs, minibox should run the command in its busybox root filesystem",
+        PIVOT,
+    );
+}
+
+#[test]
+#[serial]
+fn proc_lists_only_the_containers_processes() {
+    let sandbox = Sandbox::new();
+    let rootfs = sandbox.busybox_rootfs("rootfs");
+    let ran = sandbox.run(&["run", "--rootfs", rootfs.to_str().unwrap(), "--", "/probe"]);
+    let report = ran.probe_report();
+    let pids = str_list(&report, "proc_pids");
+    ensure(
+        pids == ["1"],
+        "/proc to list one process, the probe itself, as PID 1",
+        format!("/proc lists {} processes: {pids:?}", pids.len()),
+        "mount a fresh proc at /proc after pivot_root, from inside the new PID namespace",
+        PSEUDO,
+    );
+    let proc_mount = mount_of(&report, "/proc");
+    ensure(
+        proc_mount.as_ref().is_some_and(|(fstype, _)| fstype == "proc"),
+        "a proc filesystem mounted at /proc",
+        format!("{proc_mount:?}"),
+        "mount(\"proc\", \"/proc\", \"proc\", ...)",
+        PSEUDO,
+    );
+}
+
+#[test]
+#[serial]
+fn dev_has_working_null_and_zero_and_no_host_disks() {
+    let sandbox = Sandbox::new();
+    let rootfs = sandbox.busybox_rootfs("rootfs");
+    let root = rootfs.to_str().unwrap();
+    let script = "[ -c /dev/null ] && [ -c /dev/zero ] && echo discarded > /dev/null \
+                  && [ \"$(head -c 5 /dev/zero | tr '\\0' z)\" = zzzzz ] && echo works";
+    sandbox.run(&["run", "--rootfs", root, "--", "sh", "-c", script]).expect_stdout(
+        "works\n",
+        "/dev/null and /dev/zero should be character devices (1,3) and (1,5) on the container's /dev",
+        PSEUDO,
+    );
+    let ran = sandbox.run(&["run", "--rootfs", root, "--", "ls", "/dev"]);
+    let entries: Vec<&str> = ran.stdout.split_whitespace().collect();
+    let allowed = [
+        "fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout", "tty", "urandom",
+        "zero",
+    ];
+    let unexpected: Vec<&&str> = entries.iter().filter(|e| !allowed.contains(e)).collect();
+    ensure(
+        !entries.is_empty() && unexpected.is_empty(),
+        format!("/dev to hold only {allowed:?}"),
+        format!("unexpected entries {unexpected:?}{}", ran.transcript()),
+        "the container gets a small tmpfs /dev of its own, not the host's /dev with its disks",
+        PSEUDO,
+    );
+}
+
+#[test]
+#[serial]
+fn sys_is_read_only() {
+    let sandbox = Sandbox::new();
+    let rootfs = sandbox.busybox_rootfs("rootfs");
+    let report = sandbox.run(&["run", "--rootfs", rootfs.to_str().unwrap(), "--", "/probe"]).probe_report();
+    let sys = mount_of(&report, "/sys");
+    ensure(
+        sys.as_ref()
+            .is_some_and(|(fstype, options)| fstype == "sysfs" && options.split(',').any(|o| o == "ro")),
+        "sysfs mounted read-only at /sys",
+        format!("{sys:?}"),
+        "mount sysfs at /sys with MS_RDONLY",
+        PSEUDO,
+    );
+}
+
+#[test]
+#[serial]
+fn read_only_refuses_writes_to_root() {
+    let sandbox = Sandbox::new();
+    let rootfs = sandbox.busybox_rootfs("rootfs");
+    let root = rootfs.to_str().unwrap();
+    sandbox.run(&["run", "--rootfs", root, "--", "sh", "-c", "touch /written && echo ok"]).expect_stdout(
+        "ok\n",
+        "without --read-only the root filesystem is writable",
+        PSEUDO,
+    );
+    let ran = sandbox.run(&["run", "--read-only", "--rootfs", root, "--", "touch", "/refused"]);
+    ensure(
+        ran.code != Some(0)
+            && ran.stderr.contains("Read-only file system")
+            && !rootfs.join("refused").exists(),
+        "`touch /refused` to fail with \"Read-only file system\"",
+        ran.transcript(),
+        "remount the container's / with MS_REMOUNT | MS_BIND | MS_RDONLY",
+        PSEUDO,
+    );
+}
+
+fn mount_table() -> String {
+    std::fs::read_to_string("/proc/self/mountinfo").expect("reading the host's mount table")
+}
+
+#[test]
+#[serial]
+fn the_host_mount_table_is_unchanged_even_when_the_command_is_killed() {
+    let sandbox = Sandbox::new();
+    let rootfs = sandbox.busybox_rootfs("rootfs");
+    let before = mount_table();
+    sandbox.run(&["run", "--rootfs", rootfs.to_str().unwrap(), "--", "true"]).expect_code(
+        0,
+        "the container should run",
+        PREPARE,
+    );
+    let running = sandbox.start(&["run", "--rootfs", rootfs.to_str().unwrap(), "--", "sleep", "30"]);
+    let (running, sleeper) = running.expect_process(|p| p.command == "sleep", "`sleep 30`", PREPARE);
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(sleeper.pid, libc::SIGKILL) };
+    running.wait().expect_code(137, "the killed command's status should be reported", PREPARE);
+    let after = mount_table();
+    ensure(
+        before == after,
+        "the host's mount table to be the same before and after",
+        format!("before:\n{before}\nafter:\n{after}"),
+        "every mount must happen inside the container's own mount namespace, after making mounts private",
+        PREPARE,
+    );
+}
+
+#[test]
+#[serial]
+fn the_chroot_escape_works_against_chroot_but_not_against_pivot_root() {
+    let sandbox = Sandbox::new();
+    let rootfs = sandbox.busybox_rootfs("rootfs");
+    let marker = sandbox.dir.join("host-marker");
+    std::fs::write(&marker, "").unwrap();
+    let marker = marker.to_str().unwrap();
+
+    // First, show that the escape is real: against a plain chroot it reaches the host's root.
+    let chrooted = Command::new("chroot").arg(&rootfs).args(["/probe", "chroot-escape", marker]).output();
+    let chrooted = chrooted.expect("running chroot(8)");
+    let report: serde_json::Value = serde_json::from_slice(&chrooted.stdout).unwrap_or_default();
+    ensure(
+        report["escaped"] == true,
+        "the probe to escape a plain chroot (this shows the escape works)",
+        format!("{report}, stderr {}", String::from_utf8_lossy(&chrooted.stderr)),
+        "the test's own setup failed: chroot(8) or the probe",
+        PIVOT,
+    );
+
+    let ran =
+        sandbox.run(&["run", "--rootfs", rootfs.to_str().unwrap(), "--", "/probe", "chroot-escape", marker]);
+    let report = ran.probe_report();
+    ensure(
+        report["escaped"] == false,
+        "the same escape to find nothing of the host inside minibox",
+        format!("{report}{}", ran.transcript()),
+        "use pivot_root (not chroot) and detach the old root, so that `..` from anywhere ends at the container's /",
+        PIVOT,
+    );
+}
+
+#[test]
+#[serial]
+fn a_command_missing_from_the_rootfs_exits_127_with_its_path() {
+    let sandbox = Sandbox::new();
+    let rootfs = sandbox.busybox_rootfs("rootfs");
+    let cause = "the command is looked up inside the container's root filesystem, where it does not exist";
+    sandbox
+        .run(&["run", "--rootfs", rootfs.to_str().unwrap(), "--", "/usr/bin/python3"])
+        .expect_code(127, cause, PIVOT)
+        .expect_stderr_contains("/usr/bin/python3", cause, PIVOT)
+        .expect_one_line_error(PIVOT);
+}
+
+/// A tmpfs on the host marked unbindable: a root filesystem on it cannot be bind-mounted.
+struct UnbindableMount(std::path::PathBuf);
+
+impl UnbindableMount {
+    fn new(dir: &Path) -> UnbindableMount {
+        std::fs::create_dir_all(dir).unwrap();
+        let mounted =
+            Command::new("mount").args(["-t", "tmpfs", "minibox-test", dir.to_str().unwrap()]).status();
+        assert!(mounted.is_ok_and(|s| s.success()), "the test could not mount a tmpfs at {}", dir.display());
+        let guard = UnbindableMount(dir.to_path_buf());
+        let marked = Command::new("mount").args(["--make-unbindable", dir.to_str().unwrap()]).status();
+        assert!(marked.is_ok_and(|s| s.success()), "the test could not make {} unbindable", dir.display());
+        guard
+    }
+}
+
+impl Drop for UnbindableMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+#[serial]
+fn bad_root_filesystems_fail_in_one_line_and_leave_nothing_behind() {
+    let sandbox = Sandbox::new();
+    let missing = sandbox.dir.join("no-such-rootfs");
+    let file = sandbox.dir.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    for (rootfs, what) in [(&missing, "no such directory"), (&file, "not a directory")] {
+        let cause = "check --rootfs before creating anything, and say what is wrong in one line";
+        sandbox
+            .run(&["run", "--rootfs", rootfs.to_str().unwrap(), "--", "true"])
+            .expect_code(125, cause, PREPARE)
+            .expect_stderr_contains(what, cause, PREPARE)
+            .expect_one_line_error(PREPARE);
+    }
+    let unbindable = UnbindableMount::new(&sandbox.dir.join("unbindable"));
+    let rootfs = sandbox.busybox_rootfs("unbindable/rootfs");
+    let cause = "a rootfs on a mount marked unbindable cannot be bind-mounted: refuse it, in one line";
+    sandbox
+        .run(&["run", "--rootfs", rootfs.to_str().unwrap(), "--", "true"])
+        .expect_code(125, cause, PREPARE)
+        .expect_stderr_contains("unbindable", cause, PREPARE)
+        .expect_one_line_error(PREPARE);
+    // The host's own root cannot be a container's root: pivot_root fails inside the child, and
+    // that failure must reach the parent as one line.
+    let cause = "an error in the child (here pivot_root's EBUSY) must travel to the parent through the report pipe \
+                 and be printed once, with exit code 125";
+    sandbox
+        .run(&["run", "--rootfs", "/", "--", "true"])
+        .expect_code(125, cause, PIVOT)
+        .expect_one_line_error(PIVOT);
+    drop(unbindable);
+    if sandbox.dir.join("unbindable/rootfs").exists() {
+        fail(
+            "the unbindable tmpfs to be gone after the test",
+            "it is still mounted",
+            "umount failed",
+            PREPARE,
+        );
+    }
+}
