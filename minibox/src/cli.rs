@@ -58,6 +58,19 @@ pub struct RunArgs {
     #[command(flatten)]
     pub state: StateDir,
     //@ end
+    //@ begin 4
+    /// Memory limit: bytes, or a number with a unit b, k, m or g (64m, 1g).
+    #[arg(long, value_name = "SIZE", value_parser = memory_size, allow_hyphen_values = true)]
+    pub memory: Option<u64>,
+
+    /// How many processes (and threads) may exist in the container at once.
+    #[arg(long, value_name = "N", value_parser = pids_count, allow_hyphen_values = true)]
+    pub pids: Option<u64>,
+
+    /// CPU time, in CPUs: 0.5 is half of one CPU's time, 2 is two CPUs' worth.
+    #[arg(long, value_name = "CPUS", value_parser = cpus_count, allow_hyphen_values = true)]
+    pub cpus: Option<f64>,
+    //@ end
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -102,10 +115,28 @@ impl RunArgs {
             read_only: self.read_only,
             state_dir: self.state.dir,
             //@ end
+            //@ begin 4
+            limits: crate::cgroups::Limits { memory: self.memory, pids: self.pids, cpus: self.cpus },
+            //@ end
         })
     }
 }
 
+//@ begin 4
+// clap checks the limits while it parses, so a bad value stops minibox before anything exists.
+fn memory_size(text: &str) -> Result<u64, String> {
+    crate::cgroups::parse_memory(text).map_err(|e| format!("{e:#}"))
+}
+
+fn pids_count(text: &str) -> Result<u64, String> {
+    crate::cgroups::parse_pids(text).map_err(|e| format!("{e:#}"))
+}
+
+fn cpus_count(text: &str) -> Result<f64, String> {
+    crate::cgroups::parse_cpus(text).map_err(|e| format!("{e:#}"))
+}
+
+//@ end
 /// Run minibox with this process's arguments; return the exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {

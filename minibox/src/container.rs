@@ -6,6 +6,9 @@ use crate::init;
 use crate::namespaces::{self, ContainerId};
 //@ end
 use crate::process::{self, Command};
+//@ begin 4
+use crate::cgroups::{self, ContainerCgroup, Limits};
+//@ end
 //@ begin 3
 use crate::rootfs::{self, Rootfs};
 use std::path::PathBuf;
@@ -34,6 +37,10 @@ pub struct Config {
     /// `--root` or `MINIBOX_ROOT`: where minibox keeps its state.
     pub state_dir: PathBuf,
     //@ end
+    //@ begin 4
+    /// `--memory`, `--pids`, `--cpus`.
+    pub limits: Limits,
+    //@ end
 }
 //@ begin 2
 
@@ -42,6 +49,9 @@ struct Prepared {
     hostname: String,
     //@ begin 3
     rootfs: Rootfs,
+    //@ end
+    //@ begin 4
+    cgroup: ContainerCgroup,
     //@ end
 }
 //@ end
@@ -64,7 +74,13 @@ pub fn run(config: &Config) -> Result<i32> {
         //@ begin 3
         rootfs: Rootfs { dir, read_only: config.read_only },
         //@ end
+        //@ begin 4
+        cgroup: ContainerCgroup::create(id.as_str(), config.limits)?,
+        //@ end
     };
+    //@ begin 4
+    step!("cgroup {:?}", prepared.cgroup.paths());
+    //@ end
     //@ end
     let command = Command { argv: config.command.clone(), env: environment(config) };
 
@@ -82,7 +98,18 @@ pub fn run(config: &Config) -> Result<i32> {
 
     let status = process::wait_for_exit(pid)?;
     step!("the command ended: {status:?}");
-    Ok(process::exit_code(status))
+    //@ begin 4
+    let code = process::exit_code(status);
+    if code == crate::exit::SIGNAL_BASE + libc::SIGKILL && prepared.cgroup.oom_killed() {
+        let limit = prepared.cgroup.memory_limit().map_or("none".to_string(), cgroups::human_size);
+        eprintln!("minibox: container killed: out of memory (limit {limit})");
+    }
+    prepared.cgroup.remove()?;
+    Ok(code)
+    //@ end
+    //@ until 4
+    //| Ok(process::exit_code(status))
+    //@ end
 }
 // ANCHOR_END: run
 //@ begin 2
@@ -91,6 +118,10 @@ pub fn run(config: &Config) -> Result<i32> {
 /// The container's side of the fork: everything that must be in place before the command starts.
 /// It runs in the child, so nothing here can change the host.
 fn set_up(config: &Config, prepared: &Prepared) -> Result<()> {
+    //@ begin 4
+    // First, while /sys/fs/cgroup is still in view: from here on, all of it is counted and limited.
+    prepared.cgroup.join()?;
+    //@ end
     namespaces::enter(&prepared.hostname)?;
     //@ begin 3
     rootfs::enter(&prepared.rootfs)?;

@@ -12,6 +12,9 @@
 //@ begin 3
 //! | 3 | [`rootfs`] | a mount namespace, pivot_root, /proc, /dev and /sys |
 //@ end
+//@ begin 4
+//! | 4 | [`cgroups`] | memory, pids and cpu limits with control groups |
+//@ end
 
 pub mod cli;
 pub mod container;
@@ -24,4 +27,7 @@ pub mod namespaces;
 //@ end
 //@ begin 3
 pub mod rootfs;
+//@ end
+//@ begin 4
+pub mod cgroups;
 //@ end

@@ -148,6 +148,11 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        // minibox leaves its empty `minibox` parent cgroups in place (as Docker leaves its own);
+        // the tests remove them, so that a test run leaves the machine as it found it.
+        for parent in minibox_parent_cgroups() {
+            let _ = std::fs::remove_dir(parent);
+        }
     }
 }
 
@@ -236,6 +241,15 @@ impl Running {
                 let ran = self.wait();
                 fail(format!("{what} to be running"), ran.transcript(), "the command never started", book)
             }
+        }
+    }
+
+    /// SIGKILL every process of the container (not minibox itself): minibox then sees its
+    /// command die and cleans up as it should.
+    pub fn kill_container(&self) {
+        for process in self.processes().iter().filter(|p| p.pid != self.pid()) {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(process.pid, libc::SIGKILL) };
         }
     }
 
@@ -494,9 +508,10 @@ fn mount_points() -> BTreeSet<String> {
         .collect()
 }
 
-/// Every container cgroup under a `minibox` parent, in every cgroup hierarchy.
-pub fn minibox_cgroups() -> BTreeSet<PathBuf> {
-    let mut found = BTreeSet::new();
+/// The `minibox` parent cgroups that exist, in every cgroup hierarchy: under this process's own
+/// cgroup (cgroup v1) or at the root (cgroup v2).
+pub fn minibox_parent_cgroups() -> Vec<PathBuf> {
+    let mut found = Vec::new();
     let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
     for line in std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
@@ -505,18 +520,29 @@ pub fn minibox_cgroups() -> BTreeSet<PathBuf> {
             continue;
         }
         let mount = Path::new(fields[4]);
-        let mut parents = vec![mount.join("minibox")];
+        let mut candidates = vec![mount.join("minibox")];
         for own_line in own.lines() {
             if let Some(path) = own_line.splitn(3, ':').nth(2) {
-                parents.push(mount.join(path.trim_start_matches('/')).join("minibox"));
+                candidates.push(mount.join(path.trim_start_matches('/')).join("minibox"));
             }
         }
-        for parent in parents {
-            if let Ok(entries) = std::fs::read_dir(&parent) {
-                for entry in entries.flatten() {
-                    if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                        found.insert(entry.path());
-                    }
+        for candidate in candidates {
+            if candidate.is_dir() && !found.contains(&candidate) {
+                found.push(candidate);
+            }
+        }
+    }
+    found
+}
+
+/// Every container cgroup under a `minibox` parent, in every cgroup hierarchy.
+pub fn minibox_cgroups() -> BTreeSet<PathBuf> {
+    let mut found = BTreeSet::new();
+    for parent in minibox_parent_cgroups() {
+        if let Ok(entries) = std::fs::read_dir(&parent) {
+            for entry in entries.flatten() {
+                if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    found.insert(entry.path());
                 }
             }
         }

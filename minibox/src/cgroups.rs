@@ -1,0 +1,309 @@
+//@ begin 4
+//! Chapter 4: resource limits with control groups (cgroups), on cgroup v1 and v2.
+//!
+//! Namespaces decide what a container can see; cgroups decide how much it may use. A cgroup is
+//! a directory in a special filesystem: processes are put in it by writing their PIDs to its
+//! `cgroup.procs`, and limits are set by writing to its interface files (`memory.max`,
+//! `pids.max`, `cpu.max` on v2). The cgroups-rs crate writes those files for us, on both
+//! versions of the interface.
+
+use anyhow::{Context, Result, bail};
+use cgroups_rs::cgroup::get_cgroups_relative_paths;
+use cgroups_rs::{Cgroup, hierarchies};
+use std::path::{Path, PathBuf};
+//@ exercise 4 imports
+use cgroups_rs::CgroupPid;
+use cgroups_rs::cpu::CpuController;
+use cgroups_rs::memory::MemController;
+use cgroups_rs::pid::PidController;
+use cgroups_rs::{Controller, MaxValue};
+//@ end
+
+/// The limits a container may be given; `None` means no limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Limits {
+    /// `--memory`, in bytes.
+    pub memory: Option<u64>,
+    /// `--pids`: how many processes and threads at once.
+    pub pids: Option<u64>,
+    /// `--cpus`: how many CPUs' worth of time, for example 0.5.
+    pub cpus: Option<f64>,
+}
+
+/// The controllers every container cgroup gets (for accounting, even without a limit).
+pub const CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
+
+/// The CFS bandwidth period minibox uses: 100 ms, the kernel's default.
+pub const CPU_PERIOD_US: u64 = 100_000;
+
+/// The smallest memory limit minibox accepts (the same floor as Docker's): below it, the
+/// container is killed before its command even starts.
+pub const MEMORY_MIN: u64 = 6 << 20;
+
+// ANCHOR: parse_memory
+/// Parse a memory size as `docker run --memory` takes it: a whole number of bytes, optionally
+/// followed by a unit `b`, `k`, `m` or `g` (powers of 1024): `64m`, `1g`, `1048576`.
+pub fn parse_memory(text: &str) -> Result<u64> {
+    //@ exercise 4 parse_memory
+    let lower = text.trim().to_ascii_lowercase();
+    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let number: u64 = digits
+        .parse()
+        .with_context(|| format!("`{text}` is not a size: use a number and a unit, for example 64m"))?;
+    let scale: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        other => bail!("`{text}`: unknown unit `{other}`: use b, k, m or g (for example 64m)"),
+    };
+    let bytes = number.checked_mul(scale).with_context(|| format!("`{text}` is too large"))?;
+    if bytes < MEMORY_MIN {
+        bail!("`{text}` is below the minimum memory limit of 6m");
+    }
+    Ok(bytes)
+    //@ stub
+    //| let _ = text;
+    //| todo!("chapter 4, `parse_memory`: split digits from the unit, scale by 1024s, refuse anything else (book: Chapter 4, \"Asking for limits\")")
+    //@ end
+}
+// ANCHOR_END: parse_memory
+
+/// Parse `--pids`: at least 1.
+pub fn parse_pids(text: &str) -> Result<u64> {
+    match text.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => bail!("`{text}` is not a number of processes: give a whole number of 1 or more"),
+    }
+}
+
+/// Parse `--cpus`: a positive fraction of CPUs (`0.5` is half of one CPU's time), at least 0.01
+/// (the kernel's smallest quota is 1 ms per 100 ms period).
+pub fn parse_cpus(text: &str) -> Result<f64> {
+    match text.trim().parse::<f64>() {
+        Ok(cpus) if cpus.is_finite() && cpus >= 0.01 => Ok(cpus),
+        _ => bail!("`{text}` is not a number of CPUs: give a positive number such as 0.5 or 2"),
+    }
+}
+
+/// A size for people: `64 MiB`, `1 GiB`, `1536 KiB`.
+pub fn human_size(bytes: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= size && bytes.is_multiple_of(size) {
+            return format!("{} {unit}", bytes / size);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+/// A container's cgroup: one on cgroup v2, one per controller on v1. Created before the child
+/// starts; removed when dropped, whatever happened to the container.
+pub struct ContainerCgroup {
+    /// One `Cgroup` per hierarchy the container is in.
+    groups: Vec<Cgroup>,
+    limits: Limits,
+}
+
+/// Which cgroup interface the machine offers.
+pub fn is_v2() -> bool {
+    hierarchies::is_cgroup2_unified_mode()
+}
+
+/// Where the container's cgroup goes, relative to each hierarchy's root, per controller.
+///
+/// On v1 (a forest: one hierarchy per controller), minibox nests the container under its own
+/// cgroup in each hierarchy, so that whatever limits minibox runs under also bind the container.
+/// On v2 (one tree) a cgroup with processes in it may not hand controllers down to children (the
+/// "no internal processes" rule), and minibox's own cgroup always holds minibox, so the
+/// container goes under `/minibox` at the root. (Under systemd, a runtime asks systemd for a
+/// delegated scope instead; runc's systemd driver does that.)
+pub fn placement(id: &str) -> Result<Vec<(Vec<String>, PathBuf)>> {
+    let leaf = Path::new("minibox").join(id);
+    if is_v2() {
+        return Ok(vec![(CONTROLLERS.iter().map(|c| c.to_string()).collect(), leaf)]);
+    }
+    let own = get_cgroups_relative_paths().context("reading /proc/self/cgroup")?;
+    Ok(CONTROLLERS
+        .iter()
+        .map(|controller| {
+            let parent = own.get(*controller).map_or("", |p| p.trim_start_matches('/'));
+            (vec![controller.to_string()], Path::new(parent).join(&leaf))
+        })
+        .collect())
+}
+
+impl ContainerCgroup {
+    // ANCHOR: create
+    /// Create the container's cgroup and set its limits. Nothing is left behind on failure: what
+    /// was created is removed when the half-built value is dropped.
+    pub fn create(id: &str, limits: Limits) -> Result<ContainerCgroup> {
+        let mut cgroup = ContainerCgroup { groups: Vec::new(), limits };
+        for (controllers, path) in placement(id)? {
+            let group = Cgroup::new_with_specified_controllers(hierarchies::auto(), &path, Some(controllers.clone()))
+                .with_context(|| {
+                    format!(
+                        "creating the cgroup {} with controllers {controllers:?} (is each enabled? see /sys/fs/cgroup)",
+                        path.display()
+                    )
+                })?;
+            cgroup.groups.push(group);
+        }
+        if !cgroup.groups.iter().all(Cgroup::exists) {
+            bail!(
+                "creating the container's cgroup failed: are you root, and is cgroupfs mounted at /sys/fs/cgroup?"
+            );
+        }
+        cgroup.apply_limits()?;
+        Ok(cgroup)
+    }
+    // ANCHOR_END: create
+
+    // ANCHOR: apply_limits
+    /// Write the limits into the cgroup's interface files.
+    fn apply_limits(&self) -> Result<()> {
+        //@ exercise 4 apply_limits
+        if let (Some(bytes), Some(memory)) = (self.limits.memory, self.controller::<MemController>()) {
+            memory.set_limit(bytes as i64).context("setting the memory limit")?;
+            // Without a swap limit the container would swap instead of hitting its limit. v1
+            // limits memory+swap together; v2 limits swap on its own (set to none at all).
+            let (swap, swap_file) = if memory.v2() {
+                (0, "memory.swap.max")
+            } else {
+                (bytes as i64, "memory.memsw.limit_in_bytes")
+            };
+            if memory.path().join(swap_file).exists() {
+                memory.set_memswap_limit(swap).context("setting the swap limit")?;
+            }
+        }
+        if let (Some(max), Some(pids)) = (self.limits.pids, self.controller::<PidController>()) {
+            pids.set_pid_max(MaxValue::Value(max as i64)).context("setting the pids limit")?;
+        }
+        if let (Some(cpus), Some(cpu)) = (self.limits.cpus, self.controller::<CpuController>()) {
+            let quota = (cpus * CPU_PERIOD_US as f64).round() as i64;
+            cpu.set_cfs_quota_and_period(Some(quota), Some(CPU_PERIOD_US))
+                .context("setting the cpu quota")?;
+        }
+        Ok(())
+        //@ stub
+        //| todo!("chapter 4, `apply_limits`: set the memory limit (and swap), pids.max, and the cpu quota over a 100 ms period, with the controllers cgroups-rs gives you (book: Chapter 4, \"Creating the cgroup\")")
+        //@ end
+    }
+    // ANCHOR_END: apply_limits
+
+    /// The controller of type `C` in whichever of our cgroups has it.
+    pub fn controller<'a, C>(&'a self) -> Option<&'a C>
+    where
+        &'a C: From<&'a cgroups_rs::Subsystem>,
+        C: cgroups_rs::Controller + cgroups_rs::ControllIdentifier,
+    {
+        self.groups.iter().find_map(|g| g.controller_of::<C>())
+    }
+
+    // ANCHOR: join
+    /// Move the calling process into the container's cgroup. The child calls this between fork
+    /// and exec, before `pivot_root` hides /sys/fs/cgroup from it: everything it starts, the
+    /// command included, is then born inside.
+    pub fn join(&self) -> Result<()> {
+        //@ exercise 4 join
+        // Writing 0 to cgroup.procs means "the process that writes".
+        for group in &self.groups {
+            group.add_task_by_tgid(CgroupPid::from(0)).context("joining the container's cgroup")?;
+        }
+        Ok(())
+        //@ stub
+        //| todo!("chapter 4, `join`: add this process (pid 0 means \"me\") to each of the container's cgroups, by thread group (book: Chapter 4, \"Joining before exec\")")
+        //@ end
+    }
+    // ANCHOR_END: join
+
+    // ANCHOR: oom_killed
+    /// Did the kernel's OOM killer kill a process of this container?
+    pub fn oom_killed(&self) -> bool {
+        //@ exercise 4 oom_killed
+        let Some(memory) = self.controller::<MemController>() else { return false };
+        // v2 counts in memory.events, v1 in memory.oom_control: a line "oom_kill N".
+        let file = if memory.v2() { "memory.events" } else { "memory.oom_control" };
+        std::fs::read_to_string(memory.path().join(file))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.strip_prefix("oom_kill "))
+            .any(|n| n.trim().parse::<u64>().unwrap_or(0) > 0)
+        //@ stub
+        //| todo!("chapter 4, `oom_killed`: read the oom_kill counter from memory.events (v2) or memory.oom_control (v1) (book: Chapter 4, \"When the limit is hit\")")
+        //@ end
+    }
+    // ANCHOR_END: oom_killed
+
+    /// The memory limit, for messages.
+    pub fn memory_limit(&self) -> Option<u64> {
+        self.limits.memory
+    }
+
+    /// The cgroup directories, for `--verbose`.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.groups
+            .iter()
+            .filter_map(|g| g.subsystems().first().map(|s| s.to_controller().path().to_path_buf()))
+            .collect()
+    }
+
+    /// Remove the cgroup now, and say so if that fails. (Dropping it also removes it, quietly
+    /// apart from a warning: that is the safety net for paths that end early.)
+    pub fn remove(mut self) -> Result<()> {
+        self.remove_groups()
+    }
+
+    // ANCHOR: remove
+    /// A cgroup with processes in it cannot be removed (EBUSY), so first kill any process still
+    /// inside (cgroup v1 has no `cgroup.kill`), then remove each directory.
+    fn remove_groups(&mut self) -> Result<()> {
+        for group in &self.groups {
+            for pid in group.procs() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid.pid as i32),
+                    nix::sys::signal::SIGKILL,
+                );
+            }
+        }
+        while let Some(group) = self.groups.pop() {
+            // cgroups-rs retries for a while: a killed process leaves its cgroup a moment later.
+            group.delete().with_context(|| format!("removing the cgroup {}", group.path()))?;
+        }
+        Ok(())
+    }
+    // ANCHOR_END: remove
+}
+
+impl Drop for ContainerCgroup {
+    fn drop(&mut self) {
+        if let Err(error) = self.remove_groups() {
+            eprintln!("minibox: {error:#}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_shown_in_the_largest_exact_unit() {
+        assert_eq!(human_size(64 << 20), "64 MiB");
+        assert_eq!(human_size(1 << 30), "1 GiB");
+        assert_eq!(human_size(1536 << 10), "1536 KiB");
+        assert_eq!(human_size(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn pids_and_cpus_are_checked() {
+        assert_eq!(parse_pids("16").unwrap(), 16);
+        assert!(parse_pids("0").is_err());
+        assert!(parse_pids("-1").is_err());
+        assert_eq!(parse_cpus("0.5").unwrap(), 0.5);
+        for bad in ["-1", "0", "0.001", "nan", "inf", "lots"] {
+            assert!(parse_cpus(bad).is_err(), "{bad} should be refused");
+        }
+    }
+}
+//@ end
