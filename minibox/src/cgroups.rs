@@ -87,11 +87,15 @@ pub fn parse_cpus(text: &str) -> Result<f64> {
     }
 }
 
-/// A size for people: `64 MiB`, `1 GiB`, `1536 KiB`.
+/// A size for people: `64 MiB`, `1 GiB`, `2.1 MiB`, `1000 bytes`.
 pub fn human_size(bytes: u64) -> String {
     for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= size && bytes.is_multiple_of(size) {
-            return format!("{} {unit}", bytes / size);
+        if bytes >= size {
+            return if bytes.is_multiple_of(size) {
+                format!("{} {unit}", bytes / size)
+            } else {
+                format!("{:.1} {unit}", bytes as f64 / size as f64)
+            };
         }
     }
     format!("{bytes} bytes")
@@ -291,7 +295,8 @@ mod tests {
     fn sizes_are_shown_in_the_largest_exact_unit() {
         assert_eq!(human_size(64 << 20), "64 MiB");
         assert_eq!(human_size(1 << 30), "1 GiB");
-        assert_eq!(human_size(1536 << 10), "1536 KiB");
+        assert_eq!(human_size(1536 << 10), "1.5 MiB");
+        assert_eq!(human_size(2129408), "2.0 MiB");
         assert_eq!(human_size(1000), "1000 bytes");
     }
 

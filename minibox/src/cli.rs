@@ -30,7 +30,50 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in a new container: minibox run [OPTIONS] -- COMMAND [ARGS...]
     Run(RunArgs),
+    //@ begin 5
+    /// Bring images in: import a root filesystem archive, load an OCI image layout.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// List the images.
+    Images(StateDir),
+    /// Remove an image.
+    Rmi {
+        /// NAME[:TAG]
+        reference: String,
+        #[command(flatten)]
+        state: StateDir,
+    },
+    //@ end
 }
+//@ begin 5
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Import a root filesystem archive (a tar, optionally gzip-compressed) as a one-layer image.
+    Import {
+        /// The archive.
+        archive: PathBuf,
+        /// The image's name: NAME[:TAG].
+        reference: String,
+        /// The image's command.
+        #[arg(long, default_value = "sh")]
+        cmd: String,
+        #[command(flatten)]
+        state: StateDir,
+    },
+    /// Load the images of an OCI image layout: a directory (from `skopeo copy ... oci:DIR:TAG`) or a
+    /// tar (from `docker save`).
+    Load {
+        /// The directory or tar archive.
+        source: PathBuf,
+        /// Name the image NAME[:TAG] (when the layout does not name it, or to rename it).
+        #[arg(long, value_name = "NAME[:TAG]")]
+        tag: Option<String>,
+        #[command(flatten)]
+        state: StateDir,
+    },
+}
+//@ end
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -71,8 +114,22 @@ pub struct RunArgs {
     #[arg(long, value_name = "CPUS", value_parser = cpus_count, allow_hyphen_values = true)]
     pub cpus: Option<f64>,
     //@ end
+    //@ begin 5
+    /// The image to run (default: busybox, built from the host's busybox-static on first use).
+    #[arg(value_name = "IMAGE")]
+    pub image: Option<String>,
+
+    /// The command to run instead of the image's, and its arguments.
+    #[arg(value_name = "ARGS", allow_hyphen_values = true)]
+    pub args: Vec<String>,
+
     /// The command and its arguments, after `--`.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    #[arg(last = true, value_name = "COMMAND")]
+    //@ end
+    //@ until 5
+    //| /// The command and its arguments, after `--`.
+    //| #[arg(last = true, required = true, value_name = "COMMAND")]
+    //@ end
     pub command: Vec<String>,
 }
 
@@ -103,8 +160,25 @@ impl RunArgs {
         //@ begin 3
         let rootfs = self.rootfs.as_deref().map(crate::rootfs::check_dir).transpose()?;
         //@ end
+        //@ begin 5
+        if !self.args.is_empty() && !self.command.is_empty() {
+            bail!("give the command after the image or after `--`, not both");
+        }
+        if rootfs.is_some() && self.image.is_some() {
+            bail!("give --rootfs DIR or an image, not both");
+        }
+        let command = if self.command.is_empty() { self.args } else { self.command };
+        if rootfs.is_some() && command.is_empty() {
+            bail!("--rootfs needs a command: minibox run --rootfs DIR -- COMMAND [ARGS...]");
+        }
+        //@ end
         Ok(Config {
-            command: self.command,
+            //@ begin 5
+            command,
+            //@ end
+            //@ until 5
+            //| command: self.command,
+            //@ end
             env: self.env,
             //@ begin 2
             hostname: self.hostname,
@@ -117,6 +191,9 @@ impl RunArgs {
             //@ end
             //@ begin 4
             limits: crate::cgroups::Limits { memory: self.memory, pids: self.pids, cpus: self.cpus },
+            //@ end
+            //@ begin 5
+            image: self.image,
             //@ end
         })
     }
@@ -137,6 +214,50 @@ fn cpus_count(text: &str) -> Result<f64, String> {
 }
 
 //@ end
+//@ begin 5
+fn images(command: ImageCommand) -> Result<i32> {
+    use crate::image::{self, Reference, Store};
+    match command {
+        ImageCommand::Import { archive, reference, cmd, state } => {
+            let reference = Reference::parse(&reference)?;
+            let store = Store::open(&state.dir)?;
+            let size = image::import(&store, &archive, &reference, vec![cmd])?;
+            println!("imported {reference}: one layer of {}", crate::cgroups::human_size(size));
+        }
+        ImageCommand::Load { source, tag, state } => {
+            let tag = tag.as_deref().map(Reference::parse).transpose()?;
+            let store = Store::open(&state.dir)?;
+            for reference in image::load(&store, &source, tag.as_ref())? {
+                println!("loaded {reference}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn list_images(state: &StateDir) -> Result<i32> {
+    let store = crate::image::Store::open(&state.dir)?;
+    println!("{:<40} {:<12} {:<14} SIZE", "NAME", "TAG", "IMAGE ID");
+    for (reference, id, size) in store.summary()? {
+        println!(
+            "{:<40} {:<12} {:<14} {}",
+            reference.name,
+            reference.tag,
+            id,
+            crate::cgroups::human_size(size)
+        );
+    }
+    Ok(0)
+}
+
+fn remove_image(reference: &str, state: &StateDir) -> Result<i32> {
+    let reference = crate::image::Reference::parse(reference)?;
+    crate::image::Store::open(&state.dir)?.remove(&reference)?;
+    println!("removed {reference}");
+    Ok(0)
+}
+
+//@ end
 /// Run minibox with this process's arguments; return the exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -153,6 +274,11 @@ pub fn main() -> i32 {
     crate::log::set_verbose(cli.verbose);
     let result = match cli.command {
         Command::Run(args) => args.into_config().and_then(|config| container::run(&config)),
+        //@ begin 5
+        Command::Image(command) => images(command),
+        Command::Images(state) => list_images(&state),
+        Command::Rmi { reference, state } => remove_image(&reference, &state),
+        //@ end
     };
     match result {
         Ok(code) => code,

@@ -9,6 +9,10 @@ use crate::process::{self, Command};
 //@ begin 4
 use crate::cgroups::{self, ContainerCgroup, Limits};
 //@ end
+//@ begin 5
+use crate::image::{self, Defaults, overlay::ContainerDirs};
+use anyhow::bail;
+//@ end
 //@ begin 3
 use crate::rootfs::{self, Rootfs};
 use std::path::PathBuf;
@@ -41,6 +45,10 @@ pub struct Config {
     /// `--memory`, `--pids`, `--cpus`.
     pub limits: Limits,
     //@ end
+    //@ begin 5
+    /// The image to run; the default image when neither this nor `--rootfs` is given.
+    pub image: Option<String>,
+    //@ end
 }
 //@ begin 2
 
@@ -53,36 +61,50 @@ struct Prepared {
     //@ begin 4
     cgroup: ContainerCgroup,
     //@ end
+    //@ begin 5
+    /// The container's upper, work and mount directories, removed when the container has ended.
+    _container_dirs: Option<ContainerDirs>,
+    //@ end
 }
 //@ end
 
 // ANCHOR: run
 /// Run the container described by `config`, and return the exit code minibox should end with.
 pub fn run(config: &Config) -> Result<i32> {
+    let command = Command { argv: config.command.clone(), env: environment(config) };
     //@ begin 2
     let id = ContainerId::random()?;
     step!("container id {id}");
     //@ begin 3
-    let dir = match &config.rootfs {
-        Some(dir) => dir.clone(),
-        None => rootfs::default_busybox_rootfs(&config.state_dir)?,
-    };
-    step!("root filesystem {}", dir.display());
+    //@ begin 5
+    let (rootfs, container_dirs, image_defaults) = root_filesystem(config, &id)?;
+    let command = with_image_defaults(command, config, image_defaults.as_ref())?;
+    //@ end
+    //@ until 5
+    //| let dir = match &config.rootfs {
+    //|     Some(dir) => dir.clone(),
+    //|     None => rootfs::default_busybox_rootfs(&config.state_dir)?,
+    //| };
+    //| let rootfs = Rootfs::directory(dir, config.read_only);
+    //@ end
+    step!("root filesystem {}", rootfs.dir.display());
     //@ end
     let prepared = Prepared {
         hostname: config.hostname.clone().unwrap_or_else(|| id.to_string()),
         //@ begin 3
-        rootfs: Rootfs { dir, read_only: config.read_only },
+        rootfs,
         //@ end
         //@ begin 4
         cgroup: ContainerCgroup::create(id.as_str(), config.limits)?,
+        //@ end
+        //@ begin 5
+        _container_dirs: container_dirs,
         //@ end
     };
     //@ begin 4
     step!("cgroup {:?}", prepared.cgroup.paths());
     //@ end
     //@ end
-    let command = Command { argv: config.command.clone(), env: environment(config) };
 
     // Signals wait in line from here on, so none is lost before we start waiting for them.
     process::block_supervised_signals()?;
@@ -160,6 +182,44 @@ fn environment(config: &Config) -> Vec<String> {
     env
 }
 
+//@ begin 5
+// ANCHOR: root_filesystem
+/// The container's root filesystem: `--rootfs DIR` as it is, or an image's layers under an
+/// overlay of the container's own (with the image's defaults for the command).
+fn root_filesystem(
+    config: &Config,
+    id: &ContainerId,
+) -> Result<(Rootfs, Option<ContainerDirs>, Option<Defaults>)> {
+    if let Some(dir) = &config.rootfs {
+        return Ok((Rootfs::directory(dir.clone(), config.read_only), None, None));
+    }
+    let image = image::find_for_run(&config.state_dir, config.image.as_deref())?;
+    step!("image {} ({} layers)", image.reference, image.layers.len());
+    let dirs = ContainerDirs::create(&config.state_dir, id.as_str())?;
+    let mut rootfs = Rootfs::directory(dirs.mount_point(), config.read_only);
+    rootfs.overlay = Some(dirs.overlay(&image.layers));
+    rootfs.workdir = PathBuf::from(image.defaults.working_dir.as_deref().unwrap_or("/"));
+    Ok((rootfs, Some(dirs), Some(image.defaults)))
+}
+// ANCHOR_END: root_filesystem
+
+/// The command as the image would have it: its entrypoint, then the command given (or its
+/// `Cmd`); its environment under the `--env` settings.
+fn with_image_defaults(command: Command, config: &Config, defaults: Option<&Defaults>) -> Result<Command> {
+    let Some(defaults) = defaults else { return Ok(command) };
+    let mut argv = defaults.entrypoint.clone();
+    argv.extend(if command.argv.is_empty() { defaults.cmd.clone() } else { command.argv });
+    if argv.is_empty() {
+        bail!("the image has no command (neither Entrypoint nor Cmd): give one after the image name");
+    }
+    let mut env = command.env;
+    for kv in defaults.env.iter().chain(&config.env) {
+        set_env(&mut env, kv);
+    }
+    Ok(Command { argv, env })
+}
+
+//@ end
 /// Set `KEY=VALUE` in `env`, replacing an earlier value of KEY.
 pub fn set_env(env: &mut Vec<String>, kv: &str) {
     let key = kv.split('=').next().unwrap_or(kv);

@@ -15,6 +15,9 @@
 //@ begin 4
 //! | 4 | [`cgroups`] | memory, pids and cpu limits with control groups |
 //@ end
+//@ begin 5
+//! | 5 | [`image`] | images: layers, overlayfs, copy-on-write |
+//@ end
 
 pub mod cli;
 pub mod container;
@@ -30,4 +33,7 @@ pub mod rootfs;
 //@ end
 //@ begin 4
 pub mod cgroups;
+//@ end
+//@ begin 5
+pub mod image;
 //@ end

@@ -5,6 +5,9 @@
 //! All of it happens in the child, between fork and exec, inside a new mount namespace: the
 //! host's mount table never changes, and everything mounted here vanishes with the container.
 
+//@ begin 5
+use crate::image::overlay::Overlay;
+//@ end
 use anyhow::{Context, Result, bail};
 use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, unshare};
@@ -23,6 +26,26 @@ pub struct Rootfs {
     pub dir: PathBuf,
     /// `--read-only`: mount it read-only.
     pub read_only: bool,
+    //@ begin 5
+    /// An image's layers, mounted on `dir` with overlayfs (chapter 5).
+    pub overlay: Option<Overlay>,
+    /// Where the command starts: the image's working directory.
+    pub workdir: PathBuf,
+    //@ end
+}
+
+impl Rootfs {
+    /// A directory as it is, as the container's root.
+    pub fn directory(dir: PathBuf, read_only: bool) -> Rootfs {
+        Rootfs {
+            dir,
+            read_only,
+            //@ begin 5
+            overlay: None,
+            workdir: PathBuf::from("/"),
+            //@ end
+        }
+    }
 }
 
 /// Check `--rootfs` before anything is created: it must be an existing directory, on a mount
@@ -75,9 +98,19 @@ fn unbindable_mount_holding(mountinfo: &str, path: &Path) -> Option<String> {
 pub fn enter(rootfs: &Rootfs) -> Result<()> {
     unshare(CloneFlags::CLONE_NEWNS).context("unshare(CLONE_NEWNS): creating a mount namespace")?;
     prepare_new_root(&rootfs.dir)?;
+    //@ begin 5
+    if let Some(overlay) = &rootfs.overlay {
+        overlay.mount_on(&rootfs.dir)?;
+    }
+    //@ end
     pivot_into(&rootfs.dir)?;
     mount_proc_and_sys()?;
     populate_dev()?;
+    //@ begin 5
+    std::fs::create_dir_all(&rootfs.workdir)
+        .and_then(|()| std::env::set_current_dir(&rootfs.workdir))
+        .with_context(|| format!("entering the working directory {}", rootfs.workdir.display()))?;
+    //@ end
     if rootfs.read_only {
         remount_root_read_only()?;
     }

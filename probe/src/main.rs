@@ -95,10 +95,11 @@ fn facts() -> String {
             let fields: Vec<&str> = line.split_whitespace().collect();
             let dash = fields.iter().position(|f| *f == "-")?;
             Some(format!(
-                "{{\"target\":{},\"fstype\":{},\"options\":{}}}",
+                "{{\"target\":{},\"fstype\":{},\"options\":{},\"super\":{}}}",
                 quote(fields.get(4)?),
                 quote(fields.get(dash + 1)?),
-                quote(fields.get(5)?)
+                quote(fields.get(5)?),
+                quote(fields.get(dash + 3).unwrap_or(&""))
             ))
         })
         .collect();

@@ -112,7 +112,7 @@ impl Sandbox {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         adjust(&mut command);
-        let before = HostState::now();
+        let before = HostState::now(&self.state);
         let child = command.spawn().unwrap_or_else(|e| panic!("starting {MINIBOX}: {e}"));
         Running {
             child,
@@ -457,11 +457,19 @@ fn cleanup_processes(marker: &str) {
 struct HostState {
     mounts: BTreeSet<String>,
     cgroups: BTreeSet<PathBuf>,
+    containers: BTreeSet<PathBuf>,
+}
+
+/// The container directories in a state directory (chapter 5 keeps one per running container).
+fn container_dirs(state: &Path) -> BTreeSet<PathBuf> {
+    std::fs::read_dir(state.join("containers"))
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default()
 }
 
 impl HostState {
-    fn now() -> HostState {
-        HostState { mounts: mount_points(), cgroups: minibox_cgroups() }
+    fn now(state: &Path) -> HostState {
+        HostState { mounts: mount_points(), cgroups: minibox_cgroups(), containers: container_dirs(state) }
     }
 
     /// Fail (after cleaning up) if the run left a process, a mount, a cgroup or a container
@@ -483,11 +491,8 @@ impl HostState {
             left.push(format!("a cgroup at {}", cgroup.display()));
             remove_cgroup(cgroup);
         }
-        let containers = state.join("containers");
-        if let Ok(entries) = std::fs::read_dir(&containers) {
-            for entry in entries.flatten() {
-                left.push(format!("a container directory at {}", entry.path().display()));
-            }
+        for dir in container_dirs(state).difference(&self.containers) {
+            left.push(format!("a container directory at {}", dir.display()));
         }
         if !left.is_empty() {
             fail(

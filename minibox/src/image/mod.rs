@@ -1,0 +1,505 @@
+//@ begin 5
+//! Chapter 5: images. An image is a stack of layers (tar archives of file changes) plus a
+//! configuration (the command, environment and working directory to run with), tied together by
+//! a manifest. Everything is addressed by its SHA-256 digest.
+//!
+//! minibox keeps its images as an OCI image layout under the state directory, the same format
+//! `skopeo copy ... oci:DIR` and a current `docker save` write:
+//!
+//! ```text
+//! STATE/oci/oci-layout                 {"imageLayoutVersion": "1.0.0"}
+//! STATE/oci/index.json                 the images: a manifest descriptor per NAME:TAG
+//! STATE/oci/blobs/sha256/<hex>         manifests, configurations and layers, by digest
+//! STATE/layers/<hex>/                  each layer unpacked once, shared by every image using it
+//! STATE/containers/<id>/               a running container's upper, work and rootfs directories
+//! ```
+
+pub mod blob;
+pub mod layer;
+pub mod overlay;
+
+use anyhow::{Context, Result, bail};
+use layer::Whiteouts;
+use oci_spec::image::{
+    Arch, ConfigBuilder, Descriptor, Digest, ImageConfiguration, ImageConfigurationBuilder, ImageIndex,
+    ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
+};
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// The annotation that names an image in an OCI layout's index.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The annotation containerd and `docker save` add with the image's full name.
+pub const CONTAINERD_NAME: &str = "io.containerd.image.name";
+/// The image `minibox run` uses when given none: built locally from busybox-static.
+pub const DEFAULT_IMAGE: &str = "busybox:latest";
+
+/// An image's name and tag: `busybox`, `busybox:1.36`, `localhost:5000/team/app:v2`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Reference {
+    pub name: String,
+    pub tag: String,
+}
+
+impl Reference {
+    pub fn parse(text: &str) -> Result<Reference> {
+        // A colon after the last slash separates the tag (a colon before it is a registry's port).
+        let slash = text.rfind('/').map_or(0, |i| i + 1);
+        let (name, tag) = match text[slash..].rfind(':') {
+            Some(colon) => (&text[..slash + colon], &text[slash + colon + 1..]),
+            None => (text, "latest"),
+        };
+        let name_ok = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:".contains(c));
+        let tag_ok = !tag.is_empty()
+            && tag.len() <= 128
+            && tag.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !name_ok || !tag_ok {
+            bail!(
+                "`{text}` is not an image name: use NAME[:TAG] with lower-case letters, digits, '.', '_', '-' and '/'"
+            );
+        }
+        Ok(Reference { name: name.to_string(), tag: tag.to_string() })
+    }
+}
+
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.name, self.tag)
+    }
+}
+
+/// What an image says about how to run it.
+#[derive(Clone, Debug, Default)]
+pub struct Defaults {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+}
+
+/// An image found in the store, with its layers unpacked.
+pub struct Image {
+    pub reference: Reference,
+    /// The unpacked layer directories, bottom first.
+    pub layers: Vec<PathBuf>,
+    pub defaults: Defaults,
+}
+
+/// minibox's image store, under its state directory.
+pub struct Store {
+    state_dir: PathBuf,
+}
+
+impl Store {
+    pub fn open(state_dir: &Path) -> Result<Store> {
+        let store = Store { state_dir: state_dir.to_path_buf() };
+        let oci = store.oci();
+        std::fs::create_dir_all(oci.join("blobs/sha256"))
+            .with_context(|| format!("creating {}", oci.display()))?;
+        std::fs::create_dir_all(store.layers_dir())?;
+        if !oci.join("oci-layout").exists() {
+            std::fs::write(oci.join("oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}\n")?;
+        }
+        if !oci.join("index.json").exists() {
+            store
+                .save_index(&ImageIndexBuilder::default().schema_version(2u32).manifests(vec![]).build()?)?;
+        }
+        Ok(store)
+    }
+
+    fn oci(&self) -> PathBuf {
+        self.state_dir.join("oci")
+    }
+
+    pub fn layers_dir(&self) -> PathBuf {
+        self.state_dir.join("layers")
+    }
+
+    pub fn blob_path(&self, digest: &Digest) -> Result<PathBuf> {
+        Ok(self.oci().join("blobs/sha256").join(blob::check_sha256(digest)?))
+    }
+
+    fn index(&self) -> Result<ImageIndex> {
+        ImageIndex::from_file(self.oci().join("index.json")).context("reading the image index")
+    }
+
+    fn save_index(&self, index: &ImageIndex) -> Result<()> {
+        // Write aside and rename: a reader never sees half an index.
+        let path = self.oci().join("index.json");
+        let temporary = self.oci().join(format!(".index.json.{}", std::process::id()));
+        index.to_file_pretty(&temporary).context("writing the image index")?;
+        std::fs::rename(&temporary, &path).context("replacing the image index")?;
+        Ok(())
+    }
+
+    /// Store `bytes` as a blob; return its descriptor.
+    fn put_bytes(&self, media_type: MediaType, bytes: &[u8]) -> Result<Descriptor> {
+        let digest = blob::sha256_of(bytes);
+        std::fs::write(self.blob_path(&digest)?, bytes)?;
+        Ok(Descriptor::new(media_type, bytes.len() as u64, digest))
+    }
+
+    /// Copy a blob from another layout into the store, after checking it is what its
+    /// descriptor says it is.
+    fn put_verified(&self, source: &Path, descriptor: &Descriptor) -> Result<PathBuf> {
+        blob::verify(source, descriptor.digest(), descriptor.size())?;
+        let target = self.blob_path(descriptor.digest())?;
+        if !target.exists() {
+            let temporary = target.with_extension(format!("partial-{}", std::process::id()));
+            std::fs::copy(source, &temporary)
+                .with_context(|| format!("copying blob {}", descriptor.digest()))?;
+            std::fs::rename(&temporary, &target)?;
+        }
+        Ok(target)
+    }
+
+    /// The images in the store, by name.
+    pub fn list(&self) -> Result<Vec<(Reference, Descriptor)>> {
+        let mut images = Vec::new();
+        for descriptor in self.index()?.manifests() {
+            let name = descriptor.annotations().as_ref().and_then(|a| a.get(REF_NAME));
+            if let Some(reference) = name.and_then(|n| Reference::parse(n).ok()) {
+                images.push((reference, descriptor.clone()));
+            }
+        }
+        images.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(images)
+    }
+
+    /// Each image's name, id (the start of its configuration's digest) and size (its layers).
+    pub fn summary(&self) -> Result<Vec<(Reference, String, u64)>> {
+        let mut rows = Vec::new();
+        for (reference, descriptor) in self.list()? {
+            let manifest = ImageManifest::from_file(self.blob_path(descriptor.digest())?)?;
+            let id = manifest.config().digest().digest().chars().take(12).collect();
+            rows.push((reference, id, manifest.layers().iter().map(|l| l.size()).sum()));
+        }
+        Ok(rows)
+    }
+
+    /// Record `manifest` under `reference`, replacing what the name pointed to before.
+    fn tag(&self, reference: &Reference, manifest: &Descriptor) -> Result<()> {
+        let mut index = self.index()?;
+        let name = reference.to_string();
+        let mut manifests = without_name(index.manifests(), &name);
+        let mut descriptor = manifest.clone();
+        descriptor.set_annotations(Some(HashMap::from([(REF_NAME.to_string(), name)])));
+        manifests.push(descriptor);
+        index.set_manifests(manifests);
+        self.save_index(&index)
+    }
+
+    /// Find an image by name, and make sure its layers are unpacked.
+    pub fn find(&self, reference: &Reference) -> Result<Option<Image>> {
+        let Some((_, descriptor)) = self.list()?.into_iter().find(|(r, _)| r == reference) else {
+            return Ok(None);
+        };
+        let manifest = ImageManifest::from_file(self.blob_path(descriptor.digest())?)
+            .with_context(|| format!("reading the manifest of {reference}"))?;
+        let config = ImageConfiguration::from_file(self.blob_path(manifest.config().digest())?)
+            .with_context(|| format!("reading the configuration of {reference}"))?;
+        let mut layers = Vec::new();
+        for layer in manifest.layers() {
+            let (dir, _) = layer::unpack_once(
+                &self.blob_path(layer.digest())?,
+                layer.media_type(),
+                layer.digest(),
+                &self.layers_dir(),
+            )?;
+            layers.push(dir);
+        }
+        let defaults = config
+            .config()
+            .as_ref()
+            .map(|c| Defaults {
+                entrypoint: c.entrypoint().clone().unwrap_or_default(),
+                cmd: c.cmd().clone().unwrap_or_default(),
+                env: c.env().clone().unwrap_or_default(),
+                working_dir: c.working_dir().clone().filter(|w| !w.is_empty()),
+            })
+            .unwrap_or_default();
+        Ok(Some(Image { reference: reference.clone(), layers, defaults }))
+    }
+
+    /// Bring in an image from another OCI layout: check every blob, copy it in, unpack the
+    /// layers (each once), and name the image.
+    fn add_from_layout(
+        &self,
+        layout: &Path,
+        manifest_descriptor: &Descriptor,
+        reference: &Reference,
+    ) -> Result<()> {
+        let source_blob = |d: &Descriptor| -> Result<PathBuf> {
+            Ok(layout.join("blobs").join(d.digest().algorithm().to_string()).join(d.digest().digest()))
+        };
+        let manifest_path = self.put_verified(&source_blob(manifest_descriptor)?, manifest_descriptor)?;
+        let manifest = ImageManifest::from_file(&manifest_path).context("reading the manifest")?;
+        let config_path = self.put_verified(&source_blob(manifest.config())?, manifest.config())?;
+        let config =
+            ImageConfiguration::from_file(&config_path).context("reading the image configuration")?;
+        for layer in manifest.layers() {
+            self.put_verified(&source_blob(layer)?, layer)?;
+        }
+        self.unpack_and_check(&manifest, &config)?;
+        self.tag(reference, manifest_descriptor)?;
+        Ok(())
+    }
+
+    /// Unpack every layer (once), and check that the uncompressed layers are the ones the
+    /// configuration names (its `rootfs.diff_ids`).
+    fn unpack_and_check(&self, manifest: &ImageManifest, config: &ImageConfiguration) -> Result<()> {
+        let diff_ids = config.rootfs().diff_ids();
+        if diff_ids.len() != manifest.layers().len() {
+            bail!(
+                "the image configuration lists {} layers, the manifest {}",
+                diff_ids.len(),
+                manifest.layers().len()
+            );
+        }
+        for (layer, expected) in manifest.layers().iter().zip(diff_ids) {
+            let blob = self.blob_path(layer.digest())?;
+            let (dir, diff_id) =
+                layer::unpack_once(&blob, layer.media_type(), layer.digest(), &self.layers_dir())?;
+            if let Some(diff_id) = diff_id
+                && diff_id.to_string() != *expected
+            {
+                let _ = std::fs::remove_dir_all(&dir);
+                bail!(
+                    "layer {}: its content is {diff_id}, but the configuration expects {expected}",
+                    layer.digest()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// `minibox rmi`: forget a name; then remove blobs and layers no image uses any more.
+    pub fn remove(&self, reference: &Reference) -> Result<()> {
+        let mut index = self.index()?;
+        let before = index.manifests().len();
+        index.set_manifests(without_name(index.manifests(), &reference.to_string()));
+        if index.manifests().len() == before {
+            bail!("no image named {reference} (see `minibox images`)");
+        }
+        if let Ok(running) = std::fs::read_dir(self.state_dir.join("containers"))
+            && running.count() > 0
+        {
+            bail!("containers are running from this store: remove images when they have ended");
+        }
+        self.save_index(&index)?;
+        self.collect_garbage()
+    }
+
+    fn collect_garbage(&self) -> Result<()> {
+        let mut keep = BTreeSet::new();
+        for descriptor in self.index()?.manifests() {
+            keep.insert(descriptor.digest().digest().to_string());
+            let manifest = ImageManifest::from_file(self.blob_path(descriptor.digest())?)?;
+            keep.insert(manifest.config().digest().digest().to_string());
+            keep.extend(manifest.layers().iter().map(|l| l.digest().digest().to_string()));
+        }
+        for dir in [self.oci().join("blobs/sha256"), self.layers_dir()] {
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !keep.contains(&name) && !name.starts_with('.') {
+                    if entry.file_type()?.is_dir() {
+                        std::fs::remove_dir_all(entry.path())
+                    } else {
+                        std::fs::remove_file(entry.path())
+                    }?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The index's manifests, but the one named `name`.
+fn without_name(manifests: &[Descriptor], name: &str) -> Vec<Descriptor> {
+    manifests
+        .iter()
+        .filter(|d| d.annotations().as_ref().and_then(|a| a.get(REF_NAME)).map(String::as_str) != Some(name))
+        .cloned()
+        .collect()
+}
+
+/// The architecture name the OCI specifications use for this machine.
+fn this_arch() -> Arch {
+    match std::env::consts::ARCH {
+        "aarch64" => Arch::ARM64,
+        "x86_64" => Arch::Amd64,
+        other => Arch::Other(other.to_string()),
+    }
+}
+
+/// `minibox image import ROOTFS.tar NAME[:TAG]`: a root filesystem archive becomes a one-layer
+/// image, with `cmd` as its command. Returns the layer's size.
+pub fn import(store: &Store, archive: &Path, reference: &Reference, cmd: Vec<String>) -> Result<u64> {
+    let file = std::fs::File::open(archive).with_context(|| format!("opening {}", archive.display()))?;
+    let temporary = store.oci().join(format!("blobs/sha256/.import-{}", std::process::id()));
+    let copied = blob::copy_hashing(file, std::fs::File::create(&temporary)?);
+    let (digest, size) = match copied {
+        Ok(done) => done,
+        Err(error) => {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(error).with_context(|| format!("reading {}", archive.display()));
+        }
+    };
+    std::fs::rename(&temporary, store.blob_path(&digest)?)?;
+    let gzip = std::fs::read(store.blob_path(&digest)?)?.starts_with(&[0x1f, 0x8b]);
+    let media_type = if gzip { MediaType::ImageLayerGzip } else { MediaType::ImageLayer };
+    let (_, diff_id) =
+        layer::unpack_once(&store.blob_path(&digest)?, &media_type, &digest, &store.layers_dir())?;
+    let diff_id = match diff_id {
+        Some(diff_id) => diff_id,
+        None if !gzip => digest.clone(), // already unpacked: for a plain tar the two digests agree
+        None => {
+            let blob = std::fs::File::open(store.blob_path(&digest)?)?;
+            blob::copy_hashing(flate2::read::GzDecoder::new(blob), std::io::sink())?.0
+        }
+    };
+    let config = ImageConfigurationBuilder::default()
+        .architecture(this_arch())
+        .os(Os::Linux)
+        .config(
+            ConfigBuilder::default()
+                .env(vec![format!("PATH={}", crate::process::DEFAULT_PATH)])
+                .cmd(cmd)
+                .build()?,
+        )
+        .rootfs(RootFsBuilder::default().typ("layers").diff_ids(vec![diff_id.to_string()]).build()?)
+        .build()?;
+    let config = store.put_bytes(MediaType::ImageConfig, config.to_string()?.as_bytes())?;
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(config)
+        .layers(vec![Descriptor::new(media_type, size, digest)])
+        .build()?;
+    let manifest = store.put_bytes(MediaType::ImageManifest, manifest.to_string()?.as_bytes())?;
+    store.tag(reference, &manifest)?;
+    Ok(size)
+}
+
+/// `minibox image load DIR-or-TAR`: load the images of an OCI image layout, as
+/// `skopeo copy ... oci:DIR:TAG` or `docker save` (Docker 25 and later) write them.
+pub fn load(store: &Store, source: &Path, name: Option<&Reference>) -> Result<Vec<Reference>> {
+    let unpacked_archive;
+    let layout = if source.is_dir() {
+        source.to_path_buf()
+    } else {
+        // An archive from strangers: unpack it as carefully as a layer, into the store's own
+        // scratch space, and remove it afterwards.
+        let scratch = store.state_dir.join(format!("tmp/load-{}", std::process::id()));
+        std::fs::create_dir_all(&scratch)?;
+        unpacked_archive = ScratchDir(scratch.clone());
+        let file = std::fs::File::open(source).with_context(|| format!("opening {}", source.display()))?;
+        layer::unpack_tar(file, &scratch, Whiteouts::Keep)
+            .with_context(|| format!("unpacking {}", source.display()))?;
+        unpacked_archive.0.clone()
+    };
+    if !layout.join("oci-layout").exists() || !layout.join("index.json").exists() {
+        bail!(
+            "{} is not an OCI image layout (no oci-layout or index.json): give a directory from `skopeo copy ... oci:DIR` \
+             or a tar from `docker save`",
+            source.display()
+        );
+    }
+    let index = ImageIndex::from_file(layout.join("index.json")).context("reading index.json")?;
+    let mut loaded = Vec::new();
+    for descriptor in index.manifests() {
+        let manifest = pick_manifest(&layout, descriptor)?;
+        let reference = match name {
+            Some(name) => name.clone(),
+            None => reference_of(descriptor).with_context(|| {
+                format!(
+                    "the image {} has no name in the layout: give one with --tag NAME[:TAG]",
+                    descriptor.digest()
+                )
+            })?,
+        };
+        store.add_from_layout(&layout, &manifest, &reference)?;
+        loaded.push(reference);
+    }
+    if loaded.is_empty() {
+        bail!("{} holds no images", source.display());
+    }
+    Ok(loaded)
+}
+
+/// Removes a scratch directory when dropped.
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A descriptor's image name: the full name containerd and `docker save` record, or the
+/// `ref.name` annotation (skopeo records the tag alone there).
+fn reference_of(descriptor: &Descriptor) -> Option<Reference> {
+    let annotations = descriptor.annotations().as_ref()?;
+    if let Some(full) = annotations.get(CONTAINERD_NAME) {
+        let short = full.trim_start_matches("docker.io/library/").trim_start_matches("docker.io/");
+        return Reference::parse(short).ok();
+    }
+    let name = annotations.get(REF_NAME)?;
+    if name.contains(':') { Reference::parse(name).ok() } else { None }
+}
+
+/// A descriptor points at a manifest, or at an index of manifests for several platforms: then
+/// pick the one for this machine.
+fn pick_manifest(layout: &Path, descriptor: &Descriptor) -> Result<Descriptor> {
+    if *descriptor.media_type() != MediaType::ImageIndex {
+        return Ok(descriptor.clone());
+    }
+    let path = layout.join("blobs/sha256").join(blob::check_sha256(descriptor.digest())?);
+    blob::verify(&path, descriptor.digest(), descriptor.size())?;
+    let nested = ImageIndex::from_file(&path)?;
+    nested
+        .manifests()
+        .iter()
+        .find(|m| {
+            m.platform().as_ref().is_none_or(|p| *p.os() == Os::Linux && *p.architecture() == this_arch())
+        })
+        .cloned()
+        .with_context(|| {
+            format!("the image {} has no manifest for linux/{}", descriptor.digest(), this_arch())
+        })
+}
+
+/// The image `minibox run` uses: the one named, or the default busybox image, which is built
+/// from the host's busybox-static the first time it is needed.
+pub fn find_for_run(state_dir: &Path, name: Option<&str>) -> Result<Image> {
+    let store = Store::open(state_dir)?;
+    let reference = Reference::parse(name.unwrap_or(DEFAULT_IMAGE))?;
+    if let Some(image) = store.find(&reference)? {
+        return Ok(image);
+    }
+    if reference.to_string() != DEFAULT_IMAGE {
+        bail!(
+            "no image named {reference}: load one with `minibox image load` or `minibox image import` (see `minibox images`)"
+        );
+    }
+    build_default_image(&store, &reference)?;
+    store.find(&reference)?.context("the default image vanished as it was built")
+}
+
+/// Build `busybox:latest`: chapter 3's busybox root filesystem, archived as one layer.
+fn build_default_image(store: &Store, reference: &Reference) -> Result<()> {
+    let scratch = ScratchDir(store.state_dir.join(format!("tmp/busybox-{}", std::process::id())));
+    let rootfs = scratch.0.join("rootfs");
+    crate::rootfs::build_busybox_rootfs(&crate::rootfs::find_static_busybox()?, &rootfs)?;
+    let archive = scratch.0.join("rootfs.tar");
+    let mut builder = tar::Builder::new(std::fs::File::create(&archive)?);
+    builder.follow_symlinks(false);
+    builder.append_dir_all(".", &rootfs).context("archiving the busybox root filesystem")?;
+    builder.into_inner()?.sync_all()?;
+    import(store, &archive, reference, vec!["sh".to_string()])?;
+    crate::step!("built the default image {reference} from the host's busybox-static");
+    Ok(())
+}
+//@ end

@@ -1,0 +1,93 @@
+//@ begin 5
+//! Copy-on-write with overlayfs: the image's layers stay read-only and shared, and each
+//! container writes into an "upper" directory of its own. Starting a container copies nothing.
+
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+//@ exercise 5 imports
+use nix::mount::{MsFlags, mount};
+//@ end
+
+/// An overlay mount: `lower` layers (the top one first), read-only; `upper`, where writes go;
+/// `work`, overlayfs's scratch space, on the same filesystem as `upper`.
+#[derive(Clone, Debug)]
+pub struct Overlay {
+    pub lower: Vec<PathBuf>,
+    pub upper: PathBuf,
+    pub work: PathBuf,
+}
+
+impl Overlay {
+    // ANCHOR: options
+    /// The mount options: `lowerdir=TOP:...:BOTTOM,upperdir=UPPER,workdir=WORK`.
+    pub fn options(&self) -> String {
+        //@ exercise 5 options
+        let lower: Vec<String> = self.lower.iter().map(|p| p.display().to_string()).collect();
+        format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            self.upper.display(),
+            self.work.display()
+        )
+        //@ stub
+        //| todo!("chapter 5, `Overlay::options`: lowerdir (top layer first, joined with ':'), upperdir and workdir, comma-separated (book: Chapter 5, \"Copy-on-write with overlayfs\")")
+        //@ end
+    }
+    // ANCHOR_END: options
+
+    // ANCHOR: mount
+    /// Mount the overlay on `target`. minibox does this in the container's own mount namespace,
+    /// so the host never sees it, and it disappears with the container.
+    pub fn mount_on(&self, target: &Path) -> Result<()> {
+        //@ exercise 5 mount_on
+        let options = self.options();
+        mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(options.as_str()))
+            .with_context(|| format!("mounting the overlay on {} ({options})", target.display()))
+        //@ stub
+        //| let _ = target;
+        //| todo!("chapter 5, `Overlay::mount_on`: mount(\"overlay\", target, \"overlay\", no flags, the options) (book: Chapter 5, \"Copy-on-write with overlayfs\")")
+        //@ end
+    }
+    // ANCHOR_END: mount
+}
+
+/// A container's own directories under the state directory: `upper`, `work`, and `rootfs` (the
+/// empty directory the overlay is mounted on). Created before the container starts; removed,
+/// with everything the container wrote, when this is dropped.
+pub struct ContainerDirs {
+    pub dir: PathBuf,
+}
+
+impl ContainerDirs {
+    pub fn create(state_dir: &Path, id: &str) -> Result<ContainerDirs> {
+        let dir = state_dir.join("containers").join(id);
+        let dirs = ContainerDirs { dir };
+        for sub in ["upper", "work", "rootfs"] {
+            std::fs::create_dir_all(dirs.dir.join(sub))
+                .with_context(|| format!("creating {}", dirs.dir.join(sub).display()))?;
+        }
+        Ok(dirs)
+    }
+
+    /// The overlay of these directories over `layers` (the bottom layer first, as in a manifest).
+    pub fn overlay(&self, layers: &[PathBuf]) -> Overlay {
+        Overlay {
+            lower: layers.iter().rev().cloned().collect(),
+            upper: self.dir.join("upper"),
+            work: self.dir.join("work"),
+        }
+    }
+
+    pub fn mount_point(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+}
+
+impl Drop for ContainerDirs {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_dir_all(&self.dir) {
+            eprintln!("minibox: removing {}: {error}", self.dir.display());
+        }
+    }
+}
+//@ end
