@@ -263,7 +263,8 @@ fn a_layer_shared_by_two_images_is_unpacked_once() {
     let sandbox = Sandbox::new();
     let base = base_layer(&sandbox);
     let base_hex = sha256_hex(&base);
-    let first = write_layout(&sandbox.dir.join("first"), "first:v1", &[base.clone()], sh_config());
+    let first =
+        write_layout(&sandbox.dir.join("first"), "first:v1", std::slice::from_ref(&base), sh_config());
     load(&sandbox, &first, CONTENT);
     let inode = std::fs::metadata(sandbox.state.join("layers").join(&base_hex)).map(|m| m.ino()).ok();
     let extra = layer(&[Entry::File("extra", "x")]);
@@ -438,7 +439,7 @@ fn the_image_configuration_is_applied() {
         "Entrypoint": ["/bin/echo", "from-entrypoint"], "Cmd": ["default-arg"],
         "Env": ["PATH=/bin:/usr/bin", "GREETING=hi"], "WorkingDir": "/srv/app",
     });
-    let layout = write_layout(&sandbox.dir.join("echo"), "echo:v1", &[base.clone()], config);
+    let layout = write_layout(&sandbox.dir.join("echo"), "echo:v1", std::slice::from_ref(&base), config);
     load(&sandbox, &layout, RUNNING);
     sandbox.run(&["run", "echo:v1"]).expect_stdout(
         "from-entrypoint default-arg\n",
