@@ -125,6 +125,7 @@ pub fn gist(report: &str) -> String {
         report.lines().find_map(|l| l.trim_start().strip_prefix(name).map(|v| v.trim().to_string()))
     };
     match (field("likely cause:"), field("read:")) {
+        (Some(cause), Some(_)) if cause.contains("book:") => cause,
         (Some(cause), Some(read)) => format!("{cause} ({read})"),
         (Some(cause), None) => cause,
         _ => report

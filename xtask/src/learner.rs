@@ -209,9 +209,18 @@ pub fn check(ws: &Workspace, number: Option<u32>) -> Result<()> {
         }
         return Ok(());
     }
-    println!("Still failing:");
+    // Tests that fail for the same reason (often the same unwritten stub) are listed together.
+    let mut reasons: Vec<(String, Vec<&str>)> = Vec::new();
     for outcome in failing {
-        println!("  ✗ {}\n      {}", outcome.name, cargo::gist(&outcome.report));
+        let gist = cargo::gist(&outcome.report);
+        match reasons.iter_mut().find(|(g, _)| *g == gist) {
+            Some((_, names)) => names.push(&outcome.name),
+            None => reasons.push((gist, vec![&outcome.name])),
+        }
+    }
+    println!("Still failing:");
+    for (gist, names) in reasons {
+        println!("  ✗ {}\n      {gist}", names.join(", "));
     }
     println!("\nStuck? `cargo xtask hint {}` shows the next hint.", chapter.number);
     Ok(())

@@ -45,6 +45,7 @@ pub fn run(ws: &Workspace, only: Option<u32>) -> Result<()> {
     defects.extend(check_style(ws)?);
     defects.extend(assertions_without_messages(ws)?);
     defects.extend(book_references(ws)?);
+    defects.extend(book_mirrors_chapters(ws)?);
 
     print_table(&rows);
     for row in &rows {
@@ -300,6 +301,33 @@ fn count_arguments(text: &str) -> usize {
         }
     }
     if !any { args - 1 } else { args } // a trailing comma adds no argument
+}
+
+/// The book's chapter pages mirror the chapter crates, both ways, and the summary lists each.
+fn book_mirrors_chapters(ws: &Workspace) -> Result<Vec<String>> {
+    let mut defects = Vec::new();
+    let chapters = ws.chapters()?;
+    let summary = std::fs::read_to_string(ws.path("book/src/SUMMARY.md"))?;
+    for chapter in &chapters {
+        let page = chapter.book_page();
+        let linked = page.strip_prefix("book/src").map(|p| p.display().to_string()).unwrap_or_default();
+        if !summary.contains(&format!("]({linked})")) {
+            defects.push(format!(
+                "book/src/SUMMARY.md does not link chapter {}'s page {linked}",
+                chapter.number
+            ));
+        }
+    }
+    for entry in std::fs::read_dir(ws.path("book/src/chapters"))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        let number = name.strip_prefix("chapter-").and_then(|n| n.parse::<u32>().ok());
+        if !number.is_some_and(|n| chapters.iter().any(|c| c.number == n)) {
+            defects.push(format!(
+                "book/src/chapters/{name} has no chapter crate (chapters/{name}) and no graded tests"
+            ));
+        }
+    }
+    Ok(defects)
 }
 
 /// Every `Chapter N, "Section"` that a test or a stub cites is a heading of that chapter's page.
