@@ -194,7 +194,12 @@ fn root_filesystem(
         return Ok((Rootfs::directory(dir.clone(), config.read_only), None, None));
     }
     let image = image::find_for_run(&config.state_dir, config.image.as_deref())?;
-    step!("image {} ({} layers)", image.reference, image.layers.len());
+    step!(
+        "image {} ({} layer{})",
+        image.reference,
+        image.layers.len(),
+        if image.layers.len() == 1 { "" } else { "s" }
+    );
     let dirs = ContainerDirs::create(&config.state_dir, id.as_str())?;
     let mut rootfs = Rootfs::directory(dirs.mount_point(), config.read_only);
     rootfs.overlay = Some(dirs.overlay(&image.layers));

@@ -17,7 +17,6 @@ fn main() {
         .find(|path| path.exists())
         .expect("probe/src/main.rs should be in the workspace");
     println!("cargo:rerun-if-changed={}", source.display());
-    println!("cargo:rerun-if-changed=build.rs");
 
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("minibox-probe");
     let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
@@ -31,8 +30,10 @@ fn main() {
         .expect("running rustc for the probe");
     assert!(
         status.success(),
-        "building the test probe failed. A static build needs the C library's static archive: \
-         on Debian or Ubuntu `apt install libc6-dev`; on Fedora `dnf install glibc-static`"
+        "building the test probe ({}) failed: see rustc's message above. If it says it cannot find \
+         -lc or crt1.o, the static C library is missing: on Debian or Ubuntu `apt install libc6-dev`, \
+         on Fedora `dnf install glibc-static`",
+        source.display()
     );
     println!("cargo:rustc-env=MINIBOX_PROBE={}", out.display());
 }
