@@ -1,9 +1,9 @@
 //! Running cargo from the tools, and reading what libtest printed.
 
 use anyhow::{Context, Result};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// cargo itself: the one that runs us (`cargo xtask`), or the first on PATH.
 pub fn cargo() -> Command {
@@ -16,38 +16,23 @@ pub struct Output {
     pub text: String,
 }
 
-/// Run `command` in `dir`; echo its output as it comes when `echo` is set.
+/// Run `command` in `dir`; echo its output as it comes when `echo` is set. stdout and stderr
+/// share one pipe, so that their lines keep their order (cargo says which test binary runs on
+/// stderr, libtest reports its tests on stdout).
 pub fn run(mut command: Command, dir: &Path, echo: bool) -> Result<Output> {
-    command.current_dir(dir).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let (reader, writer) = std::io::pipe().context("creating a pipe")?;
+    command.current_dir(dir).stdout(writer.try_clone()?).stderr(writer);
     let shown = format!("{command:?}");
     let mut child = command.spawn().with_context(|| format!("starting {shown}"))?;
-    let (sender, receiver) = std::sync::mpsc::channel::<String>();
-    let pipes: Vec<Box<dyn Read + Send>> =
-        vec![Box::new(child.stdout.take().expect("piped")), Box::new(child.stderr.take().expect("piped"))];
-    let readers: Vec<_> = pipes
-        .into_iter()
-        .map(|pipe| {
-            let sender = sender.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    if sender.send(line).is_err() {
-                        break;
-                    }
-                }
-            })
-        })
-        .collect();
-    drop(sender);
+    drop(command); // our copies of the pipe's write end: the read below ends when the child's do
     let mut text = String::new();
-    for line in receiver {
+    for line in BufReader::new(reader).lines() {
+        let line = line.unwrap_or_default();
         if echo {
             println!("{line}");
         }
         text.push_str(&line);
         text.push('\n');
-    }
-    for reader in readers {
-        let _ = reader.join();
     }
     let status = child.wait().with_context(|| format!("waiting for {shown}"))?;
     Ok(Output { success: status.success(), text })
