@@ -177,17 +177,23 @@ pub fn busybox() -> PathBuf {
     )
 }
 
-/// Stop here, with one clear message, when the tests need root and do not have it.
+/// Stop here, with one clear message, when the tests need root and do not have it: the first
+/// test to find out explains, the others point to it.
 pub fn require_root() {
+    static EXPLAINED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     // Chapter 1 only forks and execs; from chapter 2 on, minibox makes namespaces.
     // SAFETY: geteuid has no preconditions.
-    if snapshot_chapter() >= 2 && unsafe { libc::geteuid() } != 0 {
-        panic!(
-            "\n  {PACKAGE}'s graded tests need root: containers are made of namespaces, mounts and \
-             cgroups.\n  Run `cargo test -p {PACKAGE}` as root, or install sudo: cargo then runs the test \
-             binaries through sudo by itself (tools/sudo-runner).\n  read: book, Setting up\n"
-        );
+    if snapshot_chapter() < 2 || unsafe { libc::geteuid() } == 0 {
+        return;
     }
+    if EXPLAINED.swap(true, Ordering::Relaxed) {
+        panic!("needs root, like every test here (see the first failure)");
+    }
+    panic!(
+        "\n  {PACKAGE}'s graded tests need root: containers are made of namespaces, mounts and \
+         cgroups.\n  Run `cargo test -p {PACKAGE}` as root, or install sudo: cargo then runs the test \
+         binaries through sudo by itself (tools/sudo-runner).\n  read: book, Setting up\n"
+    );
 }
 
 /// A minibox started in the background.
