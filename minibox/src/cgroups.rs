@@ -210,13 +210,21 @@ impl ContainerCgroup {
     /// command included, is then born inside.
     pub fn join(&self) -> Result<()> {
         //@ exercise 4 join
-        // Writing 0 to cgroup.procs means "the process that writes".
+        // Writing 0 means "the process that writes". Moving a whole process (cgroup.procs) takes
+        // a kernel-wide lock that can wait tens of milliseconds for an RCU grace period; moving
+        // one thread that is the writer itself (`tasks`, on v1) skips it, and this child has a
+        // single thread. v2 moves processes only through cgroup.procs.
         for group in &self.groups {
-            group.add_task_by_tgid(CgroupPid::from(0)).context("joining the container's cgroup")?;
+            let joined = if group.v2() {
+                group.add_task_by_tgid(CgroupPid::from(0))
+            } else {
+                group.add_task(CgroupPid::from(0))
+            };
+            joined.context("joining the container's cgroup")?;
         }
         Ok(())
         //@ stub
-        //| todo!("chapter 4, `join`: add this process (pid 0 means \"me\") to each of the container's cgroups, by thread group (book: Chapter 4, \"Joining before exec\")")
+        //| todo!("chapter 4, `join`: add this process (pid 0 means \"me\") to each of the container's cgroups (book: Chapter 4, \"Joining before exec\")")
         //@ end
     }
     // ANCHOR_END: join
