@@ -4,6 +4,7 @@ mod bench;
 mod cargo;
 mod doctor;
 mod hints;
+mod json;
 mod learner;
 mod suite;
 mod sync;
@@ -71,7 +72,7 @@ enum Task {
     /// Run the solutions' graded tests inside a QEMU VM on pure cgroup v2.
     VmTest,
     /// Measure minibox against runc, crun and the unshare floor, and a VM boot against a container start.
-    Bench,
+    Bench(bench::Options),
     /// Prove the workshop sound: a table with a row per chapter; fails on any defect.
     Verify {
         /// Check one chapter only.
@@ -96,7 +97,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Test { no_vm } => suite::run(&ws, !no_vm),
         Task::Doctor => doctor::run(&ws),
         Task::VmTest => vm::run(&ws),
-        Task::Bench => bench::run(&ws),
+        Task::Bench(options) => bench::run(&ws, &options),
         Task::Status => learner::status(&ws),
         Task::Check { chapter } => learner::check(&ws, chapter),
         Task::Hint { chapter } => learner::hint(&ws, chapter),

@@ -46,18 +46,16 @@
 //!
 //! The boot is reusable for `cargo xtask bench`: [`prepare`] gives a kernel and an initramfs,
 //! [`choose_accel`] the accelerator, and [`boot_minimal`] boots to `/init` and powers off,
-//! returning the times and the accelerator used.
+//! returning the times.
 
 mod cpio;
 mod initramfs;
-mod json;
 mod kernel;
 mod qemu;
 
 use crate::cargo;
 use crate::workspace::{Chapter, Kind, Workspace};
 use anyhow::{Context, Result, bail};
-use json::Json;
 pub use qemu::Accel;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -94,9 +92,7 @@ pub struct AccelChoice {
 }
 
 /// A minimal boot, timed from starting QEMU.
-#[allow(dead_code)] // for `cargo xtask bench` (VM boot against container start)
 pub struct BootTiming {
-    pub accel: Accel,
     /// To the first line of `/init`.
     pub to_init: Duration,
     /// To QEMU's exit, after the guest powered off.
@@ -123,13 +119,10 @@ pub fn prepare(ws: &Workspace) -> Result<Vm> {
 
 /// Boot `vm` to `/init`, which mounts the kernel's filesystems and cgroup2 and powers off at
 /// once: one CPU, 512 MiB, no devices but the serial console.
-#[allow(dead_code)] // for `cargo xtask bench` (VM boot against container start)
 pub fn boot_minimal(vm: &Vm, accel: Accel) -> Result<BootTiming> {
     let console = minimal(vm, accel, MINIMAL_TIMEOUT)?;
     match (console.to_init, console.status) {
-        (Some(to_init), Some(status)) if status.success() => {
-            Ok(BootTiming { accel, to_init, total: console.total })
-        }
+        (Some(to_init), Some(status)) if status.success() => Ok(BootTiming { to_init, total: console.total }),
         _ => {
             let how = if console.timed_out {
                 format!("within {} s", MINIMAL_TIMEOUT.as_secs())
@@ -445,35 +438,13 @@ fn check_host() -> Result<()> {
 /// Build `package`'s graded test binaries with the host's cargo; return them in chapter order.
 fn build_tests(ws: &Workspace, package: &str, chapters: &[Chapter]) -> Result<Vec<TestBinary>> {
     println!("vm-test: building {package}'s graded tests: cargo test -p {package} --no-run");
-    let out = cargo::cargo()
-        .args(["test", "-p", package, "--no-run", "--message-format=json-render-diagnostics"])
-        .current_dir(&ws.root)
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running cargo")?;
-    if !out.status.success() {
-        bail!("cargo test -p {package} --no-run failed");
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut binaries = Vec::new();
-    for line in text.lines().filter(|l| l.starts_with('{')) {
-        let message = Json::parse(line).with_context(|| format!("reading cargo's message {line}"))?;
-        if message.get("reason").and_then(Json::as_str) != Some("compiler-artifact") {
-            continue;
-        }
-        let Some(target) = message.get("target") else { continue };
-        let is_test =
-            target.get("kind").is_some_and(|k| k.as_array().iter().any(|k| k.as_str() == Some("test")));
-        let name = target.get("name").and_then(Json::as_str).unwrap_or_default();
-        let executable = message.get("executable").and_then(Json::as_str);
-        let manifest = message.get("manifest_path").and_then(Json::as_str);
-        if let (true, Some(executable), Some(manifest)) = (is_test, executable, manifest)
-            && chapters.iter().any(|c| c.test_name == name)
-        {
-            let dir = Path::new(manifest).parent().unwrap_or(Path::new("/")).to_path_buf();
-            binaries.push(TestBinary { target: name.to_string(), dir, executable: executable.into() });
-        }
-    }
+    let mut command = cargo::cargo();
+    command.args(["test", "-p", package, "--no-run"]);
+    let mut binaries: Vec<TestBinary> = cargo::build_executables(command, &ws.root)?
+        .into_iter()
+        .filter(|e| e.kinds.iter().any(|k| k == "test") && chapters.iter().any(|c| c.test_name == e.target))
+        .map(|e| TestBinary { target: e.target, dir: e.package_dir, executable: e.path })
+        .collect();
     let mut ordered = Vec::new();
     for chapter in chapters {
         let Some(at) = binaries.iter().position(|b| b.target == chapter.test_name) else {

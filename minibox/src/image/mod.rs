@@ -25,6 +25,7 @@ use oci_spec::image::{
     ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
 };
 use std::collections::{BTreeSet, HashMap};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The annotation that names an image in an OCI layout's index.
@@ -348,7 +349,9 @@ pub fn import(store: &Store, archive: &Path, reference: &Reference, cmd: Vec<Str
         }
     };
     std::fs::rename(&temporary, store.blob_path(&digest)?)?;
-    let gzip = std::fs::read(store.blob_path(&digest)?)?.starts_with(&[0x1f, 0x8b]);
+    let mut magic = [0u8; 2];
+    let gzip = std::fs::File::open(store.blob_path(&digest)?)?.read_exact(&mut magic).is_ok()
+        && magic == [0x1f, 0x8b];
     let media_type = if gzip { MediaType::ImageLayerGzip } else { MediaType::ImageLayer };
     let (_, diff_id) =
         layer::unpack_once(&store.blob_path(&digest)?, &media_type, &digest, &store.layers_dir())?;
