@@ -309,8 +309,8 @@ pub fn build_busybox_rootfs(busybox: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The root filesystem `minibox run` uses when given none: a busybox root, built on first use
-/// under the state directory.
+/// The busybox root built on first use under the state directory: `minibox run`'s root when
+/// given none, and from chapter 5 the content of the default image.
 pub fn default_busybox_rootfs(state_dir: &Path) -> Result<PathBuf> {
     let dir = state_dir.join("rootfs/busybox");
     if dir.join("bin/busybox").exists() {

@@ -493,9 +493,9 @@ pub fn find_for_run(state_dir: &Path, name: Option<&str>) -> Result<Image> {
 
 /// Build `busybox:latest`: chapter 3's busybox root filesystem, archived as one layer.
 fn build_default_image(store: &Store, reference: &Reference) -> Result<()> {
+    let rootfs = crate::rootfs::default_busybox_rootfs(&store.state_dir)?;
     let scratch = ScratchDir(store.state_dir.join(format!("tmp/busybox-{}", std::process::id())));
-    let rootfs = scratch.0.join("rootfs");
-    crate::rootfs::build_busybox_rootfs(&crate::rootfs::find_static_busybox()?, &rootfs)?;
+    std::fs::create_dir_all(&scratch.0)?;
     let archive = scratch.0.join("rootfs.tar");
     let mut builder = tar::Builder::new(std::fs::File::create(&archive)?);
     builder.follow_symlinks(false);
