@@ -1,19 +1,23 @@
 #!/bin/sh
 # Prepare a machine for the minibox workshop: the classroom VM (the Vagrantfile runs this), a
-# Debian 12 or Ubuntu 24.04 machine of your own, or CI. As root:
+# Debian 12 or Ubuntu 24.04 machine of your own, a cloud VM (tools/cloud-init.yaml), or CI.
+# As root (or with sudo):
 #
-#   sudo tools/provision.sh [--user NAME] [--repo DIR] [--vm]
+#   tools/provision.sh [--user NAME] [--repo DIR] [--vm] [--learner-only]
 #
-#   --user NAME  the learner: gets Rust and the book's tools, and builds the workspace
-#                (default: the user who ran sudo, else whoever runs this)
-#   --repo DIR   the workspace (default: the directory above this script)
-#   --vm         the classroom VM's extras: cargo builds on the VM's own disk, not the synced
-#                folder; the book served on port 3000 by a systemd unit; logins start in the
-#                repository, in bash
+#   --user NAME     the learner: gets Rust and the book's tools, and builds the workspace
+#                   (default: the user who ran sudo, else whoever runs this)
+#   --repo DIR      the workspace (default: the directory above this script)
+#   --vm            the classroom VM's extras: cargo builds on the VM's own disk, not the synced
+#                   folder; the book served on port 3000 by a systemd unit; logins start in the
+#                   repository, in bash
+#   --learner-only  skip the maintainers' tools that only `cargo xtask test` needs (Chromium,
+#                   Node.js, QEMU, Vagrant, shellcheck, cloud-init): enough for every chapter
 #
 # Every step checks before it acts: a second run changes nothing and takes seconds, and the last
 # line counts the steps that changed something ("nothing to do" when none did). A failure names
-# its step. Network: the apt mirrors, static.rust-lang.org (rustup and Rust) and crates.io only.
+# its step. Network: the apt mirrors, static.rust-lang.org (rustup and Rust), crates.io and the
+# npm registry (the book's rendering check) only.
 set -eu
 umask 022
 
@@ -26,7 +30,7 @@ PACKAGES="build-essential busybox-static ca-certificates curl git procps strace"
 BOOK_PORT=3000 # inside the VM; the Vagrantfile forwards it to the host's 127.0.0.1:3000
 
 usage() {
-    sed -n '2,16s/^# \{0,1\}//p' "$0"
+    sed -n '2,20s/^# \{0,1\}//p' "$0"
 }
 
 die() {
@@ -39,11 +43,13 @@ die() {
 learner=
 repo=
 vm=no
+maintainer=yes
 while [ $# -gt 0 ]; do
     case $1 in
         --user) [ $# -ge 2 ] || die "--user needs a name"; learner=$2; shift 2 ;;
         --repo) [ $# -ge 2 ] || die "--repo needs a directory"; repo=$2; shift 2 ;;
         --vm) vm=yes; shift ;;
+        --learner-only) maintainer=no; shift ;;
         -h | --help) usage; exit 0 ;;
         *) die "unknown argument: $1 (see $0 --help)" ;;
     esac
@@ -67,6 +73,9 @@ else
     rustup_home=$learner_home/.rustup
 fi
 learner_path=$cargo_home/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+
+os_id=$(. /etc/os-release && echo "${ID:-}")
+os_codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 
 if [ -z "$repo" ]; then
     repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -150,10 +159,30 @@ installed() {
     [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
 }
 
+# The maintainers' tools, for `cargo xtask test` (skipped with --learner-only), by distribution:
+# Chromium renders the book for its checks; shellcheck lints the scripts; Vagrant (with the
+# libvirt plugin, whose checks catch typos in the Vagrantfile's libvirt block) validates the
+# classroom VM; QEMU (with virtiofsd) boots the cgroup v2 VM of `cargo xtask vm-test`;
+# cloud-init validates tools/cloud-init.yaml. Node.js and npm come below, only where missing.
+maintainer_packages() {
+    case $os_id in
+        ubuntu) echo "chromium-browser shellcheck vagrant vagrant-libvirt qemu-system-x86 virtiofsd cloud-init" ;;
+        *) echo "chromium shellcheck vagrant vagrant-libvirt qemu-system-x86 cloud-init" ;;
+    esac
+}
+
 step_packages() {
-    step "system packages: $PACKAGES"
+    wanted=$PACKAGES
+    if [ "$maintainer" = yes ]; then
+        wanted="$wanted $(maintainer_packages)"
+        # The book's checker needs Node.js (18 or newer) with npm. Keep one that is there already
+        # (for example from NodeSource), whatever its package is called.
+        command -v node >/dev/null || wanted="$wanted nodejs"
+        command -v npm >/dev/null || wanted="$wanted npm"
+    fi
+    step "system packages: $wanted"
     missing=
-    for package in $PACKAGES; do
+    for package in $wanted; do
         installed "$package" || missing="$missing $package"
     done
     if [ -z "$missing" ]; then
@@ -162,8 +191,30 @@ step_packages() {
     fi
     export DEBIAN_FRONTEND=noninteractive
     retry 30 apt-get -q -o DPkg::Lock::Timeout=600 update
-    # shellcheck disable=SC2086 # $missing is a list of package names
-    retry 3 apt-get -q -y -o DPkg::Lock::Timeout=600 install --no-install-recommends $missing
+    extra=
+    # Some Debian 12 images ship qemu-utils from bookworm-backports (QEMU 10), which Breaks the
+    # qemu-system-common of bookworm's QEMU 7.2, so a plain install stops with "held packages".
+    # When apt's dry run refuses, take the release's own qemu-utils along (a downgrade).
+    case " $missing " in
+        *" qemu-system-x86 "*)
+            # shellcheck disable=SC2086 # $missing is a list of package names
+            if installed qemu-utils && [ -n "$os_codename" ] &&
+                ! apt-get -s -qq install --no-install-recommends $missing >/dev/null 2>&1; then
+                extra="qemu-utils/$os_codename --allow-downgrades"
+                printf '    qemu-utils %s conflicts with %s'"'"'s QEMU: installing %s'"'"'s qemu-utils with it\n' \
+                    "$(dpkg-query -W -f='${Version}' qemu-utils)" "$os_codename" "$os_codename"
+            fi
+            ;;
+    esac
+    # shellcheck disable=SC2086 # lists of package names and options
+    retry 3 apt-get -q -y -o DPkg::Lock::Timeout=600 install --no-install-recommends $missing $extra
+    case " $missing " in
+        *" cloud-init "*)
+            # Only its schema validator is wanted here: a machine that was not set up by cloud-init
+            # should not start running it at its next boot.
+            [ -e /etc/cloud/cloud-init.disabled ] || : >/etc/cloud/cloud-init.disabled
+            ;;
+    esac
     did "installed$missing"
 }
 
@@ -236,8 +287,13 @@ step_target_dir() {
 step_book_tools() {
     step "the book's tools: mdbook $MDBOOK, mdbook-mermaid $MDBOOK_MERMAID"
     added=
+    # One throwaway target directory for both (cargo install would otherwise use the
+    # workspace's): mdbook-mermaid then reuses the crates that mdbook's build compiled.
+    scratch=$(as_learner mktemp -d)
     book_tool mdbook "mdbook v$MDBOOK" "mdbook@$MDBOOK"
     book_tool mdbook-mermaid "mdbook-mermaid $MDBOOK_MERMAID" "mdbook-mermaid@$MDBOOK_MERMAID"
+    rm -rf "$scratch"
+    scratch=
     if [ -z "$added" ]; then
         ok "both installed"
     else
@@ -250,11 +306,7 @@ book_tool() {
     have=$(as_learner "$1" --version 2>/dev/null) || have=
     [ "$have" != "$2" ] || return 0
     printf '    installing %s (it compiles for a few minutes)\n' "$3"
-    # A throwaway target directory: cargo install would otherwise use the workspace's.
-    scratch=$(as_learner mktemp -d)
     retry 3 as_learner env CARGO_TARGET_DIR="$scratch" cargo install --locked "$3"
-    rm -rf "$scratch"
-    scratch=
     added="$added $3"
 }
 
