@@ -1,10 +1,9 @@
-//@ begin 2
 //! The other way to start a child in new namespaces: one `clone` call with namespace flags,
 //! where minibox uses `unshare` in the parent and a plain `fork`. Chapter 2 of the book compares
 //! the two. Run it as root:
 //!
 //! ```console
-//! $ cargo run -q -p solution-02 --example clone_child
+//! $ cargo run -q -p minibox --example clone_child
 //! ```
 
 use anyhow::Result;
@@ -31,4 +30,3 @@ fn main() -> Result<()> {
     // ANCHOR_END: clone
     Ok(())
 }
-//@ end

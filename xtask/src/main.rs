@@ -6,6 +6,7 @@ mod doctor;
 mod hints;
 mod json;
 mod learner;
+mod preflight;
 mod suite;
 mod sync;
 mod tags;
@@ -82,6 +83,10 @@ enum Task {
 }
 
 fn main() {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`cargo xtask status | head`) would
+    // panic. A command-line tool should end quietly there, as `ls | head` does.
+    // SAFETY: called first, before any thread exists; SIG_DFL is a valid disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     if let Err(error) = run(cli) {
         eprintln!("xtask: {error:#}");

@@ -65,6 +65,11 @@ pub fn generate_crate(ws: &Workspace, source: &Source, chapter: &Chapter, kind: 
     let dir = chapter.dir(kind);
     let mut tree = Tree::new();
     for (path, file) in &source.files {
+        // Examples stay in the finished runtime only: the same example in six packages would
+        // collide in target/debug/examples/ (a cargo warning today, an error one day).
+        if path.starts_with("examples") {
+            continue;
+        }
         let Some(mut body) = file.cut(snapshot) else { continue };
         if path == Path::new("Cargo.toml") {
             let tests: Vec<&Chapter> = chapters.iter().filter(|c| c.number <= chapter.number).collect();
@@ -132,6 +137,9 @@ fn snapshot_manifest(body: &str, package: &str, tests: &[&Chapter]) -> String {
     for line in body.lines() {
         if line.starts_with('[') {
             section = line.trim().to_string();
+        }
+        if section == "[[example]]" {
+            continue; // see generate_crate: examples are not copied
         }
         let renames = section == "[package]" || section == "[[bin]]";
         if renames && line.trim_start().starts_with("name = ") {
