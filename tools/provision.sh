@@ -74,7 +74,9 @@ else
 fi
 learner_path=$cargo_home/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
+# shellcheck source=/dev/null # the distribution's own file
 os_id=$(. /etc/os-release && echo "${ID:-}")
+# shellcheck source=/dev/null
 os_codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 
 if [ -z "$repo" ]; then
