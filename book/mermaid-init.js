@@ -17,7 +17,13 @@
     }
 
     const theme = lastThemeWasLight ? 'default' : 'dark';
-    mermaid.initialize({ startOnLoad: true, theme });
+    // The workshop's one change to the file mdbook-mermaid installs: room above and below a
+    // subgraph's title, which otherwise sits behind the subgraph's first node.
+    mermaid.initialize({
+        startOnLoad: true,
+        theme,
+        flowchart: { subGraphTitleMargin: { top: 6, bottom: 14 } },
+    });
 
     // Simplest way to make mermaid re-render the diagrams in the new theme is via refreshing the page
 

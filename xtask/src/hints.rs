@@ -11,6 +11,9 @@
 //!
 //! </details>
 //! ```
+//!
+//! Each exercise has tiers of its own, titled `NAME, hint N: ...` (NAME as in the source's
+//! `//@ exercise` tag), so that `cargo xtask hint CHAPTER NAME` can walk one exercise's tiers.
 
 pub struct Hint {
     pub title: String,
@@ -36,6 +39,12 @@ pub fn parse(text: &str) -> Vec<Hint> {
     hints
 }
 
+/// The exercise a tier belongs to: the title's text before its first comma (`spawn` in
+/// `spawn, hint 1: the idea`), or "" for a title without one.
+pub fn exercise_of(title: &str) -> &str {
+    title.split_once(',').map_or("", |(name, _)| name.trim())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -47,5 +56,11 @@ mod tests {
         assert_eq!(hints[0].title, "Hint 1: start", "the summary is the title");
         assert_eq!(hints[0].body, "Look at fork.", "the body follows the summary");
         assert_eq!(hints[1].body, "Use waitpid.", "the second tier");
+    }
+
+    #[test]
+    fn a_tier_names_its_exercise_before_the_comma() {
+        assert_eq!(super::exercise_of("spawn, hint 2: the calls"), "spawn", "the name");
+        assert_eq!(super::exercise_of("Hint 1: start"), "", "no exercise named");
     }
 }

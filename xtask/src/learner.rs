@@ -222,28 +222,45 @@ pub fn check(ws: &Workspace, number: Option<u32>) -> Result<()> {
     for (gist, names) in reasons {
         println!("  ✗ {}\n      {gist}", names.join(", "));
     }
-    println!("\nStuck? `cargo xtask hint {}` shows the next hint.", chapter.number);
+    println!(
+        "\nStuck? `cargo xtask hint {} EXERCISE` shows the next hint for one exercise (the name in its `todo!`).",
+        chapter.number
+    );
     Ok(())
 }
 
-/// `cargo xtask hint N`
-pub fn hint(ws: &Workspace, number: u32) -> Result<()> {
+/// `cargo xtask hint N [EXERCISE]`: the next tier, of the chapter's hints or of one exercise's.
+pub fn hint(ws: &Workspace, number: u32, exercise: Option<&str>) -> Result<()> {
     let chapter = ws.chapter(number)?;
     let text = std::fs::read_to_string(ws.path(chapter.hints_file()))
         .with_context(|| format!("reading {}", chapter.hints_file().display()))?;
-    let tiers = hints::parse(&text);
+    let mut tiers = hints::parse(&text);
+    if let Some(name) = exercise {
+        let names: Vec<String> = tiers.iter().map(|t| hints::exercise_of(&t.title).to_string()).collect();
+        tiers.retain(|t| hints::exercise_of(&t.title) == name);
+        if tiers.is_empty() {
+            let mut known = names;
+            known.dedup();
+            bail!("chapter {number} has no exercise `{name}` (its exercises: {})", known.join(", "));
+        }
+    }
     if tiers.is_empty() {
         bail!("chapter {number} has no hints");
     }
-    let seen_path = state_dir(ws).join(format!("hints-seen-{}", topic(&chapter)));
+    let which = exercise.map(|name| format!("-{name}")).unwrap_or_default();
+    let seen_path = state_dir(ws).join(format!("hints-seen-{}{which}", topic(&chapter)));
     let seen: usize =
         std::fs::read_to_string(&seen_path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
     let index = seen.min(tiers.len() - 1);
     let tier = &tiers[index];
+    let again = match exercise {
+        Some(name) => format!("cargo xtask hint {number} {name}"),
+        None => format!("cargo xtask hint {number}"),
+    };
     println!("{} (tier {} of {})\n", tier.title, index + 1, tiers.len());
     println!("{}\n", tier.body);
     if index + 1 < tiers.len() {
-        println!("(run `cargo xtask hint {number}` again for the next tier; the book has them all)");
+        println!("(run `{again}` again for the next tier; the book has them all)");
     } else {
         println!("(that was the last hint: after this, `cargo xtask solution {number}` shows the reference)");
     }

@@ -1,6 +1,7 @@
 //! The workshop's own tooling. Run `cargo xtask help`.
 
 mod bench;
+mod book_check;
 mod cargo;
 mod doctor;
 mod hints;
@@ -45,8 +46,8 @@ enum Task {
     Status,
     /// Run a chapter's graded tests on your code, then sum up what is left (default: the first unfinished).
     Check { chapter: Option<u32> },
-    /// Show the next hint for a chapter.
-    Hint { chapter: u32 },
+    /// Show the next hint for a chapter, or for one of its exercises (the name its `todo!` shows).
+    Hint { chapter: u32, exercise: Option<String> },
     /// Put a chapter's starter back as it was (your files are saved first).
     Reset {
         chapter: u32,
@@ -105,7 +106,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Bench(options) => bench::run(&ws, &options),
         Task::Status => learner::status(&ws),
         Task::Check { chapter } => learner::check(&ws, chapter),
-        Task::Hint { chapter } => learner::hint(&ws, chapter),
+        Task::Hint { chapter, exercise } => learner::hint(&ws, chapter, exercise.as_deref()),
         Task::Reset { chapter, yes } => learner::reset(&ws, chapter, yes),
         Task::Solution { chapter, yes } => learner::solution(&ws, chapter, yes),
     }

@@ -46,6 +46,7 @@ pub fn run(ws: &Workspace, only: Option<u32>) -> Result<()> {
     defects.extend(assertions_without_messages(ws)?);
     defects.extend(book_references(ws)?);
     defects.extend(book_mirrors_chapters(ws)?);
+    defects.extend(crate::book_check::run(ws)?);
 
     print_table(&rows);
     for row in &rows {
