@@ -1,28 +1,26 @@
 //! The workshop's own tooling. Run `cargo xtask help`.
 
-mod bench;
-mod cargo;
 mod doctor;
 mod hints;
-mod json;
 mod learner;
 mod suite;
 mod sync;
 mod tags;
 mod verify;
-mod vm;
-mod workspace;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use workspace::Workspace;
+// The modules the maintainers' tools share live in this package's library.
+use xtask::{cargo, workspace};
 
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
     bin_name = "cargo xtask",
     about = "The minibox workshop's tools",
-    after_help = "Learners: status, check, hint, reset, solution, doctor.\nMaintainers: sync, verify, test, vm-test, bench."
+    after_help = "Learners: status, check, hint, reset, solution, doctor.\nMaintainers: sync, verify, test; \
+                  vm-test and bench are `cargo maint` commands."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -69,10 +67,6 @@ enum Task {
     },
     /// Check that this machine can run the workshop: a line per requirement, OK or the fix.
     Doctor,
-    /// Run the solutions' graded tests inside a QEMU VM on pure cgroup v2.
-    VmTest,
-    /// Measure minibox against runc, crun and the unshare floor, and a VM boot against a container start.
-    Bench(bench::Options),
     /// Prove the workshop sound: a table with a row per chapter; fails on any defect.
     Verify {
         /// Check one chapter only.
@@ -96,8 +90,6 @@ fn run(cli: Cli) -> Result<()> {
         Task::Verify { chapter } => verify::run(&ws, chapter),
         Task::Test { no_vm } => suite::run(&ws, !no_vm),
         Task::Doctor => doctor::run(&ws),
-        Task::VmTest => vm::run(&ws),
-        Task::Bench(options) => bench::run(&ws, &options),
         Task::Status => learner::status(&ws),
         Task::Check { chapter } => learner::check(&ws, chapter),
         Task::Hint { chapter } => learner::hint(&ws, chapter),

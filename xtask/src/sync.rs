@@ -105,7 +105,7 @@ pub fn generate(ws: &Workspace) -> Result<Tree> {
 /// expand globs there, and the starters stay out so that `cargo test` tests the reference only.
 fn workspace_manifest(ws: &Workspace, chapters: &[Chapter]) -> Result<String> {
     let text = std::fs::read_to_string(ws.path("Cargo.toml"))?;
-    let mut members = vec!["minibox".to_string(), "probe".into(), "xtask".into()];
+    let mut members = vec!["minibox".to_string(), "probe".into(), "fixtures".into(), "xtask".into()];
     members.extend(chapters.iter().map(|c| c.dir(Kind::Solution).display().to_string()));
     let quoted: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
     let line = format!("default-members = [{}]", quoted.join(", "));
