@@ -65,3 +65,27 @@ pub fn private_mount_namespace() -> Result<()> {
 pub fn detach(path: &Path) -> Result<()> {
     nix::mount::umount2(path, MntFlags::MNT_DETACH).with_context(|| format!("umount -l {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    #[test]
+    fn an_exit_code_and_the_peak_memory_are_reported() {
+        let child = Command::new("/bin/sh").args(["-c", "exit 3"]).spawn().expect("starting sh");
+        let ended = wait(child.id() as i32).expect("waiting for sh");
+        let pid = child.id() as i32;
+        drop(child); // reaped by wait4 above
+        assert_eq!((ended.pid, ended.code), (pid, 3), "sh's pid and exit code");
+        assert!(ended.max_rss_kib > 0, "a process uses some memory: {ended:?}");
+    }
+
+    #[test]
+    fn death_by_a_signal_is_128_plus_its_number() {
+        let child = Command::new("/bin/sh").args(["-c", "kill -KILL $$"]).spawn().expect("starting sh");
+        let ended = wait(child.id() as i32).expect("waiting for sh");
+        drop(child); // reaped by wait4 above
+        assert_eq!(ended.code, 128 + libc::SIGKILL, "killed by SIGKILL");
+    }
+}
