@@ -47,12 +47,15 @@ impl Source {
     }
 }
 
-/// Every file under `root`, by path relative to it, except build output (`target/`).
+/// Every file under `root`, by path relative to it, except build output (`target/`) and hidden
+/// files (an editor's swap file, a desktop's metadata).
 fn collect_files(root: &Path, relative: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in std::fs::read_dir(root.join(relative))? {
         let entry = entry?;
         let path = relative.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        } else if entry.file_type()?.is_dir() {
             if entry.file_name() != "target" {
                 collect_files(root, &path, out)?;
             }
@@ -368,6 +371,7 @@ mod tests {
         let profile = "{ \"defaultAction\": \"SCMP_ACT_ERRNO\" }\n";
         file("minibox/seccomp/default.json", profile);
         file("minibox/target/debug/junk", "build output");
+        file("minibox/src/.lib.rs.swp", "an editor's state");
         file("tests/ch01_process.rs", "");
         let ws = Workspace { root: root.clone() };
         let source = Source::load(&ws).unwrap();
@@ -376,10 +380,9 @@ mod tests {
         std::fs::remove_dir_all(&root).unwrap();
         let copied = tree.get(Path::new("chapters/chapter-01/seccomp/default.json"));
         assert_eq!(copied.map(String::as_str), Some(profile), "a data file is copied as it is: {tree:?}");
-        assert!(
-            tree.keys().all(|p| !p.to_string_lossy().contains("target")),
-            "build output stays out: {tree:?}"
-        );
+        let left_out =
+            |p: &PathBuf| p.to_string_lossy().contains("target") || p.to_string_lossy().contains(".swp");
+        assert!(!tree.keys().any(left_out), "build output and hidden files stay out: {tree:?}");
         let lib = &tree[Path::new("chapters/chapter-01/src/lib.rs")];
         assert!(
             lib.contains(MARK) && lib.contains("pub fn f() {}"),
