@@ -23,7 +23,6 @@ umask 022
 
 MDBOOK=0.5.4
 MDBOOK_MERMAID=0.17.0
-RUST_NEEDED=1.93 # the workspace's rust-version (Cargo.toml)
 # build-essential brings cc and libc6-dev (libc.a: the tests' probe is linked statically);
 # busybox-static fills the containers; procps and strace serve the book's demonstrations.
 PACKAGES="build-essential busybox-static ca-certificates curl git procps strace"
@@ -86,6 +85,9 @@ if [ ! -f "$repo/Cargo.toml" ] || [ ! -d "$repo/xtask" ]; then
     die "no minibox workspace at $repo: pass --repo DIR"
 fi
 cd "$repo"
+# The oldest Rust the workspace builds with: its Cargo.toml's rust-version, written only there.
+RUST_NEEDED=$(sed -n 's/^rust-version = "\(.*\)"$/\1/p' Cargo.toml)
+[ -n "$RUST_NEEDED" ] || die "$repo/Cargo.toml names no rust-version"
 
 # In the VM, cargo builds on the VM's disk: a synced folder is slow, and some (vboxsf) lack the
 # hard links and file locks cargo uses. The book is built there too, out of the learner's way.
@@ -325,11 +327,12 @@ step_fetch() {
 
 step_build() {
     step "build the workspace and its tests (cargo build --workspace --bins --tests), as $learner"
+    # Not the maintainers' tools (maint/): a learner never runs them.
     log=$(mktemp)
-    if ! as_learner cargo build --workspace --bins --tests --locked --message-format=json >"$log"; then
+    if ! as_learner cargo build --workspace --exclude minibox-maint --bins --tests --locked --message-format=json >"$log"; then
         rm -f "$log"
         # The JSON holds the compiler's messages; build again to show them as usual.
-        as_learner cargo build --workspace --bins --tests --locked || true
+        as_learner cargo build --workspace --exclude minibox-maint --bins --tests --locked || true
         die "the workspace does not build (the errors are above)"
     fi
     if grep -q '"fresh":false' "$log"; then

@@ -8,7 +8,6 @@
 use std::collections::BTreeSet;
 use std::fmt::Display;
 use std::io::Read;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -127,20 +126,9 @@ impl Sandbox {
     /// directory of this sandbox.
     pub fn busybox_rootfs(&self, name: &str) -> PathBuf {
         let root = self.dir.join(name);
-        for dir in ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp", "root"] {
-            std::fs::create_dir_all(root.join(dir)).expect("creating the rootfs directories");
-        }
-        std::fs::copy(busybox(), root.join("bin/busybox")).expect("copying busybox into the rootfs");
+        fixtures::busybox::build_rootfs(&busybox(), &root)
+            .unwrap_or_else(|e| panic!("building a busybox root filesystem in {}: {e}", root.display()));
         std::fs::copy(PROBE, root.join("probe")).expect("copying the probe into the rootfs");
-        let list = Command::new(busybox()).arg("--list-full").output().expect("busybox --list-full");
-        for applet in String::from_utf8_lossy(&list.stdout).lines() {
-            let link = root.join(applet);
-            if applet != "bin/busybox" && !link.exists() {
-                std::os::unix::fs::symlink("/bin/busybox", link).expect("linking a busybox applet");
-            }
-        }
-        std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
         root
     }
 }
@@ -160,21 +148,14 @@ static RUNS: AtomicU32 = AtomicU32::new(0);
 
 /// The host's static busybox: `MINIBOX_BUSYBOX`, or the one the `busybox-static` package installs.
 pub fn busybox() -> PathBuf {
-    let candidates = std::env::var_os("MINIBOX_BUSYBOX")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(["/bin/busybox", "/usr/bin/busybox"].map(PathBuf::from));
-    for path in candidates {
-        if path.exists() {
-            return path;
-        }
-    }
-    fail(
-        "a static busybox at /bin/busybox",
-        "no busybox on this machine",
-        "the test root filesystems are built from busybox: `apt install busybox-static` (or run `cargo xtask doctor`)",
-        "Setting up",
-    )
+    fixtures::busybox::locate_static().unwrap_or_else(|error| {
+        fail(
+            "a static busybox at /bin/busybox",
+            error,
+            "the test root filesystems are built from busybox: `apt install busybox-static` (or run `cargo xtask doctor`)",
+            "Setting up",
+        )
+    })
 }
 
 /// Stop here, with one clear message, when the tests need root and do not have it: the first

@@ -38,57 +38,6 @@ pub fn run(mut command: Command, dir: &Path, echo: bool) -> Result<Output> {
     Ok(Output { success: status.success(), text })
 }
 
-/// An executable that cargo built, as its JSON messages report it.
-#[derive(Clone, Debug)]
-pub struct Executable {
-    /// The target's name: `minibox`, `ch03_rootfs`.
-    pub target: String,
-    /// The target's kinds: `bin`, `test`.
-    pub kinds: Vec<String>,
-    pub path: std::path::PathBuf,
-    /// The directory of the package's Cargo.toml.
-    pub package_dir: std::path::PathBuf,
-}
-
-/// Run a cargo build (`cargo build ...`, `cargo test --no-run ...`) and return the executables it
-/// reports. Asking cargo rather than guessing finds them wherever its target directory is.
-pub fn build_executables(mut command: Command, dir: &Path) -> Result<Vec<Executable>> {
-    use crate::json::Json;
-    command
-        .arg("--message-format=json-render-diagnostics")
-        .current_dir(dir)
-        .stderr(std::process::Stdio::inherit());
-    let shown = format!("{command:?}");
-    let out = command.output().with_context(|| format!("running {shown}"))?;
-    if !out.status.success() {
-        anyhow::bail!("failed: {shown}");
-    }
-    let mut found = Vec::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with('{')) {
-        let message = Json::parse(line).with_context(|| format!("reading cargo's message {line}"))?;
-        if message.get("reason").and_then(Json::as_str) != Some("compiler-artifact") {
-            continue;
-        }
-        let (Some(target), Some(path), Some(manifest)) = (
-            message.get("target"),
-            message.get("executable").and_then(Json::as_str),
-            message.get("manifest_path").and_then(Json::as_str),
-        ) else {
-            continue;
-        };
-        found.push(Executable {
-            target: target.get("name").and_then(Json::as_str).unwrap_or_default().to_string(),
-            kinds: target
-                .get("kind")
-                .map(|k| k.as_array().iter().filter_map(|k| k.as_str().map(str::to_string)).collect())
-                .unwrap_or_default(),
-            path: path.into(),
-            package_dir: Path::new(manifest).parent().unwrap_or(Path::new("/")).to_path_buf(),
-        });
-    }
-    Ok(found)
-}
-
 /// One test, as libtest reported it.
 #[derive(Clone, Debug)]
 pub struct Outcome {

@@ -1,86 +1,71 @@
 //! The workshop's own tooling. Run `cargo xtask help`.
 
-mod bench;
 mod book_check;
-mod cargo;
 mod doctor;
 mod hints;
-mod json;
 mod learner;
 mod preflight;
 mod suite;
 mod sync;
 mod tags;
 mod verify;
-mod vm;
-mod workspace;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
 use workspace::Workspace;
+// The modules the maintainers' tools share live in this package's library.
+use xtask::{cargo, workspace};
 
-#[derive(Parser)]
-#[command(
-    name = "cargo xtask",
-    bin_name = "cargo xtask",
-    about = "The minibox workshop's tools",
-    after_help = "Learners: status, check, hint, reset, solution, doctor.\nMaintainers: sync, verify, test, vm-test, bench."
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Task,
-}
-
-#[derive(Subcommand)]
-enum Task {
-    /// Regenerate every chapter's starter and solution from the tagged source in minibox/.
-    Sync {
-        /// Only check that the generated files are current; fail if not.
-        #[arg(long)]
-        check: bool,
-        /// Overwrite generated files even where they were edited by hand.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Your progress: a row per chapter, from your last test results.
-    Status,
-    /// Run a chapter's graded tests on your code, then sum up what is left (default: the first unfinished).
-    Check { chapter: Option<u32> },
-    /// Show the next hint for a chapter, or for one of its exercises (the name its `todo!` shows).
-    Hint { chapter: u32, exercise: Option<String> },
-    /// Put a chapter's starter back as it was (your files are saved first).
-    Reset {
-        chapter: u32,
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        yes: bool,
-    },
-    /// Show the reference solution of a chapter, as a diff against your files.
-    Solution {
-        chapter: u32,
-        /// Do not ask for confirmation.
-        #[arg(long)]
-        yes: bool,
-    },
-    /// The whole test suite, what CI runs: doctor, verify, `cargo test`, the book, script lints,
-    /// and the graded tests inside a cgroup v2 VM.
-    Test {
-        /// Skip the VM (cgroup v2) tests, for a quick local loop.
-        #[arg(long)]
-        no_vm: bool,
-    },
-    /// Check that this machine can run the workshop: a line per requirement, OK or the fix.
-    Doctor,
-    /// Run the solutions' graded tests inside a QEMU VM on pure cgroup v2.
-    VmTest,
-    /// Measure minibox against runc, crun and the unshare floor, and a VM boot against a container start.
-    Bench(bench::Options),
-    /// Prove the workshop sound: a table with a row per chapter; fails on any defect.
-    Verify {
-        /// Check one chapter only.
-        #[arg(long)]
-        chapter: Option<u32>,
-    },
+/// The command line. Written with clap's builder rather than its derive macros: those compile a
+/// Rust parser (syn) first, most of a learner's first `cargo xtask` build.
+fn cli() -> Command {
+    let chapter = || Arg::new("chapter").value_name("CHAPTER").value_parser(value_parser!(u32));
+    let flag = |name: &'static str, help: &'static str| {
+        Arg::new(name).long(name).action(ArgAction::SetTrue).help(help)
+    };
+    let yes = || flag("yes", "Do not ask for confirmation");
+    Command::new("cargo xtask")
+        .bin_name("cargo xtask")
+        .about("The minibox workshop's tools")
+        .after_help(
+            "Learners: status, check, hint, reset, solution, doctor.\nMaintainers: sync, verify, test; \
+             vm-test and bench are `cargo maint` commands.",
+        )
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .subcommands([
+            Command::new("sync")
+                .about("Regenerate every chapter's starter and solution from the tagged source in minibox/")
+                .arg(flag("check", "Only check that the generated files are current; fail if not"))
+                .arg(flag("force", "Overwrite generated files even where they were edited by hand")),
+            Command::new("status").about("Your progress: a row per chapter, from your last test results"),
+            Command::new("check")
+                .about(
+                    "Run a chapter's graded tests on your code, then sum up what is left \
+                     (default: the first unfinished)",
+                )
+                .arg(chapter()),
+            Command::new("hint")
+                .about("Show the next hint for a chapter, or for one of its exercises (the name its `todo!` shows)")
+                .args([chapter().required(true), Arg::new("exercise").value_name("EXERCISE")]),
+            Command::new("reset")
+                .about("Put a chapter's starter back as it was (your files are saved first)")
+                .args([chapter().required(true), yes()]),
+            Command::new("solution")
+                .about("Show the reference solution of a chapter, as a diff against your files")
+                .args([chapter().required(true), yes()]),
+            Command::new("test")
+                .about(
+                    "The whole test suite, what CI runs: doctor, verify, `cargo test`, the book, script \
+                     lints, and the graded tests inside a cgroup v2 VM",
+                )
+                .arg(flag("no-vm", "Skip the VM (cgroup v2) tests, for a quick local loop")),
+            Command::new("doctor")
+                .about("Check that this machine can run the workshop: a line per requirement, OK or the fix"),
+            Command::new("verify")
+                .about("Prove the workshop sound: a table with a row per chapter; fails on any defect")
+                .arg(chapter().long("chapter").help("Check one chapter only")),
+        ])
 }
 
 fn main() {
@@ -88,26 +73,36 @@ fn main() {
     // panic. A command-line tool should end quietly there, as `ls | head` does.
     // SAFETY: called first, before any thread exists; SIG_DFL is a valid disposition.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let cli = Cli::parse();
-    if let Err(error) = run(cli) {
+    if let Err(error) = run(&cli().get_matches()) {
         eprintln!("xtask: {error:#}");
         std::process::exit(1);
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(matches: &ArgMatches) -> Result<()> {
     let ws = Workspace::locate()?;
-    match cli.command {
-        Task::Sync { check, force } => sync::run(&ws, check, force),
-        Task::Verify { chapter } => verify::run(&ws, chapter),
-        Task::Test { no_vm } => suite::run(&ws, !no_vm),
-        Task::Doctor => doctor::run(&ws),
-        Task::VmTest => vm::run(&ws),
-        Task::Bench(options) => bench::run(&ws, &options),
-        Task::Status => learner::status(&ws),
-        Task::Check { chapter } => learner::check(&ws, chapter),
-        Task::Hint { chapter, exercise } => learner::hint(&ws, chapter, exercise.as_deref()),
-        Task::Reset { chapter, yes } => learner::reset(&ws, chapter, yes),
-        Task::Solution { chapter, yes } => learner::solution(&ws, chapter, yes),
+    let Some((task, args)) = matches.subcommand() else { unreachable!("clap requires a subcommand") };
+    let chapter = || args.get_one::<u32>("chapter").copied();
+    let required = || chapter().expect("clap requires the chapter");
+    let flag = |name: &str| args.get_flag(name);
+    match task {
+        "sync" => sync::run(&ws, flag("check"), flag("force")),
+        "verify" => verify::run(&ws, chapter()),
+        "test" => suite::run(&ws, !flag("no-vm")),
+        "doctor" => doctor::run(&ws),
+        "status" => learner::status(&ws),
+        "check" => learner::check(&ws, chapter()),
+        "hint" => learner::hint(&ws, required(), args.get_one::<String>("exercise").map(String::as_str)),
+        "reset" => learner::reset(&ws, required(), flag("yes")),
+        "solution" => learner::solution(&ws, required(), flag("yes")),
+        other => unreachable!("clap knows no other subcommand: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::cli().debug_assert();
     }
 }

@@ -1,7 +1,7 @@
 //! `cargo xtask sync`: cut the tagged runtime in `minibox/` into every chapter's starter and
 //! solution crate. `--check` only compares, and fails when anything generated is stale.
 
-use crate::tags::{Exercise, Snapshot, TaggedFile};
+use crate::tags::{Exercise, Snapshot, TaggedFile, comment_leader};
 use crate::workspace::{Chapter, Kind, Workspace};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
@@ -11,24 +11,31 @@ use std::path::{Path, PathBuf};
 /// Every file the generator writes, by path relative to the workspace root.
 pub type Tree = BTreeMap<PathBuf, String>;
 
-/// The tagged source, parsed.
+/// The source in `minibox/`: its Rust and TOML files, parsed for their tags, and every other
+/// file (data such as a seccomp profile), which each snapshot gets as it is: formats like JSON
+/// have no comments to carry tags or a generated-file header.
 pub struct Source {
     files: Vec<(PathBuf, TaggedFile)>,
+    data: Vec<(PathBuf, String)>,
 }
 
 impl Source {
     pub fn load(ws: &Workspace) -> Result<Source> {
-        let mut paths = vec![PathBuf::from("Cargo.toml")];
-        collect_rust_files(&ws.path("minibox"), Path::new(""), &mut paths)?;
+        let mut paths = Vec::new();
+        collect_files(&ws.path("minibox"), Path::new(""), &mut paths)?;
         paths.sort();
-        let mut files = Vec::new();
+        let (mut files, mut data) = (Vec::new(), Vec::new());
         for path in paths {
             let shown = Path::new("minibox").join(&path);
             let text = std::fs::read_to_string(ws.path(&shown))
-                .with_context(|| format!("reading {}", shown.display()))?;
-            files.push((path, TaggedFile::parse(&shown.to_string_lossy(), &text)?));
+                .with_context(|| format!("reading {} (sync copies text files only)", shown.display()))?;
+            if comment_leader(&path.to_string_lossy()).is_some() {
+                files.push((path, TaggedFile::parse(&shown.to_string_lossy(), &text)?));
+            } else {
+                data.push((path, text));
+            }
         }
-        Ok(Source { files })
+        Ok(Source { files, data })
     }
 
     pub fn exercises(&self) -> impl Iterator<Item = &Exercise> {
@@ -40,15 +47,19 @@ impl Source {
     }
 }
 
-fn collect_rust_files(root: &Path, relative: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+/// Every file under `root`, by path relative to it, except build output (`target/`) and hidden
+/// files (an editor's swap file, a desktop's metadata).
+fn collect_files(root: &Path, relative: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in std::fs::read_dir(root.join(relative))? {
         let entry = entry?;
         let path = relative.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        } else if entry.file_type()?.is_dir() {
             if entry.file_name() != "target" {
-                collect_rust_files(root, &path, out)?;
+                collect_files(root, &path, out)?;
             }
-        } else if path.extension().is_some_and(|e| e == "rs") {
+        } else {
             out.push(path);
         }
     }
@@ -77,6 +88,9 @@ pub fn generate_crate(ws: &Workspace, source: &Source, chapter: &Chapter, kind: 
         }
         let origin = Path::new("minibox").join(path);
         tree.insert(dir.join(path), with_header(&body, &origin, chapter.number, kind));
+    }
+    for (path, text) in &source.data {
+        tree.insert(dir.join(path), text.clone());
     }
     let readme = snapshot_readme(ws, chapter, kind);
     tree.insert(dir.join("README.md"), with_header(&readme, Path::new("minibox"), chapter.number, kind));
@@ -110,7 +124,7 @@ pub fn generate(ws: &Workspace) -> Result<Tree> {
 /// expand globs there, and the starters stay out so that `cargo test` tests the reference only.
 fn workspace_manifest(ws: &Workspace, chapters: &[Chapter]) -> Result<String> {
     let text = std::fs::read_to_string(ws.path("Cargo.toml"))?;
-    let mut members = vec!["minibox".to_string(), "probe".into(), "xtask".into()];
+    let mut members = vec!["minibox".to_string(), "probe".into(), "fixtures".into(), "xtask".into()];
     members.extend(chapters.iter().map(|c| c.dir(Kind::Solution).display().to_string()));
     let quoted: Vec<String> = members.iter().map(|m| format!("\"{m}\"")).collect();
     let line = format!("default-members = [{}]", quoted.join(", "));
@@ -351,6 +365,37 @@ mod tests {
         let edited = text.replace("fn main() {}", "fn main() { todo!() }");
         let (fp, body) = recorded(&edited).unwrap();
         assert_ne!(fp, fingerprint(body), "an edit must change the body's fingerprint");
+    }
+
+    #[test]
+    fn every_file_of_the_source_reaches_the_snapshots() {
+        let root = std::env::temp_dir().join(format!("xtask-sync-test-{}", std::process::id()));
+        let file = |path: &str, text: &str| {
+            std::fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
+            std::fs::write(root.join(path), text).unwrap();
+        };
+        file("minibox/Cargo.toml", "[package]\nname = \"minibox\"\n");
+        file("minibox/src/lib.rs", "//@ begin 1\npub fn f() {}\n//@ end\n");
+        let profile = "{ \"defaultAction\": \"SCMP_ACT_ERRNO\" }\n";
+        file("minibox/seccomp/default.json", profile);
+        file("minibox/target/debug/junk", "build output");
+        file("minibox/src/.lib.rs.swp", "an editor's state");
+        file("tests/ch01_process.rs", "");
+        let ws = Workspace { root: root.clone() };
+        let source = Source::load(&ws).unwrap();
+        let chapter = ws.chapter(1).unwrap();
+        let tree = generate_crate(&ws, &source, &chapter, Kind::Starter).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+        let copied = tree.get(Path::new("chapters/chapter-01/seccomp/default.json"));
+        assert_eq!(copied.map(String::as_str), Some(profile), "a data file is copied as it is: {tree:?}");
+        let left_out =
+            |p: &PathBuf| p.to_string_lossy().contains("target") || p.to_string_lossy().contains(".swp");
+        assert!(!tree.keys().any(left_out), "build output and hidden files stay out: {tree:?}");
+        let lib = &tree[Path::new("chapters/chapter-01/src/lib.rs")];
+        assert!(
+            lib.contains(MARK) && lib.contains("pub fn f() {}"),
+            "Rust files are still cut and marked: {lib}"
+        );
     }
 
     #[test]

@@ -222,7 +222,7 @@ fn depends(module: &[u8]) -> Vec<String> {
 }
 
 /// The bytes of section `name` in a 64-bit little-endian ELF file.
-pub fn elf_section<'a>(elf: &'a [u8], name: &str) -> Option<&'a [u8]> {
+fn elf_section<'a>(elf: &'a [u8], name: &str) -> Option<&'a [u8]> {
     let bytes = |at: usize, len: usize| elf.get(at..at.checked_add(len)?);
     let u16_at = |at: usize| Some(u16::from_le_bytes(bytes(at, 2)?.try_into().ok()?) as usize);
     let u32_at = |at: usize| Some(u32::from_le_bytes(bytes(at, 4)?.try_into().ok()?) as usize);
@@ -260,7 +260,7 @@ mod tests {
     fn module_dependencies_are_read_from_modinfo() {
         assert!(depends(b"not an ELF file").is_empty());
         assert_eq!(normalize("virtio-pci.ko"), "virtio_pci");
-        // A real module, when one is at hand (`cargo xtask vm-test` unpacks them).
+        // A real module, when one is at hand (`cargo maint vm-test` unpacks them).
         let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/vm/kernel");
         for package in unpacked_packages(&cache) {
             let Ok(kernel) = open(&package, &cache.join(&package)) else { continue };

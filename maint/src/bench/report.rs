@@ -179,7 +179,7 @@ impl Results {
         let w = &mut md;
         let _ = writeln!(
             w,
-            "<!-- Written by `cargo xtask bench` (xtask/src/bench.rs) on {}. Do not edit: run it again. -->\n",
+            "<!-- Written by `cargo maint bench` (maint/src/bench.rs) on {}. Do not edit: run it again. -->\n",
             self.machine.date
         );
         if self.quick {

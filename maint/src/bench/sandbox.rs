@@ -5,98 +5,34 @@
 
 use super::sys;
 use anyhow::{Context, Result, bail};
+use fixtures::cgroup::{CONTROLLERS, Layout};
+use fixtures::mounts::Mount;
+use fixtures::scratch::ScratchDir;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The cgroup layout the machine offers, as seen before the bench changed anything.
-#[derive(Clone, Debug, PartialEq)]
-pub enum CgroupMode {
-    /// One hierarchy, cgroup2 at /sys/fs/cgroup.
-    V2,
-    /// cgroup v1 hierarchies, plus a cgroup2 mount (at `unified`) holding these controllers.
-    Hybrid { unified: PathBuf, controllers: String },
-    /// cgroup v1 hierarchies only.
-    V1,
-}
-
-impl CgroupMode {
-    pub fn detect() -> Result<CgroupMode> {
-        let mounts = Mount::all()?;
-        let root = Path::new("/sys/fs/cgroup");
-        if mounts.iter().any(|m| m.point == root && m.fstype == "cgroup2") {
-            return Ok(CgroupMode::V2);
-        }
-        match mounts.iter().find(|m| m.fstype == "cgroup2" && m.point.starts_with(root)) {
-            Some(unified) => {
-                let controllers = std::fs::read_to_string(unified.point.join("cgroup.controllers"))
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string();
-                Ok(CgroupMode::Hybrid { unified: unified.point.clone(), controllers })
-            }
-            None => Ok(CgroupMode::V1),
-        }
+/// The cgroup layout, as the results describe it.
+pub fn describe(layout: &Layout) -> String {
+    match layout {
+        Layout::V2 => "v2 (unified)".into(),
+        Layout::Hybrid { unified } => format!(
+            "v1 (hybrid: v1 controller hierarchies under /sys/fs/cgroup, a cgroup2 mount at {} with \"{}\")",
+            unified.display(),
+            std::fs::read_to_string(unified.join("cgroup.controllers")).unwrap_or_default().trim()
+        ),
+        Layout::V1 => "v1 (legacy)".into(),
+        Layout::Missing => "none".into(),
     }
-
-    pub fn describe(&self) -> String {
-        match self {
-            CgroupMode::V2 => "v2 (unified)".into(),
-            CgroupMode::Hybrid { unified, controllers } => format!(
-                "v1 (hybrid: v1 controller hierarchies under /sys/fs/cgroup, a cgroup2 mount at {} with \"{}\")",
-                unified.display(),
-                controllers
-            ),
-            CgroupMode::V1 => "v1 (legacy)".into(),
-        }
-    }
-}
-
-/// A line of /proc/self/mountinfo: the mount point, the filesystem type, the source and the
-/// filesystem's own (super block) options.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Mount {
-    pub point: PathBuf,
-    pub fstype: String,
-    pub source: String,
-    pub options: String,
-}
-
-impl Mount {
-    pub fn all() -> Result<Vec<Mount>> {
-        let text = std::fs::read_to_string("/proc/self/mountinfo").context("reading /proc/self/mountinfo")?;
-        Ok(Mount::parse(&text))
-    }
-
-    pub fn parse(mountinfo: &str) -> Vec<Mount> {
-        mountinfo
-            .lines()
-            .filter_map(|line| {
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                let dash = fields.iter().position(|f| *f == "-")?;
-                Some(Mount {
-                    point: PathBuf::from(unescape(fields.get(4)?)),
-                    fstype: fields.get(dash + 1)?.to_string(),
-                    source: fields.get(dash + 2)?.to_string(),
-                    options: fields.get(dash + 3).unwrap_or(&"").to_string(),
-                })
-            })
-            .collect()
-    }
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-fn unescape(field: &str) -> String {
-    field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 }
 
 /// Enter a private mount namespace. On a hybrid machine, also detach the cgroup2 mount there:
 /// crun refuses hybrid layouts ("cgroups in hybrid mode not supported, drop all controllers
 /// from cgroupv2"), so every runtime, not only crun, then runs without it. Returns what was done.
-pub fn enter_mount_namespace(mode: &CgroupMode) -> Result<String> {
+pub fn enter_mount_namespace(mode: &Layout) -> Result<String> {
     sys::private_mount_namespace()?;
     let mut what = String::from("a private mount namespace (mount --make-rprivate /)");
-    if let CgroupMode::Hybrid { unified, .. } = mode {
+    if let Layout::Hybrid { unified } = mode {
         sys::detach(unified)?;
         what.push_str(&format!(", without the cgroup2 mount at {}", unified.display()));
     }
@@ -104,8 +40,8 @@ pub fn enter_mount_namespace(mode: &CgroupMode) -> Result<String> {
 }
 
 /// Remove what an interrupted earlier run left (Ctrl-C runs no destructor): its
-/// `minibox-bench-<pid>` cgroups and scratch directory, when that process no longer exists.
-/// Returns what was removed.
+/// `minibox-bench-<pid>` cgroups, when that process no longer exists (its scratch directory goes
+/// when the next [`Scratch`] is made). Returns what was removed.
 pub fn remove_stale() -> Vec<String> {
     let stale = |name: &str| {
         name.strip_prefix("minibox-bench-")
@@ -114,7 +50,7 @@ pub fn remove_stale() -> Vec<String> {
     };
     let mut removed = Vec::new();
     let mut candidates = Vec::new();
-    for mount in Mount::all().unwrap_or_default() {
+    for mount in Mount::all() {
         if mount.fstype == "cgroup" || mount.fstype == "cgroup2" {
             candidates.push(mount.point.clone());
             // The memory hierarchy puts us below the machine's own cgroups: look one level
@@ -138,14 +74,6 @@ pub fn remove_stale() -> Vec<String> {
             }
         }
     }
-    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if entry.file_name().to_str().is_some_and(stale) && std::fs::remove_dir_all(&path).is_ok() {
-                removed.push(format!("directory {}", path.display()));
-            }
-        }
-    }
     removed
 }
 
@@ -159,19 +87,15 @@ struct Hierarchy {
     original: PathBuf,
 }
 
-/// The controllers minibox puts a container in; the bench moves itself into a cgroup of its own
-/// in these hierarchies (on v1), so that minibox's `minibox/<id>` cgroups land under it.
-const MOVED: [&str; 3] = ["memory", "pids", "cpu"];
-
 /// The bench's cgroups. On v1 the bench moves itself into `<own cgroup>/minibox-bench-<pid>` in
-/// the memory, pids and cpu hierarchies: minibox nests its containers under its own cgroup, so
+/// the hierarchies of the controllers minibox puts a container in (memory, pids, cpu): minibox nests its containers under its own cgroup, so
 /// they land under that directory. runc and crun are given the absolute path
 /// `/minibox-bench-<pid>/<runtime>` (crun reads even relative paths from the hierarchies' roots).
 /// Everything under `minibox-bench-<pid>`, in every hierarchy, is the bench's, and is removed on
 /// drop, after moving back.
 pub struct Cgroups {
     pub name: String,
-    mode: CgroupMode,
+    mode: Layout,
     hierarchies: Vec<Hierarchy>,
     /// The ones the bench moved into: (hierarchy, our directory).
     moved: Vec<(Hierarchy, PathBuf)>,
@@ -180,7 +104,7 @@ pub struct Cgroups {
 }
 
 impl Cgroups {
-    pub fn enter(mode: &CgroupMode) -> Result<Cgroups> {
+    pub fn enter(mode: &Layout) -> Result<Cgroups> {
         let name = format!("minibox-bench-{}", std::process::id());
         let hierarchies = hierarchies(mode)?;
         let mut cgroups = Cgroups {
@@ -190,11 +114,12 @@ impl Cgroups {
             moved: Vec::new(),
             v2_minibox_existed: Path::new("/sys/fs/cgroup/minibox").exists(),
         };
-        if *mode == CgroupMode::V2 {
+        if *mode == Layout::V2 {
             return Ok(cgroups);
         }
-        for h in
-            hierarchies.iter().filter(|h| MOVED.iter().any(|c| h.controllers.split(',').any(|x| x == *c)))
+        for h in hierarchies
+            .iter()
+            .filter(|h| CONTROLLERS.iter().any(|c| h.controllers.split(',').any(|x| x == *c)))
         {
             let ours = h.original.join(&name);
             std::fs::create_dir(&ours).with_context(|| format!("creating the cgroup {}", ours.display()))?;
@@ -228,7 +153,7 @@ impl Cgroups {
     /// The parents minibox creates its containers' cgroups under.
     fn minibox_parents(&self) -> Vec<PathBuf> {
         match self.mode {
-            CgroupMode::V2 => vec![PathBuf::from("/sys/fs/cgroup/minibox")],
+            Layout::V2 => vec![PathBuf::from("/sys/fs/cgroup/minibox")],
             _ => self.moved.iter().map(|(_, dir)| dir.join("minibox")).collect(),
         }
     }
@@ -267,7 +192,7 @@ impl Cgroups {
                 problems.push(format!("{error:#}"));
             }
         }
-        if self.mode == CgroupMode::V2 && !self.v2_minibox_existed {
+        if self.mode == Layout::V2 && !self.v2_minibox_existed {
             let parent = Path::new("/sys/fs/cgroup/minibox");
             if parent.is_dir() && subdirectories(parent).is_empty() {
                 let _ = std::fs::remove_dir(parent);
@@ -287,9 +212,9 @@ impl Drop for Cgroups {
 }
 
 /// The hierarchies this process is in, with their mount points.
-fn hierarchies(mode: &CgroupMode) -> Result<Vec<Hierarchy>> {
+fn hierarchies(mode: &Layout) -> Result<Vec<Hierarchy>> {
     let own = std::fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
-    let mounts = Mount::all()?;
+    let mounts = Mount::all();
     let mut found = Vec::new();
     for line in own.lines() {
         let mut parts = line.splitn(3, ':');
@@ -298,7 +223,7 @@ fn hierarchies(mode: &CgroupMode) -> Result<Vec<Hierarchy>> {
         };
         let relative = path.trim_start_matches('/');
         let mount = if controllers.is_empty() {
-            if *mode != CgroupMode::V2 {
+            if *mode != Layout::V2 {
                 continue; // the hybrid layout's cgroup2 part, detached in the bench's namespace
             }
             mounts.iter().find(|m| m.fstype == "cgroup2" && m.point == Path::new("/sys/fs/cgroup"))
@@ -351,16 +276,11 @@ fn remove_tree(dir: &Path) -> Result<()> {
 
 /// A directory of the bench's own, removed when dropped. Mounts found under it are detached
 /// first (in the bench's private namespace), so that removing it never walks into a mount.
-pub struct Scratch(pub PathBuf);
+pub struct Scratch(ScratchDir);
 
 impl Scratch {
     pub fn new() -> Result<Scratch> {
-        let dir = std::env::temp_dir().join(format!("minibox-bench-{}", std::process::id()));
-        if dir.exists() {
-            bail!("{} already exists", dir.display());
-        }
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Scratch(dir))
+        Ok(Scratch(ScratchDir::new("minibox-bench")?))
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
@@ -370,16 +290,12 @@ impl Scratch {
     /// Mounts under the scratch directory (there should be none: every runtime mounts inside
     /// its container's own namespace).
     pub fn mounts(&self) -> Vec<PathBuf> {
-        Mount::all()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|m| m.point)
-            .filter(|p| p.starts_with(&self.0))
-            .collect()
+        fixtures::mounts::under(self.0.path())
     }
 }
 
 impl Drop for Scratch {
+    /// Detach what is mounted under the directory; the directory itself goes right after.
     fn drop(&mut self) {
         let mut mounts = self.mounts();
         mounts.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
@@ -387,13 +303,6 @@ impl Drop for Scratch {
             if let Err(error) = sys::detach(&point) {
                 eprintln!("bench: cleanup: {error:#}");
             }
-        }
-        if self.mounts().is_empty() {
-            if let Err(error) = std::fs::remove_dir_all(&self.0) {
-                eprintln!("bench: cleanup: removing {}: {error}", self.0.display());
-            }
-        } else {
-            eprintln!("bench: cleanup: mounts remain under {}; not removing it", self.0.display());
         }
     }
 }
@@ -412,26 +321,4 @@ pub fn processes_with(marker: &str) -> Vec<u32> {
                 .is_ok_and(|env| env.split(|&b| b == 0).any(|kv| kv == marker.as_bytes()))
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mountinfo_lines_are_read() {
-        let text = "\
-25 1 0:22 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
-30 25 0:26 / /sys/fs/cgroup/memory rw,relatime shared:5 - cgroup cgroup rw,memory
-33 25 0:29 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
-40 1 0:50 / /tmp/a\\040b rw - overlay overlay rw,lowerdir=/x
-";
-        let mounts = Mount::parse(text);
-        assert_eq!(mounts.len(), 4);
-        assert_eq!(mounts[1].point, PathBuf::from("/sys/fs/cgroup/memory"));
-        assert_eq!(mounts[1].fstype, "cgroup");
-        assert_eq!(mounts[1].options, "rw,memory");
-        assert_eq!(mounts[2].fstype, "cgroup2");
-        assert_eq!(mounts[3].point, PathBuf::from("/tmp/a b"));
-    }
 }

@@ -43,7 +43,7 @@ impl OutputFile {
     }
 }
 
-/// The process that launches and measures every command, a small one of its own (the xtask
+/// The process that launches and measures every command, a small one of its own (the maint
 /// binary again, `bench --launcher`): a launched process's peak memory, as `wait4` reports it,
 /// includes the memory of the process it was forked from, up to its `execve`. Forked from the
 /// bench (megabytes of tables and buffers) every runtime would look as large as the bench; forked

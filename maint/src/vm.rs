@@ -1,4 +1,4 @@
-//! `cargo xtask vm-test`: the solutions' graded tests inside a QEMU VM on pure cgroup v2.
+//! `cargo maint vm-test`: the solutions' graded tests inside a QEMU VM on pure cgroup v2.
 //!
 //! Why a VM: CI and the maintainers' machines have cgroup v1 in a hybrid layout, while every
 //! learner's machine is pure cgroup v2. A container cannot change which cgroup hierarchy the
@@ -44,7 +44,7 @@
 //! - Settings: `MINIBOX_VM_ACCEL=kvm|tcg|auto`, `MINIBOX_VM_TIMEOUT` (seconds, for the whole
 //!   test run), `MINIBOX_VM_KERNEL_PACKAGE` (another Debian kernel package), `MINIBOX_BUSYBOX`.
 //!
-//! The boot is reusable for `cargo xtask bench`: [`prepare`] gives a kernel and an initramfs,
+//! The boot is reusable for `cargo maint bench`: [`prepare`] gives a kernel and an initramfs,
 //! [`choose_accel`] the accelerator, and [`boot_minimal`] boots to `/init` and powers off,
 //! returning the times.
 
@@ -56,6 +56,7 @@ mod qemu;
 use crate::cargo;
 use crate::workspace::{Chapter, Kind, Workspace};
 use anyhow::{Context, Result, bail};
+use fixtures::scratch::ScratchDir;
 pub use qemu::Accel;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -71,8 +72,6 @@ const TEST_MEMORY_MIB: u32 = 2048;
 const MINIMAL_MEMORY_MIB: u32 = 512;
 /// A minimal boot takes 3 s under TCG on a quiet machine, and about a second with KVM.
 const MINIMAL_TIMEOUT: Duration = Duration::from_secs(60);
-/// The controllers the graded tests use.
-const CONTROLLERS: [&str; 3] = ["cpu", "memory", "pids"];
 
 /// A kernel and an initramfs, ready to boot.
 pub struct Vm {
@@ -238,10 +237,11 @@ pub fn run(ws: &Workspace) -> Result<()> {
     println!("vm-test: accelerator {}: {}", choice.accel.label(), choice.reason);
 
     // The per-run files: the initramfs with its plan, virtiofsd's socket and log.
-    let scratch = Scratch::new()?;
-    initramfs::with_plan(&vm.initramfs, &plan(&binaries), &scratch.0.join("initramfs.cpio"))?;
-    let log = scratch.0.join("virtiofsd.log");
-    let daemon = qemu::Virtiofsd::start(Path::new("/"), &scratch.0.join("virtiofs.sock"), &log)?;
+    // Under the host's temp directory, not target/: a vhost-user socket path must be short.
+    let scratch = ScratchDir::new("minibox-vm")?;
+    initramfs::with_plan(&vm.initramfs, &plan(&binaries), &scratch.join("initramfs.cpio"))?;
+    let log = scratch.join("virtiofsd.log");
+    let daemon = qemu::Virtiofsd::start(Path::new("/"), &scratch.join("virtiofs.sock"), &log)?;
     let timeout = std::env::var("MINIBOX_VM_TIMEOUT")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -254,8 +254,8 @@ pub fn run(ws: &Workspace) -> Result<()> {
         chapters[0].number,
         last.number
     );
-    let socket = scratch.0.join("virtiofs.sock");
-    let initramfs = scratch.0.join("initramfs.cpio");
+    let socket = scratch.join("virtiofs.sock");
+    let initramfs = scratch.join("initramfs.cpio");
     let console = qemu::boot(&qemu::Boot {
         kernel: &vm.kernel,
         initramfs: &initramfs,
@@ -345,8 +345,10 @@ fn report(
     if result.cgroup != "v2" {
         problems.push(format!("the guest's cgroup mode is {}, not pure v2", result.cgroup));
     }
-    let missing: Vec<&str> =
-        CONTROLLERS.into_iter().filter(|c| !result.controllers.iter().any(|seen| seen == c)).collect();
+    let missing: Vec<&str> = fixtures::cgroup::CONTROLLERS
+        .into_iter()
+        .filter(|c| !result.controllers.iter().any(|seen| seen == c))
+        .collect();
     if !missing.is_empty() {
         problems.push(format!("controllers not enabled in the guest: {}", missing.join(" ")));
     }
@@ -440,7 +442,7 @@ fn build_tests(ws: &Workspace, package: &str, chapters: &[Chapter]) -> Result<Ve
     println!("vm-test: building {package}'s graded tests: cargo test -p {package} --no-run");
     let mut command = cargo::cargo();
     command.args(["test", "-p", package, "--no-run"]);
-    let mut binaries: Vec<TestBinary> = cargo::build_executables(command, &ws.root)?
+    let mut binaries: Vec<TestBinary> = crate::executables::build(command, &ws.root)?
         .into_iter()
         .filter(|e| e.kinds.iter().any(|k| k == "test") && chapters.iter().any(|c| c.test_name == e.target))
         .map(|e| TestBinary { target: e.target, dir: e.package_dir, executable: e.path })
@@ -458,7 +460,7 @@ fn build_tests(ws: &Workspace, package: &str, chapters: &[Chapter]) -> Result<Ve
 /// The plan stage 2 sources: a `run_test TARGET DIRECTORY EXECUTABLE` line per binary.
 fn plan(binaries: &[TestBinary]) -> String {
     let mut plan =
-        String::from("# Written by cargo xtask vm-test (xtask/src/vm.rs), sourced by tools/vm/run-tests.\n");
+        String::from("# Written by cargo maint vm-test (maint/src/vm.rs), sourced by tools/vm/run-tests.\n");
     for binary in binaries {
         plan.push_str(&format!(
             "run_test {} {} {}\n",
@@ -473,35 +475,6 @@ fn plan(binaries: &[TestBinary]) -> String {
 /// `text` as one shell word.
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
-}
-
-/// A private temporary directory for one run, removed when dropped. (Under the host's temp
-/// directory, not target/: a vhost-user socket path must be short.)
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Result<Scratch> {
-        // Those of runs that were interrupted (Ctrl-C ends QEMU and virtiofsd with us, but skips
-        // our cleanup): their process is gone.
-        for entry in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(pid) = name.strip_prefix("minibox-vm-").filter(|p| p.parse::<u32>().is_ok())
-                && !Path::new("/proc").join(pid).exists()
-            {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-        let dir = std::env::temp_dir().join(format!("minibox-vm-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Scratch(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 #[cfg(test)]

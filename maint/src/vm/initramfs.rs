@@ -4,9 +4,9 @@
 //! kernel unpacks concatenated archives in order).
 
 use super::cpio::Archive;
-use super::kernel::{Kernel, elf_section};
+use super::kernel::Kernel;
 use crate::workspace::Workspace;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -16,15 +16,8 @@ const MODULES: &[&str] = &["virtio_pci", "virtiofs", "overlay"];
 
 /// The base initramfs for `kernel`, built unless an identical one is in `cache`.
 pub fn build(ws: &Workspace, kernel: &Kernel, cache: &Path) -> Result<PathBuf> {
-    let busybox_path = busybox()?;
-    let busybox =
-        std::fs::read(&busybox_path).with_context(|| format!("reading {}", busybox_path.display()))?;
-    if elf_section(&busybox, ".interp").is_some() {
-        bail!(
-            "{} is dynamically linked; the VM needs a static busybox (apt-get install busybox-static)",
-            busybox_path.display()
-        );
-    }
+    // The static busybox the tests use too: the initramfs has no libraries.
+    let busybox = read(&fixtures::busybox::locate_static()?)?;
     let init = read(&ws.path("tools/vm/init"))?;
     let stage2 = read(&ws.path("tools/vm/run-tests"))?;
     let modules = kernel.modules_for(MODULES)?;
@@ -83,16 +76,6 @@ pub fn with_plan(base: &Path, plan: &str, into: &Path) -> Result<()> {
     archive.file("plan", 0o644, plan.as_bytes());
     bytes.extend_from_slice(&archive.finish());
     std::fs::write(into, bytes).with_context(|| format!("writing {}", into.display()))
-}
-
-/// The static busybox the tests use too: `MINIBOX_BUSYBOX`, or the `busybox-static` package's.
-fn busybox() -> Result<PathBuf> {
-    std::env::var_os("MINIBOX_BUSYBOX")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(["/bin/busybox", "/usr/bin/busybox"].map(PathBuf::from))
-        .find(|p| p.exists())
-        .context("no busybox on this machine: apt-get install busybox-static")
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {

@@ -1,4 +1,4 @@
-//! `cargo xtask bench`: minibox against runc, crun and the unshare floor; image size; 50
+//! `cargo maint bench`: minibox against runc, crun and the unshare floor; image size; 50
 //! containers at once; a VM boot against a container start. Writes the tables and a chart for
 //! the book (book/src/part-1/measured/).
 //!
@@ -25,18 +25,20 @@
 //! (`through_sudo`), so that root leaves no file in target/ or the book.
 
 mod chart;
-mod fixtures;
 mod measure;
 mod report;
 mod sandbox;
 mod sys;
+mod workload;
 
 use crate::vm::{self, Accel};
 use crate::workspace::Workspace;
 use anyhow::{Context, Result, bail};
+use fixtures::cgroup::Layout;
+use fixtures::mounts::Mount;
 use measure::{Contender, Launcher, OutputFile, Sample, Summary, which};
 use report::{Batch, ImageRow, Machine, Results, Row, Vm, VmBoots, VmLab};
-use sandbox::{CgroupMode, Cgroups, Mount, Scratch};
+use sandbox::{Cgroups, Scratch};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -60,8 +62,8 @@ const VM_BOOTS: usize = 5;
 const STARTS_PER_BOOT: usize = 3;
 /// Where the book's results go.
 const OUT: &str = "book/src/part-1/measured";
-/// This very xtask binary, to start again (the launcher, a VM boot): by /proc, because `cargo`
-/// may rebuild target/debug/xtask while the bench runs, and the new one may differ.
+/// This very binary, to start again (the launcher, a VM boot): by /proc, because `cargo`
+/// may rebuild target/debug/maint while the bench runs, and the new one may differ.
 const MYSELF: &str = "/proc/self/exe";
 /// Set in every launched runtime's and container's environment, to find stray processes.
 const MARKER: &str = "MINIBOX_BENCH_RUN";
@@ -123,8 +125,11 @@ pub fn run(ws: &Workspace, options: &Options) -> Result<()> {
     for stale in sandbox::remove_stale() {
         println!("bench: removed the leftover of an interrupted run: {stale}");
     }
-    let mode = CgroupMode::detect()?;
-    let machine = Machine::read(mode.describe());
+    let mode = Layout::detect();
+    if mode == Layout::Missing {
+        bail!("no cgroup filesystem is mounted at /sys/fs/cgroup");
+    }
+    let machine = Machine::read(sandbox::describe(&mode));
     let namespace = sandbox::enter_mount_namespace(&mode)?;
     println!("bench: running from {namespace}");
     let scratch = Scratch::new()?;
@@ -230,7 +235,7 @@ fn out_dir(ws: &Workspace, options: &Options) -> PathBuf {
 /// out as yours.
 fn through_sudo(ws: &Workspace, options: &Options) -> Result<()> {
     let sudo = which("sudo").context(
-        "cargo xtask bench needs root (it makes namespaces, cgroups and mounts) and sudo is not installed",
+        "cargo maint bench needs root (it makes namespaces, cgroups and mounts) and sudo is not installed",
     )?;
     Tools::find(!options.no_vm)?;
     let minibox = match &options.minibox {
@@ -246,7 +251,7 @@ fn through_sudo(ws: &Workspace, options: &Options) -> Result<()> {
     let mut command = Command::new(sudo);
     command
         .arg("--preserve-env")
-        .arg(std::env::current_exe().context("finding the xtask binary")?)
+        .arg(std::env::current_exe().context("finding the maint binary")?)
         .args(["bench", "--as-root", "--minibox"])
         .arg(&minibox)
         .arg("--out")
@@ -372,7 +377,7 @@ fn build_minibox(ws: &Workspace) -> Result<PathBuf> {
     let mut command = crate::cargo::cargo();
     command.args(["build", "--release", "-p", "minibox", "--target", &target]);
     command.env("RUSTFLAGS", "-C target-feature=+crt-static");
-    crate::cargo::build_executables(command, &ws.root)?
+    crate::executables::build(command, &ws.root)?
         .into_iter()
         .find(|e| e.target == "minibox" && e.kinds.iter().any(|k| k == "bin"))
         .map(|e| e.path)
@@ -412,7 +417,7 @@ struct Lab<'a> {
 impl<'a> Lab<'a> {
     fn new(tools: &'a Tools, minibox: PathBuf, scratch: &Scratch, cgroups: &Cgroups) -> Result<Lab<'a>> {
         let rootfs = scratch.path("rootfs");
-        fixtures::busybox_rootfs(&fixtures::static_busybox()?, &rootfs)?;
+        workload::busybox_rootfs(&rootfs)?;
         let marker = format!("{MARKER}={}", cgroups.name);
         let lab = Lab {
             tools,
@@ -435,7 +440,7 @@ impl<'a> Lab<'a> {
         };
         for (bundle, runtime) in [(&lab.runc_bundle, "runc"), (&lab.crun_bundle, "crun")] {
             let path = cgroups.oci_path(runtime);
-            let spec = fixtures::Spec {
+            let spec = workload::Spec {
                 rootfs: &lab.rootfs,
                 cgroups_path: &path,
                 memory: MEMORY,
@@ -443,7 +448,7 @@ impl<'a> Lab<'a> {
                 pids: PIDS,
                 marker: &lab.marker,
             };
-            fixtures::bundle(bundle, &spec)?;
+            workload::bundle(bundle, &spec)?;
         }
         std::fs::create_dir_all(&lab.state)?;
         Ok(lab)
@@ -579,21 +584,21 @@ fn short_version(line: &str) -> &str {
 }
 
 fn mount_points() -> Vec<PathBuf> {
-    Mount::all().unwrap_or_default().into_iter().map(|m| m.point).collect()
+    Mount::all().into_iter().map(|m| m.point).collect()
 }
 
 /// Two images of 5 MB and 500 MB (the busybox root plus incompressible filler), imported once,
 /// then run alternately.
 fn image_lab(lab: &Lab, scratch: &Scratch, rounds: usize) -> Result<(ImageRow, ImageRow)> {
-    let base = fixtures::tree_size(&lab.rootfs);
+    let base = workload::tree_size(&lab.rootfs);
     let mut made = Vec::new();
     for (name, total) in [("bench-5mb", SMALL_IMAGE), ("bench-500mb", LARGE_IMAGE)] {
         let dir = scratch.path(&format!("filler-{name}"));
         std::fs::create_dir_all(&dir)?;
         let filler = dir.join("filler.bin");
-        fixtures::filler(&filler, total.saturating_sub(base + 20_000))?;
+        workload::filler(&filler, total.saturating_sub(base + 20_000))?;
         let archive = scratch.path(&format!("{name}.tar"));
-        fixtures::image_tar(&lab.rootfs, &filler, &archive)?;
+        workload::image_tar(&lab.rootfs, &filler, &archive)?;
         std::fs::remove_dir_all(&dir)?;
         let archive_bytes = std::fs::metadata(&archive)?.len();
         let mut import = lab.command(&lab.minibox);
@@ -684,7 +689,7 @@ fn vm_lab(ws: &Workspace, lab: &Lab, boots: usize) -> Result<VmLab> {
     let kvm = match choice.accel {
         Accel::Kvm => format!("measured here ({}).", choice.reason),
         Accel::Tcg => format!(
-            "not measured here: {}. On a machine where KVM works, `cargo xtask bench` measures it; \
+            "not measured here: {}. On a machine where KVM works, `cargo maint bench` measures it; \
              see the text for what it changes.",
             choice.reason
         ),

@@ -1,0 +1,176 @@
+//! What the runtimes run: one busybox root filesystem shared by all of them, an OCI bundle per
+//! OCI runtime pointing at it, and image archives of two sizes.
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+/// The shared root filesystem, in `dir`: the one the graded tests make.
+pub fn busybox_rootfs(dir: &Path) -> Result<()> {
+    fixtures::busybox::build_rootfs(&fixtures::busybox::locate_static()?, dir)?;
+    if !dir.join("bin/true").exists() {
+        bail!("this busybox has no `true` applet");
+    }
+    Ok(())
+}
+
+/// The bytes in regular files under `dir`.
+pub fn tree_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => tree_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// What the OCI runtimes are told to do, matched to `minibox run --rootfs DIR --memory M
+/// --pids P -- /bin/true`.
+pub struct Spec<'a> {
+    pub rootfs: &'a Path,
+    pub cgroups_path: &'a str,
+    pub memory: u64,
+    /// Also limit memory+swap to `memory` (v1's memsw), as minibox does.
+    pub swap: bool,
+    pub pids: u64,
+    /// `KEY=VALUE` set in the container's environment, to find its processes.
+    pub marker: &'a str,
+}
+
+/// `config.json`: `runc spec`'s default, changed where this machine or a fair comparison needs
+/// it. Changed: no terminal; `/bin/true`; the shared root filesystem, read-write (as minibox
+/// mounts it); no `process.rlimits` (raising RLIMIT_NOFILE's hard limit needs
+/// CAP_SYS_RESOURCE, which root lacks on the workshop's machine); no network namespace (minibox
+/// makes none); only the mounts minibox makes (/proc, /dev, /dev/pts, /dev/shm, /sys: no
+/// /dev/mqueue, no /sys/fs/cgroup); no masked or read-only paths (minibox has neither); memory
+/// and pids limits. Kept: the capability set, noNewPrivileges, the device rule.
+pub fn oci_config(spec: &Spec) -> serde_json::Value {
+    let capabilities = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    let mut memory = json!({ "limit": spec.memory });
+    if spec.swap {
+        memory["swap"] = json!(spec.memory);
+    }
+    json!({
+        "ociVersion": "1.0.2-dev",
+        "process": {
+            "terminal": false,
+            "user": { "uid": 0, "gid": 0 },
+            "args": ["/bin/true"],
+            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", spec.marker],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": capabilities,
+                "effective": capabilities,
+                "permitted": capabilities,
+                "ambient": capabilities
+            },
+            "noNewPrivileges": true
+        },
+        "root": { "path": spec.rootfs.to_string_lossy(), "readonly": false },
+        "hostname": "bench",
+        "mounts": [
+            { "destination": "/proc", "type": "proc", "source": "proc" },
+            { "destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+              "options": ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+            { "destination": "/dev/pts", "type": "devpts", "source": "devpts",
+              "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"] },
+            { "destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+              "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+            { "destination": "/sys", "type": "sysfs", "source": "sysfs",
+              "options": ["nosuid", "noexec", "nodev", "ro"] }
+        ],
+        "linux": {
+            "cgroupsPath": spec.cgroups_path,
+            "resources": {
+                "devices": [{ "allow": false, "access": "rwm" }],
+                "memory": memory,
+                "pids": { "limit": spec.pids }
+            },
+            "namespaces": [{ "type": "pid" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" }]
+        }
+    })
+}
+
+/// An OCI bundle: a directory with `config.json` (the root filesystem is given by absolute path,
+/// so every runtime runs the very same directory).
+pub fn bundle(dir: &Path, spec: &Spec) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("config.json"), format!("{:#}\n", oci_config(spec)))
+        .context("writing config.json")
+}
+
+/// `size` bytes that no compressor can shrink (xorshift64*), in `path`.
+pub fn filler(path: &Path, size: u64) -> Result<()> {
+    let mut file = std::io::BufWriter::with_capacity(
+        1 << 20,
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ size;
+    let mut block = vec![0u8; 1 << 16];
+    let mut left = size;
+    while left > 0 {
+        for chunk in block.chunks_exact_mut(8) {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            chunk.copy_from_slice(&state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+        }
+        let n = left.min(block.len() as u64) as usize;
+        file.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    file.flush()?;
+    Ok(())
+}
+
+/// A tar of the root filesystem plus the file `extra`, at the archive's root.
+pub fn image_tar(rootfs: &Path, extra: &Path, archive: &Path) -> Result<()> {
+    let (Some(dir), Some(name)) = (extra.parent(), extra.file_name()) else {
+        bail!("{} is not a file path", extra.display());
+    };
+    let status = Command::new("tar")
+        .arg("--create")
+        .arg("--file")
+        .arg(archive)
+        .arg("-C")
+        .arg(rootfs)
+        .arg(".")
+        .arg("-C")
+        .arg(dir)
+        .arg(name)
+        .status()
+        .context("running tar (apt-get install tar)")?;
+    if !status.success() {
+        bail!("tar failed for {}", archive.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_has_no_network_namespace_and_no_rlimits() {
+        let config = oci_config(&Spec {
+            rootfs: Path::new("/tmp/rootfs"),
+            cgroups_path: "/b/crun",
+            memory: 64 << 20,
+            swap: true,
+            pids: 64,
+            marker: "M=1",
+        });
+        let text = config.to_string();
+        assert!(!text.contains("network"), "no network namespace: {text}");
+        assert!(!text.contains("rlimits"), "no rlimits: {text}");
+        assert_eq!(config["process"]["terminal"], false, "no terminal");
+        assert_eq!(config["linux"]["resources"]["memory"], json!({ "limit": 67108864, "swap": 67108864 }));
+        assert_eq!(config["root"]["path"], "/tmp/rootfs", "the shared root filesystem");
+        assert_eq!(config["process"]["env"][2], "M=1", "the marker");
+    }
+}

@@ -1,0 +1,53 @@
+//! The maintainers' tools. Run `cargo maint help`.
+//!
+//! They live apart from `cargo xtask` so that a learner's first `cargo xtask status` does not
+//! compile them: they are most of the tooling's code and all of its system-level dependencies.
+
+mod assertions;
+mod bench;
+mod executables;
+mod vm;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use workspace::Workspace;
+// Shared with `cargo xtask`: where things are in the workspace, and running cargo.
+use xtask::{cargo, workspace};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo maint",
+    bin_name = "cargo maint",
+    about = "The minibox workshop's maintainer tools (the learner's tools are `cargo xtask`)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Run the solutions' graded tests inside a QEMU VM on pure cgroup v2.
+    VmTest,
+    /// Measure minibox against runc, crun and the unshare floor, and a VM boot against a container start.
+    Bench(bench::Options),
+    /// List the assertions in the graded tests that carry no message (`cargo xtask verify` runs this).
+    Assertions,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(error) = run(cli) {
+        eprintln!("maint: {error:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let ws = Workspace::locate()?;
+    match cli.command {
+        Task::VmTest => vm::run(&ws),
+        Task::Bench(options) => bench::run(&ws, &options),
+        Task::Assertions => assertions::run(&ws),
+    }
+}
