@@ -166,7 +166,7 @@ installed() {
 # The maintainers' tools, for `cargo xtask test` (skipped with --learner-only), by distribution:
 # Chromium renders the book for its checks; shellcheck lints the scripts; Vagrant (with the
 # libvirt plugin, whose checks catch typos in the Vagrantfile's libvirt block) validates the
-# classroom VM; QEMU (with virtiofsd) boots the cgroup v2 VM of `cargo xtask vm-test`;
+# classroom VM; QEMU (with virtiofsd) boots the cgroup v2 VM of `cargo maint vm-test`;
 # cloud-init validates tools/cloud-init.yaml. Node.js and npm come below, only where missing.
 maintainer_packages() {
     case $os_id in
