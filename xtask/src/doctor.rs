@@ -15,12 +15,9 @@ use std::process::Command;
 const KERNEL_NEEDED: Version = Version(5, 9, 0);
 /// Ubuntu 22.04's kernel, with cgroup v2 by default.
 const KERNEL_RECOMMENDED: Version = Version(5, 15, 0);
-/// The workspace's `rust-version` (Cargo.toml).
-const RUST_NEEDED: Version = Version(1, 93, 0);
-/// The cgroup controllers chapter 4 limits.
-const CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
-/// Where the tests look for busybox (tests/support/mod.rs), in order.
-const BUSYBOX_PATHS: [&str; 2] = ["/bin/busybox", "/usr/bin/busybox"];
+use fixtures::cgroup::{CONTROLLERS, Layout};
+use fixtures::mounts::Mount;
+use fixtures::{busybox as busybox_fixture, elf};
 
 /// The requirements, in the order they are shown.
 const CHECKS: &[Check] = &[
@@ -166,30 +163,22 @@ fn root(_: &Workspace) -> Finding {
 }
 
 fn cgroups(_: &Workspace) -> Finding {
-    let mode = cgroup_mode(fs_magic("/sys/fs/cgroup"), fs_magic("/sys/fs/cgroup/unified"));
-    let available: Vec<String> = match mode {
-        CgroupMode::V2 => read("/sys/fs/cgroup/cgroup.controllers")
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_string)
-            .collect(),
-        CgroupMode::V1 | CgroupMode::Hybrid => {
-            v1_controllers(&read("/proc/self/mountinfo").unwrap_or_default())
-        }
-        CgroupMode::Missing => {
-            return Finding::fail(
-                "no cgroup filesystem is mounted at /sys/fs/cgroup",
-                format!(
-                    "`sudo mount -t cgroup2 none /sys/fs/cgroup` (systemd does this at boot), or {USE_THE_VM}"
-                ),
-            );
-        }
-    };
+    let mounts = Mount::all();
+    let layout = Layout::of(&mounts);
+    if layout == Layout::Missing {
+        return Finding::fail(
+            "no cgroup filesystem is mounted at /sys/fs/cgroup",
+            format!(
+                "`sudo mount -t cgroup2 none /sys/fs/cgroup` (systemd does this at boot), or {USE_THE_VM}"
+            ),
+        );
+    }
+    let available = layout.controllers(&mounts);
     let usable: Vec<&str> = CONTROLLERS.into_iter().filter(|c| available.iter().any(|a| a == c)).collect();
     let missing: Vec<&str> = CONTROLLERS.into_iter().filter(|c| !usable.contains(c)).collect();
-    let described = match mode {
-        CgroupMode::V2 => "v2 (unified)".to_string(),
-        CgroupMode::Hybrid => "hybrid (v1 controllers, a cgroup2 at /sys/fs/cgroup/unified)".to_string(),
+    let described = match &layout {
+        Layout::V2 => "v2 (unified)".to_string(),
+        Layout::Hybrid { unified } => format!("hybrid (v1 controllers, a cgroup2 at {})", unified.display()),
         _ => "v1".to_string(),
     };
     if missing.is_empty() {
@@ -213,7 +202,7 @@ fn cgroups(_: &Workspace) -> Finding {
              `sudo update-grub` and reboot), or {USE_THE_VM}",
             disabled.join(", ")
         )
-    } else if mode == CgroupMode::V2 {
+    } else if layout == Layout::V2 {
         format!(
             "the kernel offers no {} controller (see /proc/cgroups): boot a kernel with it \
              (for memory: `cgroup_enable=memory` on the kernel command line), or {USE_THE_VM}",
@@ -268,15 +257,11 @@ fn user_namespaces(_: &Workspace) -> Finding {
 
 fn busybox(_: &Workspace) -> Finding {
     let install = "`sudo apt install busybox-static` (Fedora: `sudo dnf install busybox`)";
-    let candidates = std::env::var_os("MINIBOX_BUSYBOX")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(BUSYBOX_PATHS.map(PathBuf::from));
-    let Some(path) = candidates.into_iter().find(|p| p.exists()) else {
+    let Some(path) = busybox_fixture::candidates().into_iter().find(|p| p.exists()) else {
         return Finding::fail("no busybox: the tests build containers' root filesystems from it", install);
     };
     let shown = path.display();
-    match std::fs::read(&path).map_err(|e| e.to_string()).and_then(|bytes| elf_has_interpreter(&bytes)) {
+    match std::fs::read(&path).map_err(|e| e.to_string()).and_then(|bytes| elf::has_interpreter(&bytes)) {
         Ok(false) => Finding::ok(format!("{shown}, statically linked")),
         Ok(true) => Finding::fail(
             format!("{shown} is dynamically linked: inside a container it finds no libraries"),
@@ -313,10 +298,14 @@ fn rust(ws: &Workspace) -> Finding {
     };
     // "rustc 1.95.0 (59807616e 2026-04-14)": the commit and date are noise here.
     let shown: String = text.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    let needed = fixtures::RUST_VERSION;
+    let needed_version = parse_version(needed).expect("the workspace's rust-version is X.Y or X.Y.Z");
     match parse_version(&text) {
-        Some(version) if version >= RUST_NEEDED => Finding::ok(format!("{shown} (1.93 or newer needed)")),
+        Some(version) if version >= needed_version => {
+            Finding::ok(format!("{shown} ({needed} or newer needed)"))
+        }
         Some(_) => {
-            Finding::fail(format!("{shown}: the workspace needs 1.93 or newer"), "`rustup update stable`")
+            Finding::fail(format!("{shown}: the workspace needs {needed} or newer"), "`rustup update stable`")
         }
         None => Finding::fail(
             format!("cannot read rustc's version from {:?}", text.trim()),
@@ -402,28 +391,6 @@ fn machine() -> String {
     format!("{name}, {}", std::env::consts::ARCH)
 }
 
-/// The type of the filesystem mounted at `path` (statfs(2)'s `f_type`), if there is one.
-#[cfg(target_os = "linux")]
-fn fs_magic(path: &str) -> Option<u64> {
-    use std::ffi::{CString, c_char, c_int, c_long};
-    unsafe extern "C" {
-        // Declared here to keep xtask free of a libc dependency. The buffer stands in for
-        // `struct statfs`, which is smaller; its first member is `f_type`, a C long.
-        fn statfs(path: *const c_char, buf: *mut c_long) -> c_int;
-    }
-    let path = CString::new(path).ok()?;
-    let mut buf: [c_long; 64] = [0; 64];
-    // SAFETY: `path` is a NUL-terminated string and `buf` is writable and larger than struct statfs.
-    let result = unsafe { statfs(path.as_ptr(), buf.as_mut_ptr()) };
-    // f_type is a bit pattern: read it unsigned, as the kernel's *_MAGIC constants are written.
-    (result == 0).then_some(buf[0] as u64 & 0xffff_ffff)
-}
-
-#[cfg(not(target_os = "linux"))]
-fn fs_magic(_path: &str) -> Option<u64> {
-    None
-}
-
 // ---- the pure parts, tested below ---------------------------------------------------------------
 
 /// A version as `major.minor.patch`; compares in that order.
@@ -452,104 +419,6 @@ fn effective_uid(status: &str) -> Option<u32> {
         .and_then(|ids| ids.split_whitespace().nth(1)?.parse().ok())
 }
 
-const CGROUP2_SUPER_MAGIC: u64 = 0x6367_7270;
-const TMPFS_MAGIC: u64 = 0x0102_1994;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CgroupMode {
-    /// cgroup2 at /sys/fs/cgroup: every controller in one tree.
-    V2,
-    /// A tmpfs of v1 hierarchies, one per controller (or group of them).
-    V1,
-    /// v1 hierarchies, plus a controller-less cgroup2 at /sys/fs/cgroup/unified (systemd's
-    /// transition layout).
-    Hybrid,
-    Missing,
-}
-
-/// The cgroup layout, from the filesystem types at /sys/fs/cgroup and /sys/fs/cgroup/unified.
-fn cgroup_mode(root: Option<u64>, unified: Option<u64>) -> CgroupMode {
-    match (root, unified) {
-        (Some(CGROUP2_SUPER_MAGIC), _) => CgroupMode::V2,
-        (Some(TMPFS_MAGIC), Some(CGROUP2_SUPER_MAGIC)) => CgroupMode::Hybrid,
-        (Some(TMPFS_MAGIC), _) => CgroupMode::V1,
-        _ => CgroupMode::Missing,
-    }
-}
-
-/// The controllers of the mounted v1 hierarchies, from /proc/self/mountinfo. A line ends with
-/// "- cgroup cgroup rw,cpu,cpuacct": the filesystem type, its source and its super options,
-/// which name the hierarchy's controllers.
-fn v1_controllers(mountinfo: &str) -> Vec<String> {
-    let mut found: Vec<String> = Vec::new();
-    for line in mountinfo.lines() {
-        let Some((_, after)) = line.split_once(" - ") else { continue };
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        if fields.first() != Some(&"cgroup") {
-            continue;
-        }
-        for option in fields.get(2).unwrap_or(&"").split(',') {
-            if V1_CONTROLLERS.contains(&option) && !found.iter().any(|f| f == option) {
-                found.push(option.to_string());
-            }
-        }
-    }
-    found
-}
-
-/// Every cgroup v1 controller (the other super options of a v1 mount are flags like `xattr`).
-const V1_CONTROLLERS: [&str; 14] = [
-    "cpuset",
-    "cpu",
-    "cpuacct",
-    "blkio",
-    "memory",
-    "devices",
-    "freezer",
-    "net_cls",
-    "perf_event",
-    "net_prio",
-    "hugetlb",
-    "pids",
-    "rdma",
-    "misc",
-];
-
-const PT_INTERP: u32 = 3;
-
-/// Whether an ELF file asks for a program interpreter (the dynamic loader): a PT_INTERP entry
-/// in its program headers. A static program has none; a dynamic one cannot start inside a
-/// container that lacks the loader and the libraries.
-fn elf_has_interpreter(bytes: &[u8]) -> Result<bool, String> {
-    if bytes.len() < 52 || bytes[..4] != *b"\x7fELF" {
-        return Err("not an ELF program".into());
-    }
-    let big_endian = match bytes[5] {
-        1 => false,
-        2 => true,
-        other => return Err(format!("unknown ELF byte order {other}")),
-    };
-    let number = |at: usize, size: usize| -> Result<u64, String> {
-        let field = bytes.get(at..at + size).ok_or("the ELF file is truncated")?;
-        let digits: Box<dyn Iterator<Item = &u8>> =
-            if big_endian { Box::new(field.iter()) } else { Box::new(field.iter().rev()) };
-        Ok(digits.fold(0, |value, byte| (value << 8) | u64::from(*byte)))
-    };
-    // e_phoff, e_phentsize and e_phnum sit at different offsets in 32- and 64-bit files.
-    let (phoff, phentsize, phnum) = match bytes[4] {
-        1 => (number(28, 4)?, number(42, 2)?, number(44, 2)?),
-        2 => (number(32, 8)?, number(54, 2)?, number(56, 2)?),
-        other => return Err(format!("unknown ELF class {other}")),
-    };
-    for index in 0..phnum {
-        let at = usize::try_from(phoff + index * phentsize).map_err(|_| "the ELF file is truncated")?;
-        if number(at, 4)? == u64::from(PT_INTERP) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,12 +438,13 @@ mod tests {
 
     #[test]
     fn versions_compare_number_by_number() {
-        assert!(Version(1, 93, 0) >= RUST_NEEDED);
+        let needed = Version(1, 93, 0);
+        assert!(Version(1, 100, 0) > needed, "1.100 is newer than 1.93, though \"100\" < \"93\" as text");
+        assert!(Version(1, 92, 9) < needed);
         assert!(
-            Version(1, 100, 0) > RUST_NEEDED,
-            "1.100 is newer than 1.93, though \"100\" < \"93\" as text"
+            parse_version(fixtures::RUST_VERSION).is_some(),
+            "the workspace's rust-version reads as a version"
         );
-        assert!(Version(1, 92, 9) < RUST_NEEDED);
         assert!(Version(5, 8, 99) < KERNEL_NEEDED);
         assert!(Version(5, 9, 0) >= KERNEL_NEEDED);
         assert!(Version(5, 10, 0) < KERNEL_RECOMMENDED);
@@ -589,96 +459,5 @@ mod tests {
         );
         assert_eq!(effective_uid("Uid:\t0\t1000\t1000\t1000\n"), Some(1000));
         assert_eq!(effective_uid("Name:\tcargo\n"), None);
-    }
-
-    #[test]
-    fn cgroup_layouts_are_told_apart_by_filesystem_type() {
-        assert_eq!(cgroup_mode(Some(CGROUP2_SUPER_MAGIC), None), CgroupMode::V2);
-        assert_eq!(cgroup_mode(Some(TMPFS_MAGIC), Some(CGROUP2_SUPER_MAGIC)), CgroupMode::Hybrid);
-        assert_eq!(cgroup_mode(Some(TMPFS_MAGIC), None), CgroupMode::V1);
-        assert_eq!(cgroup_mode(Some(TMPFS_MAGIC), Some(TMPFS_MAGIC)), CgroupMode::V1);
-        assert_eq!(cgroup_mode(None, None), CgroupMode::Missing);
-    }
-
-    #[test]
-    fn v1_controllers_come_from_the_cgroup_mounts_super_options() {
-        let mountinfo = "\
-31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
-32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,nosuid - cgroup cgroup rw,cpu,cpuacct
-35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
-39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids
-40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
-41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,nsdelegate
-";
-        let found = v1_controllers(mountinfo);
-        assert_eq!(found, ["cpu", "cpuacct", "memory", "pids"].map(String::from), "{found:?}");
-        assert!(
-            v1_controllers("41 31 0:38 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n").is_empty()
-        );
-    }
-
-    /// A minimal ELF header and program header table: only the fields that are read.
-    fn elf(class64: bool, big_endian: bool, program_types: &[u32]) -> Vec<u8> {
-        let (header, entry) = if class64 { (64, 56) } else { (52, 32) };
-        let mut bytes = vec![0u8; header + entry * program_types.len()];
-        bytes[..4].copy_from_slice(b"\x7fELF");
-        bytes[4] = if class64 { 2 } else { 1 };
-        bytes[5] = if big_endian { 2 } else { 1 };
-        let put = |bytes: &mut Vec<u8>, at: usize, size: usize, value: u64| {
-            let mut field = value.to_le_bytes()[..size].to_vec();
-            if big_endian {
-                field.reverse();
-            }
-            bytes[at..at + size].copy_from_slice(&field);
-        };
-        let (phoff, phentsize, phnum) = if class64 { (32, 54, 56) } else { (28, 42, 44) };
-        put(&mut bytes, phoff, if class64 { 8 } else { 4 }, header as u64);
-        put(&mut bytes, phentsize, 2, entry as u64);
-        put(&mut bytes, phnum, 2, program_types.len() as u64);
-        for (index, kind) in program_types.iter().enumerate() {
-            put(&mut bytes, header + index * entry, 4, u64::from(*kind));
-        }
-        bytes
-    }
-
-    const PT_LOAD: u32 = 1;
-    const PT_DYNAMIC: u32 = 2;
-    const PT_GNU_STACK: u32 = 0x6474_e551;
-
-    #[test]
-    fn a_static_program_has_no_interpreter() {
-        for (class64, big_endian) in [(true, false), (true, true), (false, false), (false, true)] {
-            let bytes = elf(class64, big_endian, &[PT_LOAD, PT_LOAD, PT_GNU_STACK]);
-            assert_eq!(elf_has_interpreter(&bytes), Ok(false), "64-bit: {class64}, big-endian: {big_endian}");
-        }
-    }
-
-    #[test]
-    fn a_dynamic_program_names_its_interpreter() {
-        for (class64, big_endian) in [(true, false), (true, true), (false, false), (false, true)] {
-            let bytes = elf(class64, big_endian, &[PT_LOAD, PT_INTERP, PT_LOAD, PT_DYNAMIC]);
-            assert_eq!(elf_has_interpreter(&bytes), Ok(true), "64-bit: {class64}, big-endian: {big_endian}");
-        }
-    }
-
-    #[test]
-    fn what_is_not_a_whole_elf_file_is_an_error() {
-        assert!(
-            elf_has_interpreter(b"#!/bin/sh\necho not a program\n.......................................")
-                .is_err()
-        );
-        assert!(elf_has_interpreter(b"\x7fELF").is_err());
-        let mut truncated = elf(true, false, &[PT_LOAD, PT_INTERP]);
-        truncated.truncate(64 + 56 + 2);
-        assert!(elf_has_interpreter(&truncated).is_err());
-    }
-
-    #[test]
-    fn the_busybox_on_this_machine_can_be_read() {
-        // Not a requirement of the test run: only that reading a real program does not fail.
-        for path in BUSYBOX_PATHS.iter().filter(|p| Path::new(p).exists()) {
-            let bytes = std::fs::read(path).expect("reading busybox");
-            assert!(elf_has_interpreter(&bytes).is_ok(), "{path} should parse as ELF");
-        }
     }
 }
