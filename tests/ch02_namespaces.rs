@@ -7,7 +7,7 @@ mod support;
 
 use serial_test::serial;
 use std::time::{Duration, Instant};
-use support::{Process, Sandbox, ensure, fail};
+use support::{Process, Sandbox, ensure, fail, fixture_failed};
 
 const PID: &str = "Chapter 2, \"PID namespaces\"";
 const UTS_IPC: &str = "Chapter 2, \"UTS and IPC namespaces\"";
@@ -15,9 +15,21 @@ const PID_1: &str = "Chapter 2, \"The duties of PID 1\"";
 
 fn host_hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .expect("reading the host's hostname")
+        .unwrap_or_else(|e| fixture_failed("reading the host's hostname", e))
         .trim()
         .to_string()
+}
+
+/// Puts the host's hostname back when dropped, should code under test have renamed the host.
+struct HostHostname(String);
+
+impl Drop for HostHostname {
+    fn drop(&mut self) {
+        if host_hostname() != self.0 {
+            // SAFETY: the pointer and length describe a live byte slice.
+            unsafe { libc::sethostname(self.0.as_ptr().cast(), self.0.len()) };
+        }
+    }
 }
 
 #[test]
@@ -36,17 +48,20 @@ fn the_command_is_pid_1() {
 fn the_hostname_is_the_one_asked_for_and_the_host_keeps_its_own() {
     let sandbox = Sandbox::new();
     let before = host_hostname();
-    sandbox.run(&["run", "--hostname", "minibox-test-box", "--", "uname", "-n"]).expect_stdout(
-        "minibox-test-box\n",
-        "the child should unshare the UTS namespace and then call sethostname",
-        UTS_IPC,
-    );
+    let restore = HostHostname(before.clone());
+    let ran = sandbox.run(&["run", "--hostname", "minibox-test-box", "--", "uname", "-n"]);
     let after = host_hostname();
+    drop(restore);
     ensure(
         after == before,
         format!("the host's hostname to stay {before:?}"),
-        format!("it is now {after:?}"),
-        "sethostname ran before the new UTS namespace existed, so it renamed the host (put it back with `hostname`)",
+        format!("it was renamed to {after:?} (the test has put it back){}", ran.transcript()),
+        "sethostname ran before the new UTS namespace existed, so it renamed the host: unshare first",
+        UTS_IPC,
+    );
+    ran.expect_stdout(
+        "minibox-test-box\n",
+        "the child should unshare the UTS namespace and then call sethostname",
         UTS_IPC,
     );
 }
@@ -100,7 +115,9 @@ impl HostQueue {
     fn new() -> HostQueue {
         // SAFETY: msgget has no memory-safety preconditions.
         let id = unsafe { libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600) };
-        assert!(id >= 0, "creating a message queue on the host failed: {}", std::io::Error::last_os_error());
+        if id < 0 {
+            fixture_failed("creating a message queue on the host", std::io::Error::last_os_error());
+        }
         HostQueue(id)
     }
 }
@@ -123,15 +140,15 @@ fn host_ipc_objects_are_invisible() {
     let sandbox = Sandbox::new();
     let queue = HostQueue::new();
     let id = queue.0.to_string();
-    let on_host =
-        queue_ids(&std::fs::read_to_string("/proc/sysvipc/msg").expect("reading /proc/sysvipc/msg"));
-    ensure(
-        on_host.contains(&id),
-        format!("the host to list its new queue {id}"),
-        format!("{on_host:?}"),
-        "the test's own setup failed: the host cannot see its queue",
-        UTS_IPC,
-    );
+    let listing = std::fs::read_to_string("/proc/sysvipc/msg")
+        .unwrap_or_else(|e| fixture_failed("reading /proc/sysvipc/msg", e));
+    let on_host = queue_ids(&listing);
+    if !on_host.contains(&id) {
+        fixture_failed(
+            &format!("finding the host's new queue {id} in /proc/sysvipc/msg"),
+            format!("{on_host:?}"),
+        );
+    }
     let ran = sandbox.run(&["run", "--", "cat", "/proc/sysvipc/msg"]);
     ran.expect_code(0, "reading /proc/sysvipc/msg inside the container should work", UTS_IPC);
     let inside = queue_ids(&ran.stdout);
