@@ -574,3 +574,12 @@ fn remove_cgroup(path: &Path) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Fail because the test's own preparation (`what`) went wrong: not the learner's code.
+#[track_caller]
+pub fn fixture_failed(what: &str, error: impl Display) -> ! {
+    panic!(
+        "\n  the test's own set-up failed: {what}: {error}\n  this is not a bug in your code: the machine \
+         lacks something the test needs (`cargo xtask doctor` says what)\n"
+    )
+}
