@@ -191,7 +191,7 @@ fn containers_of_one_image_do_not_see_each_others_writes_and_the_layer_is_untouc
         "shared:v1",
         "sh",
         "-c",
-        "echo changed > /data/greeting; rm /bin/ls; echo mine > /data/new; sleep 30",
+        "echo changed > /data/greeting && rm /bin/ls && echo mine > /data/new && cat /data/greeting; sleep 30",
     ]);
     let (writer, _) = writer.expect_process(|p| p.command == "sleep", "the writing container", OVERLAY);
     // Meanwhile a second one looks.
@@ -203,7 +203,14 @@ fn containers_of_one_image_do_not_see_each_others_writes_and_the_layer_is_untouc
         "cat /data/greeting; ls /data; test -e /bin/ls && echo ls-present",
     ]);
     writer.kill_container();
-    writer.wait();
+    let written = writer.wait();
+    ensure(
+        written.stdout == "changed\n",
+        "the writing container to change, delete and add files in its own root (stdout \"changed\")",
+        written.transcript(),
+        "the overlay must be writable: writes go to the container's upper directory (no MS_RDONLY)",
+        OVERLAY,
+    );
     reader.expect_stdout(
         "hello\ngreeting\nls-present\n",
         "each container writes into an upper directory of its own; the image's layers are read-only",
@@ -315,6 +322,11 @@ fn malicious_layers_are_refused_and_leave_nothing_behind() {
         (
             "symlink",
             layer(&[Entry::Symlink("link", &outside), Entry::File("link/escaped-through-link", "gotcha")]),
+            "symbolic link",
+        ),
+        (
+            "symlink-deep",
+            layer(&[Entry::Symlink("link", &outside), Entry::File("link/sub/escaped-below-link", "gotcha")]),
             "symbolic link",
         ),
     ];
@@ -517,5 +529,25 @@ fn import_load_from_a_tar_list_and_remove() {
         format!("{} layer dirs before, {after} after; list: {}", before, listed.stdout),
         "rmi forgets the name, then removes blobs and layers no image uses",
         RUNNING,
+    );
+}
+
+#[test]
+#[serial]
+fn a_file_in_a_higher_layer_hides_the_same_file_below() {
+    let sandbox = Sandbox::new();
+    let older = layer(&[Entry::Dir("etc"), Entry::File("etc/release", "old\n")]);
+    let newer = layer(&[Entry::Dir("etc"), Entry::File("etc/release", "new\n")]);
+    let layout = write_layout(
+        &sandbox.dir.join("layout"),
+        "layered:v1",
+        &[base_layer(&sandbox), older, newer],
+        sh_config(),
+    );
+    load(&sandbox, &layout, OVERLAY);
+    sandbox.run(&["run", "layered:v1", "cat", "/etc/release"]).expect_stdout(
+        "new\n",
+        "the last layer of the manifest is the top one: overlayfs's lowerdir lists the top layer first",
+        OVERLAY,
     );
 }
