@@ -11,7 +11,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
-use support::{Running, Sandbox, ensure, fail, fixture_failed};
+use support::{OrFixture, Running, Sandbox, ensure, fail, fixture_failed};
 
 const PREPARE: &str = "Chapter 3, \"Preparing the new root\"";
 const PIVOT: &str = "Chapter 3, \"pivot_root, not chroot\"";
@@ -36,16 +36,16 @@ fn mount_of(report: &serde_json::Value, target: &str) -> Option<(String, String)
 fn the_container_sees_its_rootfs_as_root_and_none_of_the_host() {
     let sandbox = Sandbox::new();
     let rootfs = sandbox.busybox_rootfs("rootfs");
-    std::fs::write(rootfs.join("only-in-the-container"), "").unwrap();
+    std::fs::write(rootfs.join("only-in-the-container"), "").or_fixture("writing into the test rootfs");
     let host_marker = sandbox.dir.join("only-on-the-host");
-    std::fs::write(&host_marker, "").unwrap();
+    std::fs::write(&host_marker, "").or_fixture("writing a marker on the host");
 
     let ran = sandbox.run(&["run", "--rootfs", rootfs.to_str().unwrap(), "--", "/probe"]);
     ran.expect_code(0, "the probe should run inside the container's root filesystem", PIVOT);
     let seen = str_list(&ran.probe_report(), "root_entries");
     let mut expected: Vec<String> = std::fs::read_dir(&rootfs)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .or_fixture("listing the test rootfs")
+        .map(|e| e.or_fixture("listing the test rootfs").file_name().to_string_lossy().into_owned())
         .collect();
     expected.sort();
     ensure(
@@ -204,12 +204,12 @@ fn the_chroot_escape_works_against_chroot_but_not_against_pivot_root() {
     let sandbox = Sandbox::new();
     let rootfs = sandbox.busybox_rootfs("rootfs");
     let marker = sandbox.dir.join("host-marker");
-    std::fs::write(&marker, "").unwrap();
+    std::fs::write(&marker, "").or_fixture("writing a marker on the host");
     let marker = marker.to_str().unwrap();
 
     // First, show that the escape is real: against a plain chroot it reaches the host's root.
     let chrooted = Command::new("chroot").arg(&rootfs).args(["/probe", "chroot-escape", marker]).output();
-    let chrooted = chrooted.unwrap_or_else(|e| fixture_failed("running chroot(8)", e));
+    let chrooted = chrooted.or_fixture("running chroot(8)");
     let report: serde_json::Value = serde_json::from_slice(&chrooted.stdout).unwrap_or_default();
     if report["escaped"] != true {
         fixture_failed(
@@ -248,7 +248,7 @@ struct UnbindableMount(std::path::PathBuf);
 
 impl UnbindableMount {
     fn new(dir: &Path) -> UnbindableMount {
-        std::fs::create_dir_all(dir).unwrap();
+        std::fs::create_dir_all(dir).or_fixture("creating a mount point");
         let mounted =
             Command::new("mount").args(["-t", "tmpfs", "minibox-test", dir.to_str().unwrap()]).status();
         if !mounted.as_ref().is_ok_and(|s| s.success()) {
@@ -275,7 +275,7 @@ fn bad_root_filesystems_fail_in_one_line_and_leave_nothing_behind() {
     let sandbox = Sandbox::new();
     let missing = sandbox.dir.join("no-such-rootfs");
     let file = sandbox.dir.join("a-file");
-    std::fs::write(&file, "").unwrap();
+    std::fs::write(&file, "").or_fixture("writing a plain file");
     for (rootfs, what) in [(&missing, "no such directory"), (&file, "not a directory")] {
         let cause = "check --rootfs before creating anything, and say what is wrong in one line";
         sandbox
@@ -413,11 +413,9 @@ fn a_mount_inside_the_root_filesystem_comes_along() {
     let volume = sandbox.dir.join("volume");
     let mount_point = rootfs.join("mnt/volume");
     for dir in [&volume, &mount_point] {
-        std::fs::create_dir_all(dir)
-            .unwrap_or_else(|e| fixture_failed(&format!("creating {}", dir.display()), e));
+        std::fs::create_dir_all(dir).or_fixture("creating the volume and its mount point");
     }
-    std::fs::write(volume.join("from-the-volume"), "data\n")
-        .unwrap_or_else(|e| fixture_failed("writing into the volume", e));
+    std::fs::write(volume.join("from-the-volume"), "data\n").or_fixture("writing into the volume");
     // A directory bound inside the root filesystem, as a volume would be.
     let mounts = vec![PreMount::bind(&volume, &mount_point)];
     let args = ["run", "--rootfs", rootfs.to_str().unwrap(), "--", "cat", "/mnt/volume/from-the-volume"];
