@@ -31,6 +31,26 @@ fn counter(text: &str, name: &str) -> Option<u64> {
     text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// The cgroup of `controller` in a `/proc/PID/cgroup` listing: "ID:CONTROLLERS:PATH" lines, one per
+/// hierarchy on v1, the single line "0::PATH" on v2.
+fn cgroup_of<'a>(listing: &'a [String], controller: &str) -> Option<&'a str> {
+    let lines: Vec<(&str, &str)> = listing
+        .iter()
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            fields.next()?;
+            Some((fields.next()?, fields.next()?))
+        })
+        .collect();
+    let named = lines.iter().find(|(names, _)| names.split(',').any(|n| n == controller));
+    named.or_else(|| lines.iter().find(|(names, _)| names.is_empty())).map(|(_, path)| *path)
+}
+
+/// Is `controller`'s cgroup in this listing one of minibox's container cgroups?
+fn in_container_cgroup(listing: &[String], controller: &str) -> bool {
+    cgroup_of(listing, controller).is_some_and(|path| path.contains("/minibox/"))
+}
+
 /// Start a container and find its cgroup directories while it runs.
 fn running_with_cgroups(
     sandbox: &Sandbox,
@@ -170,23 +190,10 @@ fn the_command_runs_inside_the_containers_cgroup() {
         .flatten()
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
-    // "ID:CONTROLLERS:PATH": on v1 one line per hierarchy, on v2 the single line "0::PATH".
-    let lines: Vec<(&str, &str)> = cgroups
-        .iter()
-        .filter_map(|line| {
-            let mut fields = line.splitn(3, ':');
-            fields.next()?;
-            Some((fields.next()?, fields.next()?))
-        })
-        .collect();
-    let path_of = |controller: &str| {
-        let named = lines.iter().find(|(names, _)| names.split(',').any(|n| n == controller));
-        named.or_else(|| lines.iter().find(|(names, _)| names.is_empty())).map(|(_, path)| *path)
-    };
     let outside: Vec<String> = ["memory", "pids", "cpu"]
         .into_iter()
-        .filter(|c| !path_of(c).is_some_and(|p| p.contains("/minibox/")))
-        .map(|c| format!("{c}: {:?}", path_of(c)))
+        .filter(|c| !in_container_cgroup(&cgroups, c))
+        .map(|c| format!("{c}: {:?}", cgroup_of(&cgroups, c)))
         .collect();
     ensure(
         outside.is_empty(),
@@ -266,20 +273,26 @@ fn a_fork_bomb_cannot_exceed_the_pids_limit() {
         "--rootfs",
         rootfs.to_str().unwrap(),
         "--",
-        "/probe",
-        "spawn",
-        "50",
-        "10",
+        "sh",
+        "-c",
+        // Where the command runs (on stderr), then the probe in its place: one process, not two.
+        "cat /proc/self/cgroup >&2; exec /probe spawn 50 10",
     ]);
     ran.expect_code(0, "the probe reports how many children it could start, then ends cleanly", LIMITS);
     let report = ran.probe_report();
     let started = report["started"].as_u64().unwrap_or(0);
+    let cgroups: Vec<String> = ran.stderr.lines().map(str::to_string).collect();
+    let (cause, book) = if in_container_cgroup(&cgroups, "pids") {
+        ("set pids.max in the container's pids cgroup before the command starts", CREATE)
+    } else {
+        ("the command is not in the container's pids cgroup: join every one of its cgroups", JOIN)
+    };
     ensure(
         (1..16).contains(&started),
         "the probe to start fewer than 16 children (it counts as one of the 16 itself)",
-        format!("it started {started}: {report}"),
-        "set pids.max in the container's pids cgroup before the command starts (and join that cgroup)",
-        CREATE,
+        format!("it started {started}: {report}{}", ran.transcript()),
+        cause,
+        book,
     );
 }
 
@@ -299,15 +312,26 @@ fn a_busy_loop_under_a_cpu_quota_is_throttled() {
             break;
         }
     }
+    // The processes in that cgroup, to tell a quota never set from a cgroup never joined.
+    let members =
+        stat.as_ref().and_then(|(path, _)| std::fs::read_to_string(path.with_file_name("cgroup.procs")).ok());
     running.kill_container();
     let ran = running.wait();
     let throttled = stat.as_ref().and_then(|(_, s)| counter(s, "nr_throttled")).unwrap_or(0);
+    let (cause, book) = if members.as_deref().is_none_or(|pids| !pids.trim().is_empty()) {
+        (
+            "set the CFS quota (cpu.max, or cpu.cfs_quota_us and cpu.cfs_period_us) before the command starts",
+            CREATE,
+        )
+    } else {
+        ("the container's cpu cgroup holds no process: join every one of its cgroups", JOIN)
+    };
     ensure(
         throttled >= 3,
         "the kernel's cpu.stat to count throttled periods (nr_throttled >= 3)",
-        format!("{stat:?} in {dirs:?}{}", ran.transcript()),
-        "set the CFS quota (cpu.max, or cpu.cfs_quota_us and cpu.cfs_period_us) before the command starts",
-        CREATE,
+        format!("{stat:?} in {dirs:?}, processes in it {members:?}{}", ran.transcript()),
+        cause,
+        book,
     );
 }
 
