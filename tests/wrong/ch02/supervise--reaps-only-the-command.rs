@@ -1,5 +1,6 @@
 //! wrong: on SIGCHLD init waits for the command only, so orphans it inherits stay zombies
 //! caught-by: ch02_namespaces::init_reaps_orphans
+//! caught-by: ch02_namespaces::init_reaps_every_orphan_even_when_they_end_together
     let signals = supervised_signals();
     loop {
         let signal = signals.wait().context("waiting for signals")?;
