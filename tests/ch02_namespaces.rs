@@ -7,7 +7,7 @@ mod support;
 
 use serial_test::serial;
 use std::time::{Duration, Instant};
-use support::{Process, Sandbox, ensure, fail};
+use support::{Process, Sandbox, ensure, fail, fixture_failed};
 
 const PID: &str = "Chapter 2, \"PID namespaces\"";
 const UTS_IPC: &str = "Chapter 2, \"UTS and IPC namespaces\"";
@@ -15,9 +15,21 @@ const PID_1: &str = "Chapter 2, \"The duties of PID 1\"";
 
 fn host_hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .expect("reading the host's hostname")
+        .unwrap_or_else(|e| fixture_failed("reading the host's hostname", e))
         .trim()
         .to_string()
+}
+
+/// Puts the host's hostname back when dropped, should code under test have renamed the host.
+struct HostHostname(String);
+
+impl Drop for HostHostname {
+    fn drop(&mut self) {
+        if host_hostname() != self.0 {
+            // SAFETY: the pointer and length describe a live byte slice.
+            unsafe { libc::sethostname(self.0.as_ptr().cast(), self.0.len()) };
+        }
+    }
 }
 
 #[test]
@@ -36,17 +48,20 @@ fn the_command_is_pid_1() {
 fn the_hostname_is_the_one_asked_for_and_the_host_keeps_its_own() {
     let sandbox = Sandbox::new();
     let before = host_hostname();
-    sandbox.run(&["run", "--hostname", "minibox-test-box", "--", "uname", "-n"]).expect_stdout(
-        "minibox-test-box\n",
-        "the child should unshare the UTS namespace and then call sethostname",
-        UTS_IPC,
-    );
+    let restore = HostHostname(before.clone());
+    let ran = sandbox.run(&["run", "--hostname", "minibox-test-box", "--", "uname", "-n"]);
     let after = host_hostname();
+    drop(restore);
     ensure(
         after == before,
         format!("the host's hostname to stay {before:?}"),
-        format!("it is now {after:?}"),
-        "sethostname ran before the new UTS namespace existed, so it renamed the host (put it back with `hostname`)",
+        format!("it was renamed to {after:?} (the test has put it back){}", ran.transcript()),
+        "sethostname ran before the new UTS namespace existed, so it renamed the host: unshare first",
+        UTS_IPC,
+    );
+    ran.expect_stdout(
+        "minibox-test-box\n",
+        "the child should unshare the UTS namespace and then call sethostname",
         UTS_IPC,
     );
 }
@@ -100,7 +115,9 @@ impl HostQueue {
     fn new() -> HostQueue {
         // SAFETY: msgget has no memory-safety preconditions.
         let id = unsafe { libc::msgget(libc::IPC_PRIVATE, libc::IPC_CREAT | 0o600) };
-        assert!(id >= 0, "creating a message queue on the host failed: {}", std::io::Error::last_os_error());
+        if id < 0 {
+            fixture_failed("creating a message queue on the host", std::io::Error::last_os_error());
+        }
         HostQueue(id)
     }
 }
@@ -123,15 +140,15 @@ fn host_ipc_objects_are_invisible() {
     let sandbox = Sandbox::new();
     let queue = HostQueue::new();
     let id = queue.0.to_string();
-    let on_host =
-        queue_ids(&std::fs::read_to_string("/proc/sysvipc/msg").expect("reading /proc/sysvipc/msg"));
-    ensure(
-        on_host.contains(&id),
-        format!("the host to list its new queue {id}"),
-        format!("{on_host:?}"),
-        "the test's own setup failed: the host cannot see its queue",
-        UTS_IPC,
-    );
+    let listing = std::fs::read_to_string("/proc/sysvipc/msg")
+        .unwrap_or_else(|e| fixture_failed("reading /proc/sysvipc/msg", e));
+    let on_host = queue_ids(&listing);
+    if !on_host.contains(&id) {
+        fixture_failed(
+            &format!("finding the host's new queue {id} in /proc/sysvipc/msg"),
+            format!("{on_host:?}"),
+        );
+    }
     let ran = sandbox.run(&["run", "--", "cat", "/proc/sysvipc/msg"]);
     ran.expect_code(0, "reading /proc/sysvipc/msg inside the container should work", UTS_IPC);
     let inside = queue_ids(&ran.stdout);
@@ -221,4 +238,92 @@ fn pid_1_ignores_a_polite_sigterm_and_a_second_one_kills_it() {
         PID_1,
     );
     ran.expect_code(137, "a second request to stop should send SIGKILL, which PID 1 cannot refuse", PID_1);
+}
+
+/// The command line of a process, its arguments joined by spaces.
+fn command_line(pid: i32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    raw.split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(String::from_utf8_lossy)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The PID that a process has inside its own PID namespace (the last field of NSpid).
+fn pid_in_its_namespace(pid: i32) -> Option<i32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| l.strip_prefix("NSpid:"))?.split_whitespace().last()?.parse().ok()
+}
+
+/// Wait (up to 10 s) until `done` holds.
+fn wait_until(done: impl Fn() -> bool) -> bool {
+    let started = Instant::now();
+    while !done() {
+        if started.elapsed() > Duration::from_secs(10) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+fn signal(pid: i32, signal: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid, signal) };
+}
+
+#[test]
+#[serial]
+fn init_reaps_every_orphan_even_when_they_end_together() {
+    let sandbox = Sandbox::new();
+    // Four orphans (`sleep 31`, re-parented to init) and the command (`sleep 30`).
+    let script = "for i in 1 2 3 4; do (sleep 31 &); done; exec sleep 30";
+    let running = sandbox.start(&["run", "--init", "--", "sh", "-c", script]);
+    let (running, command) =
+        running.expect_process(|p| command_line(p.pid) == "sleep 30", "the command `sleep 30`", PID_1);
+    let orphans = || -> Vec<Process> {
+        command.namespace_members().into_iter().filter(|p| command_line(p.pid) == "sleep 31").collect()
+    };
+    let init = command.namespace_members().into_iter().find(|p| pid_in_its_namespace(p.pid) == Some(1));
+    let ready = wait_until(|| orphans().len() == 4);
+    let (Some(init), true) = (init.clone(), ready) else {
+        running.kill_container();
+        let ran = running.wait();
+        fail(
+            "init as PID 1 with the command and four orphans under it",
+            format!("init found: {init:?}, orphans: {:?}{}", orphans(), ran.transcript()),
+            "with --init, PID 1 is minibox's init and the command its child",
+            PID_1,
+        );
+    };
+    // Stop init, end the orphans while it cannot react, then let it go on: the four SIGCHLDs
+    // are now one pending signal, as when children end at the same moment.
+    signal(init.pid, libc::SIGSTOP);
+    let stopped = wait_until(|| Process::read(init.pid).is_some_and(|p| p.state == 'T'));
+    let ended = orphans();
+    for orphan in &ended {
+        signal(orphan.pid, libc::SIGKILL);
+    }
+    let all_zombies =
+        wait_until(|| ended.iter().all(|o| Process::read(o.pid).is_none_or(|p| p.state == 'Z')));
+    signal(init.pid, libc::SIGCONT);
+    std::thread::sleep(Duration::from_millis(300));
+    let zombies: Vec<Process> = command.namespace_members().into_iter().filter(|p| p.state == 'Z').collect();
+    running.signal(libc::SIGTERM);
+    let ran = running.wait();
+    if !stopped || !all_zombies {
+        fixture_failed(
+            "stopping init and ending the orphans",
+            format!("stopped {stopped}, ended {all_zombies}"),
+        );
+    }
+    ensure(
+        zombies.is_empty(),
+        "no zombie once init has had a SIGCHLD for four orphans that ended together",
+        format!("zombies: {zombies:?}{}", ran.transcript()),
+        "signals of one kind do not queue: one SIGCHLD can stand for many children. On each SIGCHLD call \
+         waitpid(-1, WNOHANG) again and again, until it returns 0 (none ready) or ECHILD (none left)",
+        PID_1,
+    );
 }

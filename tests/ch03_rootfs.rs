@@ -6,9 +6,12 @@
 mod support;
 
 use serial_test::serial;
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
-use support::{Sandbox, ensure, fail};
+use support::{OrFixture, Running, Sandbox, ensure, fail, fixture_failed};
 
 const PREPARE: &str = "Chapter 3, \"Preparing the new root\"";
 const PIVOT: &str = "Chapter 3, \"pivot_root, not chroot\"";
@@ -33,16 +36,16 @@ fn mount_of(report: &serde_json::Value, target: &str) -> Option<(String, String)
 fn the_container_sees_its_rootfs_as_root_and_none_of_the_host() {
     let sandbox = Sandbox::new();
     let rootfs = sandbox.busybox_rootfs("rootfs");
-    std::fs::write(rootfs.join("only-in-the-container"), "").unwrap();
+    std::fs::write(rootfs.join("only-in-the-container"), "").or_fixture("writing into the test rootfs");
     let host_marker = sandbox.dir.join("only-on-the-host");
-    std::fs::write(&host_marker, "").unwrap();
+    std::fs::write(&host_marker, "").or_fixture("writing a marker on the host");
 
     let ran = sandbox.run(&["run", "--rootfs", rootfs.to_str().unwrap(), "--", "/probe"]);
     ran.expect_code(0, "the probe should run inside the container's root filesystem", PIVOT);
     let seen = str_list(&ran.probe_report(), "root_entries");
     let mut expected: Vec<String> = std::fs::read_dir(&rootfs)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .or_fixture("listing the test rootfs")
+        .map(|e| e.or_fixture("listing the test rootfs").file_name().to_string_lossy().into_owned())
         .collect();
     expected.sort();
     ensure(
@@ -201,20 +204,19 @@ fn the_chroot_escape_works_against_chroot_but_not_against_pivot_root() {
     let sandbox = Sandbox::new();
     let rootfs = sandbox.busybox_rootfs("rootfs");
     let marker = sandbox.dir.join("host-marker");
-    std::fs::write(&marker, "").unwrap();
+    std::fs::write(&marker, "").or_fixture("writing a marker on the host");
     let marker = marker.to_str().unwrap();
 
     // First, show that the escape is real: against a plain chroot it reaches the host's root.
     let chrooted = Command::new("chroot").arg(&rootfs).args(["/probe", "chroot-escape", marker]).output();
-    let chrooted = chrooted.expect("running chroot(8)");
+    let chrooted = chrooted.or_fixture("running chroot(8)");
     let report: serde_json::Value = serde_json::from_slice(&chrooted.stdout).unwrap_or_default();
-    ensure(
-        report["escaped"] == true,
-        "the probe to escape a plain chroot (this shows the escape works)",
-        format!("{report}, stderr {}", String::from_utf8_lossy(&chrooted.stderr)),
-        "the test's own setup failed: chroot(8) or the probe",
-        PIVOT,
-    );
+    if report["escaped"] != true {
+        fixture_failed(
+            "showing that the probe escapes a plain chroot",
+            format!("{report}, stderr {}", String::from_utf8_lossy(&chrooted.stderr)),
+        );
+    }
 
     let ran =
         sandbox.run(&["run", "--rootfs", rootfs.to_str().unwrap(), "--", "/probe", "chroot-escape", marker]);
@@ -246,13 +248,17 @@ struct UnbindableMount(std::path::PathBuf);
 
 impl UnbindableMount {
     fn new(dir: &Path) -> UnbindableMount {
-        std::fs::create_dir_all(dir).unwrap();
+        std::fs::create_dir_all(dir).or_fixture("creating a mount point");
         let mounted =
             Command::new("mount").args(["-t", "tmpfs", "minibox-test", dir.to_str().unwrap()]).status();
-        assert!(mounted.is_ok_and(|s| s.success()), "the test could not mount a tmpfs at {}", dir.display());
+        if !mounted.as_ref().is_ok_and(|s| s.success()) {
+            fixture_failed(&format!("mounting a tmpfs at {}", dir.display()), format!("{mounted:?}"));
+        }
         let guard = UnbindableMount(dir.to_path_buf());
         let marked = Command::new("mount").args(["--make-unbindable", dir.to_str().unwrap()]).status();
-        assert!(marked.is_ok_and(|s| s.success()), "the test could not make {} unbindable", dir.display());
+        if !marked.as_ref().is_ok_and(|s| s.success()) {
+            fixture_failed(&format!("making {} unbindable", dir.display()), format!("{marked:?}"));
+        }
         guard
     }
 }
@@ -269,7 +275,7 @@ fn bad_root_filesystems_fail_in_one_line_and_leave_nothing_behind() {
     let sandbox = Sandbox::new();
     let missing = sandbox.dir.join("no-such-rootfs");
     let file = sandbox.dir.join("a-file");
-    std::fs::write(&file, "").unwrap();
+    std::fs::write(&file, "").or_fixture("writing a plain file");
     for (rootfs, what) in [(&missing, "no such directory"), (&file, "not a directory")] {
         let cause = "check --rootfs before creating anything, and say what is wrong in one line";
         sandbox
@@ -303,4 +309,168 @@ fn bad_root_filesystems_fail_in_one_line_and_leave_nothing_behind() {
             PREPARE,
         );
     }
+}
+
+/// One mount(2) call that a test makes in minibox's own mount namespace before minibox starts.
+struct PreMount {
+    source: Option<CString>,
+    target: CString,
+    flags: libc::c_ulong,
+}
+
+fn c_path(path: &Path) -> CString {
+    CString::new(path.as_os_str().as_bytes()).expect("a test path has no NUL byte")
+}
+
+impl PreMount {
+    /// `mount --bind SOURCE TARGET`.
+    fn bind(source: &Path, target: &Path) -> PreMount {
+        PreMount { source: Some(c_path(source)), target: c_path(target), flags: libc::MS_BIND }
+    }
+
+    /// A change of propagation, such as `mount --make-rshared TARGET`.
+    fn propagation(target: &Path, flags: libc::c_ulong) -> PreMount {
+        PreMount { source: None, target: c_path(target), flags }
+    }
+}
+
+/// Start minibox in a mount namespace of its own, first made private (so that nothing done
+/// here can reach the host) and then prepared by `mounts`. This builds the situations of other
+/// machines (shared mounts, as systemd makes them; a mount inside the root filesystem) without
+/// changing the host's mount table. The namespace ends with minibox.
+fn start_in_own_mount_namespace(sandbox: &Sandbox, args: &[&str], mounts: Vec<PreMount>) -> Running {
+    let mut steps = vec![PreMount::propagation(Path::new("/"), libc::MS_REC | libc::MS_PRIVATE)];
+    steps.extend(mounts);
+    let prepare = move || -> std::io::Result<()> {
+        // SAFETY: between fork and exec only system calls are made, on strings made before.
+        if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        for m in &steps {
+            let source = m.source.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
+            // SAFETY: every pointer is a NUL-terminated string or null, as mount(2) allows.
+            let rc = unsafe {
+                libc::mount(source, m.target.as_ptr(), std::ptr::null(), m.flags, std::ptr::null())
+            };
+            if rc != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    };
+    let started = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: `prepare` only makes system calls (see above).
+        sandbox.start_with(args, |command| unsafe {
+            command.pre_exec(prepare);
+        })
+    }));
+    started.unwrap_or_else(|_| {
+        fixture_failed(
+            "preparing a mount namespace for minibox (unshare, then mount)",
+            "see the message above",
+        )
+    })
+}
+
+#[test]
+#[serial]
+fn a_root_filesystem_on_shared_mounts_still_becomes_the_root() {
+    let sandbox = Sandbox::new();
+    let rootfs = sandbox.busybox_rootfs("rootfs");
+    let root = rootfs.to_str().unwrap();
+    // As on a machine run by systemd: every mount is shared, and the root filesystem here is a
+    // shared mount of its own, below `/`.
+    let mounts = vec![
+        PreMount::propagation(Path::new("/"), libc::MS_REC | libc::MS_SHARED),
+        PreMount::bind(&rootfs, &rootfs),
+        PreMount::propagation(&rootfs, libc::MS_SHARED),
+    ];
+    let ran =
+        start_in_own_mount_namespace(&sandbox, &["run", "--rootfs", root, "--", "/probe"], mounts).wait();
+    ensure(
+        ran.code == Some(0) && ran.stdout.trim_start().starts_with('{'),
+        "the probe to run in its root filesystem, started from a mount namespace whose mounts are all shared",
+        ran.transcript(),
+        "pivot_root refuses (EINVAL) a new root on a shared mount: make every mount private first, recursively \
+         (MS_REC | MS_PRIVATE on /); without MS_REC the mounts below / stay shared",
+        PREPARE,
+    );
+    let seen = str_list(&ran.probe_report(), "root_entries");
+    ensure(
+        seen.iter().any(|e| e == "probe") && seen.iter().any(|e| e == "bin"),
+        "`/` inside to be the root filesystem (with /probe and /bin)",
+        format!("{seen:?}"),
+        "bind-mount the new root onto itself after making the mounts private, then pivot_root into it",
+        PREPARE,
+    );
+}
+
+#[test]
+#[serial]
+fn a_mount_inside_the_root_filesystem_comes_along() {
+    let sandbox = Sandbox::new();
+    let rootfs = sandbox.busybox_rootfs("rootfs");
+    let volume = sandbox.dir.join("volume");
+    let mount_point = rootfs.join("mnt/volume");
+    for dir in [&volume, &mount_point] {
+        std::fs::create_dir_all(dir).or_fixture("creating the volume and its mount point");
+    }
+    std::fs::write(volume.join("from-the-volume"), "data\n").or_fixture("writing into the volume");
+    // A directory bound inside the root filesystem, as a volume would be.
+    let mounts = vec![PreMount::bind(&volume, &mount_point)];
+    let args = ["run", "--rootfs", rootfs.to_str().unwrap(), "--", "cat", "/mnt/volume/from-the-volume"];
+    start_in_own_mount_namespace(&sandbox, &args, mounts).wait().expect_stdout(
+        "data\n",
+        "a mount inside the root filesystem (here a directory bound at /mnt/volume) must come along: bind-mount \
+         the new root with MS_BIND | MS_REC; without MS_REC only the top mount is copied and /mnt/volume is empty",
+        PREPARE,
+    );
+}
+
+#[test]
+#[serial]
+fn proc_and_sys_are_mounted_nosuid_nodev_noexec() {
+    let sandbox = Sandbox::new();
+    let rootfs = sandbox.busybox_rootfs("rootfs");
+    let report = sandbox.run(&["run", "--rootfs", rootfs.to_str().unwrap(), "--", "/probe"]).probe_report();
+    for target in ["/proc", "/sys"] {
+        let mount = mount_of(&report, target);
+        let options: Vec<&str> = mount.as_ref().map(|(_, o)| o.split(',').collect()).unwrap_or_default();
+        let missing: Vec<&str> =
+            ["nosuid", "nodev", "noexec"].into_iter().filter(|flag| !options.contains(flag)).collect();
+        ensure(
+            mount.is_some() && missing.is_empty(),
+            format!("{target} mounted with nosuid, nodev and noexec"),
+            format!("{mount:?}, missing {missing:?}"),
+            "pass MS_NOSUID | MS_NODEV | MS_NOEXEC when mounting proc and sysfs: nothing there should run, \
+             be a device, or grant privileges",
+            PSEUDO,
+        );
+    }
+}
+
+#[test]
+#[serial]
+fn the_containers_mount_table_lists_no_host_mount() {
+    let sandbox = Sandbox::new();
+    let rootfs = sandbox.busybox_rootfs("rootfs");
+    let ran = sandbox.run(&["run", "--rootfs", rootfs.to_str().unwrap(), "--", "/probe"]);
+    let report = ran.probe_report();
+    let targets: Vec<String> = report["mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["target"].as_str().map(str::to_string))
+        .collect();
+    // The container's own mounts: its root, and what minibox mounts on /proc, /sys and /dev.
+    let own = |t: &str| t == "/" || ["/proc", "/sys", "/dev"].iter().any(|d| Path::new(t).starts_with(d));
+    let foreign: Vec<&String> = targets.iter().filter(|t| !own(t)).collect();
+    ensure(
+        !targets.is_empty() && foreign.is_empty(),
+        "the container's mount table to hold only /, /proc, /sys and /dev (and what is below them)",
+        format!("{} mounts, of which not the container's own: {foreign:?}", targets.len()),
+        "after pivot_root the old root (the host's whole mount tree) is still attached: detach it with \
+         umount2(MNT_DETACH)",
+        PIVOT,
+    );
 }

@@ -31,6 +31,26 @@ fn counter(text: &str, name: &str) -> Option<u64> {
     text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// The cgroup of `controller` in a `/proc/PID/cgroup` listing: "ID:CONTROLLERS:PATH" lines, one per
+/// hierarchy on v1, the single line "0::PATH" on v2.
+fn cgroup_of<'a>(listing: &'a [String], controller: &str) -> Option<&'a str> {
+    let lines: Vec<(&str, &str)> = listing
+        .iter()
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            fields.next()?;
+            Some((fields.next()?, fields.next()?))
+        })
+        .collect();
+    let named = lines.iter().find(|(names, _)| names.split(',').any(|n| n == controller));
+    named.or_else(|| lines.iter().find(|(names, _)| names.is_empty())).map(|(_, path)| *path)
+}
+
+/// Is `controller`'s cgroup in this listing one of minibox's container cgroups?
+fn in_container_cgroup(listing: &[String], controller: &str) -> bool {
+    cgroup_of(listing, controller).is_some_and(|path| path.contains("/minibox/"))
+}
+
 /// Start a container and find its cgroup directories while it runs.
 fn running_with_cgroups(
     sandbox: &Sandbox,
@@ -119,6 +139,9 @@ fn the_limits_read_back_from_the_cgroup_files_are_those_asked_for() {
     ];
     let (running, dirs) = running_with_cgroups(&sandbox, &args, CREATE);
     let memory = read_cgroup_file(&dirs, &["memory.max", "memory.limit_in_bytes"]);
+    // Swap: v1 limits memory and swap together (memsw, the same number as the memory limit: no
+    // swap); v2 limits swap alone (0). Kernels built without swap accounting have neither file.
+    let swap = read_cgroup_file(&dirs, &["memory.swap.max", "memory.memsw.limit_in_bytes"]);
     let pids = read_cgroup_file(&dirs, &["pids.max"]);
     let cpu_v2 = read_cgroup_file(&dirs, &["cpu.max"]);
     let cpu_v1 =
@@ -140,6 +163,18 @@ fn the_limits_read_back_from_the_cgroup_files_are_those_asked_for() {
         "write each limit into its interface file before the command starts",
         CREATE,
     );
+    let swap_ok = match &swap {
+        Some((path, value)) if path.ends_with("memory.swap.max") => value == "0",
+        Some((_, value)) => value == "100663296",
+        None => true, // no swap accounting in this kernel: nothing to limit
+    };
+    ensure(
+        swap_ok,
+        "no swap beyond the memory limit: memory.memsw.limit_in_bytes 100663296 (v1) or memory.swap.max 0 (v2)",
+        format!("{swap:?}"),
+        "set the swap limit too (set_memswap_limit), or the container swaps instead of meeting its memory limit",
+        CREATE,
+    );
 }
 
 #[test]
@@ -155,12 +190,17 @@ fn the_command_runs_inside_the_containers_cgroup() {
         .flatten()
         .filter_map(|v| v.as_str().map(str::to_string))
         .collect();
-    let memory_line = cgroups.iter().find(|l| l.contains(":memory:") || l.starts_with("0::"));
+    let outside: Vec<String> = ["memory", "pids", "cpu"]
+        .into_iter()
+        .filter(|c| !in_container_cgroup(&cgroups, c))
+        .map(|c| format!("{c}: {:?}", cgroup_of(&cgroups, c)))
+        .collect();
     ensure(
-        memory_line.is_some_and(|l| l.contains("/minibox/")),
-        "the probe's /proc/self/cgroup to name a cgroup under minibox/",
-        format!("{cgroups:?}"),
-        "the child must join the container's cgroup before it execs the command (and before pivot_root hides /sys/fs/cgroup)",
+        outside.is_empty(),
+        "the probe's /proc/self/cgroup to name a cgroup under minibox/ for memory, pids and cpu",
+        format!("not in the container's cgroup: {outside:?}; all: {cgroups:?}"),
+        "the child must join every one of the container's cgroups (one per controller on v1) before it execs the \
+         command, and before pivot_root hides /sys/fs/cgroup",
         JOIN,
     );
 }
@@ -181,11 +221,6 @@ fn a_command_past_its_memory_limit_is_oom_killed_and_minibox_says_so() {
         "alloc",
         "256",
     ]);
-    ran.expect_code(137, "the OOM killer sends SIGKILL: 128 + 9", OOM).expect_stderr_contains(
-        "container killed: out of memory (limit 64 MiB)",
-        "after the command ends by SIGKILL, check the memory cgroup's oom_kill counter and say so",
-        OOM,
-    );
     let reached: u64 = ran
         .stderr
         .lines()
@@ -197,6 +232,31 @@ fn a_command_past_its_memory_limit_is_oom_killed_and_minibox_says_so() {
         "the probe to be stopped before it held 64 MiB",
         format!("it reported {reached} MiB{}", ran.transcript()),
         "the memory limit (and the swap limit) must be set before the command starts",
+        CREATE,
+    );
+    ran.expect_code(137, "the OOM killer sends SIGKILL: 128 + 9", OOM).expect_stderr_contains(
+        "container killed: out of memory (limit 64 MiB)",
+        "after the command ends by SIGKILL, check the memory cgroup's oom_kill counter and say so",
+        OOM,
+    );
+}
+
+#[test]
+#[serial]
+fn a_plain_sigkill_is_not_reported_as_out_of_memory() {
+    let sandbox = Sandbox::new();
+    let rootfs = sandbox.busybox_rootfs("rootfs");
+    let args = ["run", "--memory", "64m", "--rootfs", rootfs.to_str().unwrap(), "--", "sleep", "30"];
+    let (running, _) = running_with_cgroups(&sandbox, &args, OOM);
+    // `kill -9` from outside: the same signal the OOM killer sends, but no memory was short.
+    running.kill_container();
+    let ran = running.wait();
+    ran.expect_code(137, "a command killed by SIGKILL ends with 128 + 9", OOM);
+    ensure(
+        !ran.stderr.contains("out of memory"),
+        "no \"out of memory\" message for a command killed by a plain SIGKILL",
+        ran.transcript(),
+        "SIGKILL alone does not mean out of memory: report it only when the cgroup's oom_kill counter is above 0",
         OOM,
     );
 }
@@ -213,20 +273,26 @@ fn a_fork_bomb_cannot_exceed_the_pids_limit() {
         "--rootfs",
         rootfs.to_str().unwrap(),
         "--",
-        "/probe",
-        "spawn",
-        "50",
-        "10",
+        "sh",
+        "-c",
+        // Where the command runs (on stderr), then the probe in its place: one process, not two.
+        "cat /proc/self/cgroup >&2; exec /probe spawn 50 10",
     ]);
     ran.expect_code(0, "the probe reports how many children it could start, then ends cleanly", LIMITS);
     let report = ran.probe_report();
     let started = report["started"].as_u64().unwrap_or(0);
+    let cgroups: Vec<String> = ran.stderr.lines().map(str::to_string).collect();
+    let (cause, book) = if in_container_cgroup(&cgroups, "pids") {
+        ("set pids.max in the container's pids cgroup before the command starts", CREATE)
+    } else {
+        ("the command is not in the container's pids cgroup: join every one of its cgroups", JOIN)
+    };
     ensure(
         (1..16).contains(&started),
         "the probe to start fewer than 16 children (it counts as one of the 16 itself)",
-        format!("it started {started}: {report}"),
-        "set pids.max in the container's pids cgroup before the command starts",
-        LIMITS,
+        format!("it started {started}: {report}{}", ran.transcript()),
+        cause,
+        book,
     );
 }
 
@@ -246,15 +312,26 @@ fn a_busy_loop_under_a_cpu_quota_is_throttled() {
             break;
         }
     }
+    // The processes in that cgroup, to tell a quota never set from a cgroup never joined.
+    let members =
+        stat.as_ref().and_then(|(path, _)| std::fs::read_to_string(path.with_file_name("cgroup.procs")).ok());
     running.kill_container();
     let ran = running.wait();
     let throttled = stat.as_ref().and_then(|(_, s)| counter(s, "nr_throttled")).unwrap_or(0);
+    let (cause, book) = if members.as_deref().is_none_or(|pids| !pids.trim().is_empty()) {
+        (
+            "set the CFS quota (cpu.max, or cpu.cfs_quota_us and cpu.cfs_period_us) before the command starts",
+            CREATE,
+        )
+    } else {
+        ("the container's cpu cgroup holds no process: join every one of its cgroups", JOIN)
+    };
     ensure(
         throttled >= 3,
         "the kernel's cpu.stat to count throttled periods (nr_throttled >= 3)",
-        format!("{stat:?} in {dirs:?}{}", ran.transcript()),
-        "set the CFS quota (cpu.max, or cpu.cfs_quota_us and cpu.cfs_period_us) before the command starts",
-        CREATE,
+        format!("{stat:?} in {dirs:?}, processes in it {members:?}{}", ran.transcript()),
+        cause,
+        book,
     );
 }
 

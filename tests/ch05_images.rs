@@ -10,7 +10,7 @@ use sha2::{Digest as _, Sha256};
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use support::{Sandbox, ensure};
+use support::{OrFixture, Sandbox, ensure};
 
 const CONTENT: &str = "Chapter 5, \"Content addressing\"";
 const UNPACK: &str = "Chapter 5, \"Unpacking layers safely\"";
@@ -47,36 +47,38 @@ fn layer(entries: &[Entry]) -> Vec<u8> {
                 header.set_mode(0o644);
                 header.set_size(content.len() as u64);
                 header.set_entry_type(tar::EntryType::Regular);
-                builder.append_data(&mut header, path, content.as_bytes()).unwrap();
+                builder
+                    .append_data(&mut header, path, content.as_bytes())
+                    .or_fixture("building a test layer");
             }
             Entry::Dir(path) => {
                 header.set_size(0);
                 header.set_entry_type(tar::EntryType::Directory);
-                builder.append_data(&mut header, path, std::io::empty()).unwrap();
+                builder.append_data(&mut header, path, std::io::empty()).or_fixture("building a test layer");
             }
             Entry::Symlink(path, target) => {
                 header.set_size(0);
                 header.set_entry_type(tar::EntryType::Symlink);
-                builder.append_link(&mut header, path, target).unwrap();
+                builder.append_link(&mut header, path, target).or_fixture("building a test layer");
             }
             Entry::RawName(name, content) => {
                 header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name);
                 header.set_size(content.len() as u64);
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_cksum();
-                builder.append(&header, content.as_bytes()).unwrap();
+                builder.append(&header, content.as_bytes()).or_fixture("building a test layer");
             }
         }
     }
-    builder.into_inner().unwrap()
+    builder.into_inner().or_fixture("building a test layer")
 }
 
 /// A layer holding the whole of a directory (a root filesystem).
 fn layer_of_dir(dir: &Path) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
     builder.follow_symlinks(false);
-    builder.append_dir_all(".", dir).unwrap();
-    builder.into_inner().unwrap()
+    builder.append_dir_all(".", dir).or_fixture("archiving the test root filesystem");
+    builder.into_inner().or_fixture("archiving the test root filesystem")
 }
 
 fn oci_arch() -> &'static str {
@@ -87,10 +89,10 @@ fn oci_arch() -> &'static str {
 /// first) and the configuration `config` (the image configuration's `config` object).
 fn write_layout(dir: &Path, name: &str, layers: &[Vec<u8>], config: serde_json::Value) -> PathBuf {
     let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::create_dir_all(&blobs).or_fixture("writing a test image layout");
     let put = |bytes: &[u8]| {
         let hex = sha256_hex(bytes);
-        std::fs::write(blobs.join(&hex), bytes).unwrap();
+        std::fs::write(blobs.join(&hex), bytes).or_fixture("writing a test image layout");
         serde_json::json!({"digest": format!("sha256:{hex}"), "size": bytes.len()})
     };
     let mut layer_descriptors = Vec::new();
@@ -115,8 +117,9 @@ fn write_layout(dir: &Path, name: &str, layers: &[Vec<u8>], config: serde_json::
     manifest_descriptor["mediaType"] = "application/vnd.oci.image.manifest.v1+json".into();
     manifest_descriptor["annotations"] = serde_json::json!({"io.containerd.image.name": name});
     let index = serde_json::json!({"schemaVersion": 2, "manifests": [manifest_descriptor]});
-    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(dir.join("index.json"), index.to_string()).or_fixture("writing a test image layout");
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#)
+        .or_fixture("writing a test image layout");
     dir.to_path_buf()
 }
 
@@ -191,7 +194,7 @@ fn containers_of_one_image_do_not_see_each_others_writes_and_the_layer_is_untouc
         "shared:v1",
         "sh",
         "-c",
-        "echo changed > /data/greeting; rm /bin/ls; echo mine > /data/new; sleep 30",
+        "echo changed > /data/greeting && rm /bin/ls && echo mine > /data/new && cat /data/greeting; sleep 30",
     ]);
     let (writer, _) = writer.expect_process(|p| p.command == "sleep", "the writing container", OVERLAY);
     // Meanwhile a second one looks.
@@ -203,7 +206,14 @@ fn containers_of_one_image_do_not_see_each_others_writes_and_the_layer_is_untouc
         "cat /data/greeting; ls /data; test -e /bin/ls && echo ls-present",
     ]);
     writer.kill_container();
-    writer.wait();
+    let written = writer.wait();
+    ensure(
+        written.stdout == "changed\n",
+        "the writing container to change, delete and add files in its own root (stdout \"changed\")",
+        written.transcript(),
+        "the overlay must be writable: writes go to the container's upper directory (no MS_RDONLY)",
+        OVERLAY,
+    );
     reader.expect_stdout(
         "hello\ngreeting\nls-present\n",
         "each container writes into an upper directory of its own; the image's layers are read-only",
@@ -317,6 +327,11 @@ fn malicious_layers_are_refused_and_leave_nothing_behind() {
             layer(&[Entry::Symlink("link", &outside), Entry::File("link/escaped-through-link", "gotcha")]),
             "symbolic link",
         ),
+        (
+            "symlink-deep",
+            layer(&[Entry::Symlink("link", &outside), Entry::File("link/sub/escaped-below-link", "gotcha")]),
+            "symbolic link",
+        ),
     ];
     for (what, bad_layer, message) in cases {
         let layout =
@@ -338,10 +353,14 @@ fn malicious_layers_are_refused_and_leave_nothing_behind() {
     );
     let tampered_hex = sha256_hex(&layer(&[Entry::File("a", "honest")]));
     let blob = layout.join("blobs/sha256").join(&tampered_hex);
-    let mut bytes = std::fs::read(&blob).unwrap();
-    let at = bytes.windows(6).position(|w| w == b"honest").unwrap();
+    let mut bytes = std::fs::read(&blob).or_fixture("reading the blob to tamper with");
+    let at = bytes
+        .windows(6)
+        .position(|w| w == b"honest")
+        .ok_or("no `honest` in the blob")
+        .or_fixture("tampering with a blob");
     bytes[at..at + 6].copy_from_slice(b"sneaky");
-    std::fs::write(&blob, bytes).unwrap();
+    std::fs::write(&blob, bytes).or_fixture("tampering with a blob");
     let cause = "hash every blob and compare it with its digest before using it";
     sandbox
         .run(&["image", "load", layout.to_str().unwrap()])
@@ -472,7 +491,7 @@ fn import_load_from_a_tar_list_and_remove() {
     let sandbox = Sandbox::new();
     // `image import`: a root filesystem archive becomes a one-layer image.
     let rootfs_tar = sandbox.dir.join("rootfs.tar");
-    std::fs::write(&rootfs_tar, base_layer(&sandbox)).unwrap();
+    std::fs::write(&rootfs_tar, base_layer(&sandbox)).or_fixture("writing a rootfs archive");
     sandbox.run(&["image", "import", rootfs_tar.to_str().unwrap(), "imported:v1"]).expect_code(
         0,
         "import a rootfs tar",
@@ -491,9 +510,9 @@ fn import_load_from_a_tar_list_and_remove() {
         sh_config(),
     );
     let archive = sandbox.dir.join("saved.tar");
-    let mut builder = tar::Builder::new(std::fs::File::create(&archive).unwrap());
-    builder.append_dir_all(".", &layout).unwrap();
-    builder.finish().unwrap();
+    let mut builder = tar::Builder::new(std::fs::File::create(&archive).or_fixture("archiving a layout"));
+    builder.append_dir_all(".", &layout).or_fixture("archiving a layout");
+    builder.finish().or_fixture("archiving a layout");
     sandbox.run(&["image", "load", archive.to_str().unwrap()]).expect_code(
         0,
         "load a docker-save style archive",
@@ -517,5 +536,25 @@ fn import_load_from_a_tar_list_and_remove() {
         format!("{} layer dirs before, {after} after; list: {}", before, listed.stdout),
         "rmi forgets the name, then removes blobs and layers no image uses",
         RUNNING,
+    );
+}
+
+#[test]
+#[serial]
+fn a_file_in_a_higher_layer_hides_the_same_file_below() {
+    let sandbox = Sandbox::new();
+    let older = layer(&[Entry::Dir("etc"), Entry::File("etc/release", "old\n")]);
+    let newer = layer(&[Entry::Dir("etc"), Entry::File("etc/release", "new\n")]);
+    let layout = write_layout(
+        &sandbox.dir.join("layout"),
+        "layered:v1",
+        &[base_layer(&sandbox), older, newer],
+        sh_config(),
+    );
+    load(&sandbox, &layout, OVERLAY);
+    sandbox.run(&["run", "layered:v1", "cat", "/etc/release"]).expect_stdout(
+        "new\n",
+        "the last layer of the manifest is the top one: overlayfs's lowerdir lists the top layer first",
+        OVERLAY,
     );
 }

@@ -555,3 +555,24 @@ fn remove_cgroup(path: &Path) {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// Fail because the test's own preparation (`what`) went wrong: not the learner's code.
+#[track_caller]
+pub fn fixture_failed(what: &str, error: impl Display) -> ! {
+    panic!(
+        "\n  the test's own set-up failed: {what}: {error}\n  this is not a bug in your code: the test could \
+         not prepare what it checks (`cargo xtask doctor` says what this machine lacks, if anything)\n"
+    )
+}
+
+/// `step.or_fixture("what")`: the value of a step of a test's own set-up, or a `fixture_failed`.
+pub trait OrFixture<T> {
+    fn or_fixture(self, what: &str) -> T;
+}
+
+impl<T, E: Display> OrFixture<T> for Result<T, E> {
+    #[track_caller]
+    fn or_fixture(self, what: &str) -> T {
+        self.unwrap_or_else(|error| fixture_failed(what, error))
+    }
+}
