@@ -12,6 +12,7 @@ mod tags;
 mod verify;
 mod vm;
 mod workspace;
+mod wrong;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -78,6 +79,9 @@ enum Task {
         /// Check one chapter only.
         #[arg(long)]
         chapter: Option<u32>,
+        /// Check only the wrong variants whose name (`ch01/spawn--no-cloexec`) contains this.
+        #[arg(long)]
+        variant: Option<String>,
     },
 }
 
@@ -93,7 +97,7 @@ fn run(cli: Cli) -> Result<()> {
     let ws = Workspace::locate()?;
     match cli.command {
         Task::Sync { check, force } => sync::run(&ws, check, force),
-        Task::Verify { chapter } => verify::run(&ws, chapter),
+        Task::Verify { chapter, variant } => verify::run(&ws, chapter, variant.as_deref()),
         Task::Test { no_vm } => suite::run(&ws, !no_vm),
         Task::Doctor => doctor::run(&ws),
         Task::VmTest => vm::run(&ws),
