@@ -177,6 +177,7 @@ impl Sandbox {
             before,
             scope,
             state: self.state.clone(),
+            finished: false,
         }
     }
 
@@ -283,6 +284,22 @@ pub struct Running {
     before: HostState,
     scope: Vec<PathBuf>,
     state: PathBuf,
+    /// Set once the run has been waited for; until then, dropping it kills the run.
+    finished: bool,
+}
+
+/// A run that a failing test leaves behind must not outlive the test.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.processes.get_mut().kill_all();
+        let until = Instant::now() + Duration::from_secs(1);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
 }
 
 /// What a test waited for when the time ran out, for the report.
@@ -410,6 +427,7 @@ impl Running {
     /// collect the output, then check the rest of the machine.
     #[track_caller]
     fn ended(mut self, status: ExitStatus) -> Ran {
+        self.finished = true;
         let left = self.processes.get_mut().kill_all();
         let unclosed = self.collect_output();
         let ran = self.ran(Some(status));
@@ -430,11 +448,10 @@ impl Running {
     /// run, then fail.
     #[track_caller]
     fn timed_out(mut self, limit: Duration, expectation: Option<Expectation>) -> ! {
+        self.finished = true;
         A_RUN_TIMED_OUT.store(true, Ordering::Relaxed);
         let minibox = self.pid();
-        let running: Vec<Process> =
-            self.processes.get_mut().scan(true).into_iter().filter(Process::is_running).collect();
-        let stuck = why_stuck(minibox, &running);
+        let stuck = why_stuck(minibox, &self.processes.get_mut().scan(true));
         let killed = self.processes.get_mut().kill_all();
         // SIGKILL ends minibox unless the kernel holds it (a process in uninterruptible sleep).
         let reap_by = Instant::now() + OUTPUT_GRACE;
@@ -730,7 +747,8 @@ struct Stuck {
     certain: bool,
 }
 
-fn why_stuck(minibox: i32, running: &[Process]) -> Option<Stuck> {
+fn why_stuck(minibox: i32, processes: &[Process]) -> Option<Stuck> {
+    let running: Vec<&Process> = processes.iter().filter(|p| p.is_running()).collect();
     let syscall = std::fs::read_to_string(format!("/proc/{minibox}/syscall")).ok()?;
     let mut fields = syscall.split_whitespace();
     let number: i64 = fields.next()?.parse().ok()?;
@@ -745,7 +763,7 @@ fn why_stuck(minibox: i32, running: &[Process]) -> Option<Stuck> {
         let writers: Vec<Process> = running
             .iter()
             .filter(|p| p.pid != minibox && descriptors(p.pid).contains(&target))
-            .cloned()
+            .map(|p| (*p).clone())
             .collect();
         if !writers.is_empty() {
             let cause = format!(
@@ -774,6 +792,17 @@ fn why_stuck(minibox: i32, running: &[Process]) -> Option<Stuck> {
     }
     if number == libc::SYS_rt_sigtimedwait {
         let doing = "waiting for a signal (sigwait)".to_string();
+        let ended: Vec<Process> =
+            processes.iter().filter(|p| p.ppid == minibox && !p.is_running()).cloned().collect();
+        if !ended.is_empty() {
+            let cause = format!(
+                "the command has ended ({} is a zombie: its exit status waits to be collected), but minibox \
+                 still waits for a signal: SIGCHLD must be among the signals it waits for, and be answered \
+                 with waitpid",
+                describe(&ended)
+            );
+            return Some(Stuck { doing, cause, book: SIGNALS, certain: true });
+        }
         return Some(Stuck { doing, cause: String::new(), book: SIGNALS, certain: false });
     }
     None

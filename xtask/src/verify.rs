@@ -174,6 +174,9 @@ fn check_variants(ws: &Workspace, chapter: &Chapter, filter: &str) -> Result<(St
             checked.build.as_secs_f64(),
             checked.tests.as_secs_f64()
         );
+        for said in &checked.said {
+            println!("verify:     {said}");
+        }
         caught += usize::from(checked.caught);
         defects.extend(checked.defects);
     }

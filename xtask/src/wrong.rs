@@ -248,13 +248,20 @@ pub struct Checked {
     pub defects: Vec<String>,
     pub build: Duration,
     pub tests: Duration,
+    /// What each failing test said: `FILE::TEST: likely cause (book section)`.
+    pub said: Vec<String>,
 }
 
 /// Cut, build and test one variant.
 pub fn check(ws: &Workspace, chapter: &Chapter, variant: &Variant) -> Result<Checked> {
     let label = variant.label();
-    let mut checked =
-        Checked { caught: false, defects: Vec::new(), build: Duration::ZERO, tests: Duration::ZERO };
+    let mut checked = Checked {
+        caught: false,
+        defects: Vec::new(),
+        build: Duration::ZERO,
+        tests: Duration::ZERO,
+        said: Vec::new(),
+    };
     let cut = match cut(ws, chapter, variant) {
         Ok(cut) => cut,
         Err(error) => {
@@ -312,6 +319,9 @@ pub fn check(ws: &Workspace, chapter: &Chapter, variant: &Variant) -> Result<Che
     let mut caught = true;
     for (file, test) in &variant.caught_by {
         let outcome = outcomes.iter().find(|o| o.target == *file && o.name == *test);
+        if let Some(failed) = outcome.filter(|o| !o.passed) {
+            checked.said.push(format!("{file}::{test}: {}", cargo::gist(&failed.report)));
+        }
         let problem = match outcome {
             None => Some(format!("{file}::{test} did not run (is the name right?)")),
             Some(o) if o.passed => Some(format!("{file}::{test} passes on it: no test catches this mistake")),
