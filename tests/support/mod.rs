@@ -159,6 +159,20 @@ impl Sandbox {
             // A process group of its own: the container's processes stay in it (unless they
             // leave it on purpose) when minibox is gone and they have a new parent.
             .process_group(0);
+        // A signal ignored here (a script's background job ignores SIGINT, nohup SIGHUP) would
+        // stay ignored in minibox's command, and a shell cannot trap a signal ignored at its
+        // start: give minibox the defaults a terminal gives.
+        // SAFETY: between fork and exec the closure calls only signal(2), which is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                for signal in
+                    [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGUSR1, libc::SIGUSR2]
+                {
+                    libc::signal(signal, libc::SIG_DFL);
+                }
+                Ok(())
+            })
+        };
         adjust(&mut command);
         let scope = self.scope(&args);
         let before = HostState::now(&scope, &self.state);
@@ -649,7 +663,8 @@ impl RunProcesses {
         }
         let found: Vec<Process> = all.into_iter().filter(|p| ours.contains(&p.pid)).collect();
         for p in &found {
-            if self.seen.get(&p.pid).is_none_or(|s| s.start != p.start) {
+            // A fork of minibox shows minibox's name and environment until it execs.
+            if self.seen.get(&p.pid).is_none_or(|s| s.start != p.start || s.command != p.command) {
                 let marked = has_marker(p.pid, &self.marker);
                 self.seen.insert(p.pid, Seen { start: p.start, command: p.command.clone(), marked });
             }
