@@ -196,8 +196,9 @@ impl Sandbox {
     }
 
     /// The directories a run may make mounts under: this sandbox (state and root filesystems
-    /// included), and a `--rootfs` given elsewhere. The leak check looks at these only, so a
-    /// mount made elsewhere on the machine at the same time is never taken for a leak.
+    /// included), and a `--rootfs` given elsewhere (but not `/`, which would take in every mount
+    /// on the machine). The leak check looks at these only, so a mount made elsewhere on the
+    /// machine at the same time is never taken for a leak.
     fn scope(&self, args: &[String]) -> Vec<PathBuf> {
         let mut dirs = vec![self.dir.clone(), self.state.clone()];
         for (i, arg) in args.iter().enumerate() {
@@ -208,7 +209,10 @@ impl Sandbox {
             };
             if let Some(rootfs) = rootfs {
                 let path = PathBuf::from(rootfs);
-                dirs.push(path.canonicalize().unwrap_or(path));
+                let path = path.canonicalize().unwrap_or(path);
+                if path.parent().is_some() {
+                    dirs.push(path);
+                }
             }
         }
         dirs
@@ -1072,7 +1076,7 @@ impl HostState {
 }
 
 /// Mount points (as `/proc/self/mountinfo` shows them) at or under any of `dirs`.
-fn mounts_under(dirs: &[PathBuf]) -> BTreeSet<String> {
+pub fn mounts_under(dirs: &[PathBuf]) -> BTreeSet<String> {
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()
         .lines()
