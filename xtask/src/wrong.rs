@@ -296,9 +296,10 @@ pub fn check(ws: &Workspace, chapter: &Chapter, variant: &Variant) -> Result<Che
     checked.build = started.elapsed();
     if !built.success {
         let errors: Vec<&str> = built.text.lines().filter(|l| l.contains("error")).take(10).collect();
+        let path = variant.path.display();
         checked
             .defects
-            .push(format!("{label} does not build (a variant must compile): {}", errors.join("\n    ")));
+            .push(format!("{label} ({path}) does not build, and a variant must: {}", errors.join("\n    ")));
         return Ok(checked);
     }
 
