@@ -10,6 +10,7 @@ use nix::sys::signal::Signal;
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 use serial_test::serial;
+use std::time::Duration;
 use support::{Sandbox, ensure};
 
 const EXIT_STATUSES: &str = "Chapter 1, \"Exit statuses\"";
@@ -170,7 +171,13 @@ fn forwards(signal: i32, name: &str) {
     running.signal(signal);
     let cause =
         "minibox should pass the signal it receives on to the command, then report the command's exit code";
-    running.wait().expect_stdout(&format!("got {name}\n"), cause, SIGNALS).expect_code(7, cause, SIGNALS);
+    // The shell's trap runs within a tenth of a second of the signal's arrival.
+    let limit = support::run_timeout().min(Duration::from_secs(5));
+    let expected = format!("the command to get SIG{name} and exit within {} s", limit.as_secs());
+    running
+        .wait_for(limit, &expected, cause, SIGNALS)
+        .expect_stdout(&format!("got {name}\n"), cause, SIGNALS)
+        .expect_code(7, cause, SIGNALS);
 }
 
 #[test]

@@ -1,16 +1,29 @@
 //! What every graded test shares: running this chapter's `minibox`, the root check, fixtures,
 //! the leak check after every run, and failure reports that tell a learner what to do.
 //!
+//! Whatever the code under test does, a test ends in bounded time. Every run has a time limit;
+//! when minibox ends, or its time is up, every process of the run is killed *before* anything
+//! waits for minibox's output (a process left running could hold it open forever), and what
+//! was still running is reported. The run's processes are found without relying on the code
+//! under test: see [`RunProcesses`].
+//!
 //! The same test files grade every snapshot (`chapter-NN` and `solution-NN`); `env!` values
 //! below are those of the crate being tested.
 #![allow(dead_code)] // each test file uses its own part of this module
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
 use std::fmt::Display;
 use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// The package under test, for example `chapter-03`.
@@ -20,8 +33,28 @@ pub const MINIBOX: &str = env!(concat!("CARGO_BIN_EXE_", env!("CARGO_PKG_NAME"))
 /// The static probe built by `tests/support/build.rs`.
 pub const PROBE: &str = env!("MINIBOX_PROBE");
 
-/// How long any one minibox run may take before the test gives up on it.
-pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+/// The book sections that this module's own reports point to.
+const FORK_AND_EXEC: &str = "Chapter 1, \"Fork and exec\"";
+const SIGNALS: &str = "Chapter 1, \"Waiting, and passing signals on\"";
+
+/// How long one minibox run may take: 60 s, or `MINIBOX_TEST_TIMEOUT` seconds. Once a run of
+/// this test binary has used up its time, the code under test is known to hang, and later runs
+/// get at most [`AFTER_A_TIMEOUT`]: a chapter's tests then end in minutes, not in an hour.
+pub fn run_timeout() -> Duration {
+    let configured = std::env::var("MINIBOX_TEST_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .map_or(Duration::from_secs(60), Duration::from_secs_f64);
+    if A_RUN_TIMED_OUT.load(Ordering::Relaxed) { configured.min(AFTER_A_TIMEOUT) } else { configured }
+}
+
+/// The limit of every run after one has timed out (see [`run_timeout`]).
+pub const AFTER_A_TIMEOUT: Duration = Duration::from_secs(10);
+static A_RUN_TIMED_OUT: AtomicBool = AtomicBool::new(false);
+
+/// How long minibox's stdout and stderr may stay open once every process of the run is dead.
+const OUTPUT_GRACE: Duration = Duration::from_secs(5);
 
 /// The chapter of the snapshot under test (`chapter-03` and `solution-03` are both 3).
 pub fn snapshot_chapter() -> u32 {
@@ -57,17 +90,29 @@ pub struct Sandbox {
     pub state: PathBuf,
 }
 
-static SANDBOXES: AtomicU32 = AtomicU32::new(0);
+/// A new directory in the system's temporary directory, with a name nobody can predict and
+/// mode 0700 (mkdtemp(3)), so that no other user can plant files or links in it first.
+pub fn private_temp_dir(prefix: &str) -> PathBuf {
+    let template = std::env::temp_dir().join(format!("{prefix}XXXXXX"));
+    let mut bytes = template.into_os_string().into_vec();
+    bytes.push(0);
+    // SAFETY: `bytes` is a writable, NUL-terminated template ending in XXXXXX, as mkdtemp requires.
+    let made = unsafe { libc::mkdtemp(bytes.as_mut_ptr().cast()) };
+    if made.is_null() {
+        let error = std::io::Error::last_os_error();
+        panic!("creating a private directory in {}: {error}", std::env::temp_dir().display());
+    }
+    bytes.pop();
+    let dir = PathBuf::from(OsString::from_vec(bytes));
+    dir.canonicalize().unwrap_or(dir)
+}
 
 impl Sandbox {
     /// A fresh sandbox. From chapter 2 on, minibox needs root: without it the test stops here
     /// with one clear message rather than a wall of permission errors.
     pub fn new() -> Sandbox {
         require_root();
-        let n = SANDBOXES.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("minibox-test-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("creating the test's temporary directory");
+        let dir = private_temp_dir("minibox-test-");
         let state = dir.join("state");
         Sandbox { dir, state }
     }
@@ -88,7 +133,8 @@ impl Sandbox {
             c.stdin(Stdio::piped());
         });
         let mut stdin = running.child.stdin.take().expect("stdin is piped");
-        std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("writing to minibox's stdin");
+        // A command that exits without reading its input closes the pipe: not this test's concern.
+        let _ = std::io::Write::write_all(&mut stdin, input.as_bytes());
         drop(stdin);
         running.wait()
     }
@@ -109,17 +155,67 @@ impl Sandbox {
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .stderr(Stdio::piped())
+            // A process group of its own: the container's processes stay in it (unless they
+            // leave it on purpose) when minibox is gone and they have a new parent.
+            .process_group(0);
+        // A signal ignored here (a script's background job ignores SIGINT, nohup SIGHUP) would
+        // stay ignored in minibox's command, and a shell cannot trap a signal ignored at its
+        // start: give minibox the defaults a terminal gives.
+        // SAFETY: between fork and exec the closure calls only signal(2), which is async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                for signal in
+                    [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGUSR1, libc::SIGUSR2]
+                {
+                    libc::signal(signal, libc::SIG_DFL);
+                }
+                Ok(())
+            })
+        };
         adjust(&mut command);
-        let before = HostState::now(&self.state);
-        let child = command.spawn().unwrap_or_else(|e| panic!("starting {MINIBOX}: {e}"));
+        let scope = self.scope(&args);
+        let before = HostState::now(&scope, &self.state);
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("starting {MINIBOX}: {e}"));
+        // Read the output from the start: a full pipe would stop minibox and its command.
+        let stdout = Capture::start(child.stdout.take());
+        let stderr = Capture::start(child.stderr.take());
+        let pipes = [&stdout, &stderr].iter().filter_map(|c| c.pipe).collect();
+        let processes = RefCell::new(RunProcesses::new(child.id() as i32, &marker, pipes));
         Running {
             child,
             shown: format!("minibox {}", args.join(" ")),
-            marker,
+            processes,
+            stdout,
+            stderr,
             before,
+            scope,
             state: self.state.clone(),
+            finished: false,
         }
+    }
+
+    /// The directories a run may make mounts under: this sandbox (state and root filesystems
+    /// included), and a `--rootfs` given elsewhere (but not `/`, which would take in every mount
+    /// on the machine). The leak check looks at these only, so a mount made elsewhere on the
+    /// machine at the same time is never taken for a leak.
+    fn scope(&self, args: &[String]) -> Vec<PathBuf> {
+        let mut dirs = vec![self.dir.clone(), self.state.clone()];
+        for (i, arg) in args.iter().enumerate() {
+            let rootfs = match arg.strip_prefix("--rootfs=") {
+                Some(value) => Some(value),
+                None if arg == "--rootfs" => args.get(i + 1).map(String::as_str),
+                None => None,
+            };
+            if let Some(rootfs) = rootfs {
+                let path = PathBuf::from(rootfs);
+                let path = path.canonicalize().unwrap_or(path);
+                if path.parent().is_some() {
+                    dirs.push(path);
+                }
+            }
+        }
+        dirs
     }
 
     /// A root filesystem made of the host's static busybox and the probe (`/probe`), in a fresh
@@ -137,7 +233,8 @@ impl Drop for Sandbox {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
         // minibox leaves its empty `minibox` parent cgroups in place (as Docker leaves its own);
-        // the tests remove them, so that a test run leaves the machine as it found it.
+        // the tests remove them, so that a test run leaves the machine as it found it. A parent
+        // still in use is not empty, and rmdir leaves it alone.
         for parent in minibox_parent_cgroups() {
             let _ = std::fs::remove_dir(parent);
         }
@@ -181,9 +278,35 @@ pub fn require_root() {
 pub struct Running {
     child: Child,
     shown: String,
-    marker: String,
+    processes: RefCell<RunProcesses>,
+    stdout: Capture,
+    stderr: Capture,
     before: HostState,
+    scope: Vec<PathBuf>,
     state: PathBuf,
+    /// Set once the run has been waited for; until then, dropping it kills the run.
+    finished: bool,
+}
+
+/// A run that a failing test leaves behind must not outlive the test.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.processes.get_mut().kill_all();
+        let until = Instant::now() + Duration::from_secs(1);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// What a test waited for when the time ran out, for the report.
+struct Expectation {
+    expected: String,
+    cause: String,
+    book: String,
 }
 
 impl Running {
@@ -197,24 +320,23 @@ impl Running {
         unsafe { libc::kill(self.pid(), signal) };
     }
 
-    /// Wait until a process of the container is running: the first process carrying this run's
-    /// marker that `accept` likes. Gives up after `RUN_TIMEOUT`.
+    /// Wait until a process of the container is running: the first process of this run that
+    /// `accept` likes. Gives up when minibox ends first, or after the run's time limit.
     pub fn wait_for_process(&mut self, accept: impl Fn(&Process) -> bool) -> Option<Process> {
         let start = Instant::now();
-        while start.elapsed() < RUN_TIMEOUT {
-            if let Some(found) = processes_with_marker(&self.marker).into_iter().find(|p| accept(p)) {
-                return Some(found);
-            }
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return None;
+        let limit = run_timeout();
+        loop {
+            let ended = !matches!(self.child.try_wait(), Ok(None));
+            let found = self.processes().into_iter().find(|p| p.is_running() && accept(p));
+            if found.is_some() || ended || start.elapsed() >= limit {
+                return found;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        None
     }
 
     /// Like `wait_for_process`, but a process that never appears fails the test, with what
-    /// minibox printed.
+    /// minibox printed and what did run.
     #[track_caller]
     pub fn expect_process(
         mut self,
@@ -222,13 +344,29 @@ impl Running {
         what: &str,
         book: &str,
     ) -> (Running, Process) {
-        match self.wait_for_process(accept) {
-            Some(found) => (self, found),
-            None => {
-                let ran = self.wait();
-                fail(format!("{what} to be running"), ran.transcript(), "the command never started", book)
-            }
+        if let Some(found) = self.wait_for_process(accept) {
+            return (self, found);
         }
+        let expected = format!("{what} to be running");
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let cause = format!("minibox kept running, but {what} never did");
+            self.timed_out(run_timeout(), Some(Expectation { expected, cause, book: book.into() }));
+        }
+        let seen = self.processes.borrow().history();
+        let note = self.processes.borrow().marker_note();
+        let started_something = self.processes.borrow().saw_the_command();
+        let ran = self.wait();
+        let cause = if started_something {
+            "the command ran, but was gone before the test could see it (or another program ran): see what minibox printed"
+        } else {
+            "the command never started: minibox ended first (see what it printed)"
+        };
+        fail(
+            expected,
+            format!("minibox ended; processes of this run: {seen}{note}{}", ran.transcript()),
+            cause,
+            book,
+        )
     }
 
     /// SIGKILL every process of the container (not minibox itself): minibox then sees its
@@ -240,58 +378,435 @@ impl Running {
         }
     }
 
-    /// Processes of the container that are running now.
+    /// The processes of this run that exist now: minibox and the container's.
     pub fn processes(&self) -> Vec<Process> {
-        processes_with_marker(&self.marker)
+        self.processes.borrow_mut().scan(false)
     }
 
-    /// Wait for minibox to end (killing it after `RUN_TIMEOUT`), then check it left nothing behind.
-    pub fn wait(mut self) -> Ran {
+    /// Wait for minibox to end (stopping it after the run's time limit), then check that it
+    /// left nothing behind.
+    pub fn wait(self) -> Ran {
+        self.finish(run_timeout(), None)
+    }
+
+    /// Wait at most `limit` for minibox to end. Past it, the test fails with `expected`, the
+    /// likely `cause` and the `book` section, unless minibox is visibly stuck somewhere else
+    /// (the report then says where).
+    #[track_caller]
+    pub fn wait_for(self, limit: Duration, expected: &str, cause: &str, book: &str) -> Ran {
+        let expectation = Expectation { expected: expected.into(), cause: cause.into(), book: book.into() };
+        self.finish(limit, Some(expectation))
+    }
+
+    #[track_caller]
+    fn finish(mut self, limit: Duration, expectation: Option<Expectation>) -> Ran {
         let started = Instant::now();
-        let mut stdout = self.child.stdout.take().expect("stdout is piped");
-        let mut stderr = self.child.stderr.take().expect("stderr is piped");
-        let out_reader = std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = stdout.read_to_end(&mut s);
-            s
-        });
-        let err_reader = std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = stderr.read_to_end(&mut s);
-            s
-        });
-        let mut timed_out = false;
+        let mut last_look: Option<Instant> = None;
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("waiting for minibox") {
-                break status;
+                break Some(status);
             }
-            if started.elapsed() > RUN_TIMEOUT {
-                timed_out = true;
-                let _ = self.child.kill();
-                break self.child.wait().expect("waiting for minibox");
+            if started.elapsed() >= limit {
+                break None;
+            }
+            // Look at the run's processes now and then while minibox lives: a process seen
+            // once stays known, wherever it goes.
+            if last_look.is_none_or(|t| t.elapsed() > Duration::from_millis(100)) {
+                self.processes.get_mut().scan(false);
+                last_look = Some(Instant::now());
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        use std::os::unix::process::ExitStatusExt;
-        let ran = Ran {
-            shown: self.shown.clone(),
-            code: status.code(),
-            signal: status.signal(),
-            stdout: String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned(),
-            stderr: String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned(),
-        };
-        if timed_out {
-            cleanup_processes(&self.marker);
+        match status {
+            Some(status) => self.ended(status),
+            None => self.timed_out(limit, expectation),
+        }
+    }
+
+    /// minibox has ended: anything of its run still running is a leak. Kill it all first, then
+    /// collect the output, then check the rest of the machine.
+    #[track_caller]
+    fn ended(mut self, status: ExitStatus) -> Ran {
+        self.finished = true;
+        let left = self.processes.get_mut().kill_all();
+        let unclosed = self.collect_output();
+        let ran = self.ran(Some(status));
+        let processes = self.processes.borrow();
+        self.before.check_nothing_left(&left, &processes, &self.scope, &self.state, &ran);
+        if let Some(unclosed) = unclosed {
             fail(
-                format!("`{}` to finish within {} s", ran.shown, RUN_TIMEOUT.as_secs()),
-                format!("it was still running, and was killed\n{}", ran.transcript()),
-                "minibox waits for something that never happens (a child that is never reaped, a pipe that never closes)",
-                "Chapter 1, \"Waiting, and passing signals on\"",
+                "minibox's stdout and stderr to close once it and its command had ended",
+                format!("{unclosed}{}", ran.transcript()),
+                "a process outside the container holds minibox's output (did something started by the command leave its process group and its parent?)",
+                SIGNALS,
             );
         }
-        self.before.check_nothing_left(&self.marker, &self.state, &ran);
         ran
     }
+
+    /// minibox took longer than `limit`: say where it was stuck, kill every process of the
+    /// run, then fail.
+    #[track_caller]
+    fn timed_out(mut self, limit: Duration, expectation: Option<Expectation>) -> ! {
+        self.finished = true;
+        A_RUN_TIMED_OUT.store(true, Ordering::Relaxed);
+        let minibox = self.pid();
+        let stuck = why_stuck(minibox, &self.processes.get_mut().scan(true));
+        let killed = self.processes.get_mut().kill_all();
+        // SIGKILL ends minibox unless the kernel holds it (a process in uninterruptible sleep).
+        let reap_by = Instant::now() + OUTPUT_GRACE;
+        let mut status = None;
+        while status.is_none() && Instant::now() < reap_by {
+            status = self.child.try_wait().ok().flatten();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let unclosed = self.collect_output();
+        let ran = self.ran(status);
+        let note = self.processes.borrow().marker_note();
+        let seconds = limit.as_secs_f64();
+        let mut seen = format!(
+            "after {seconds:.0} s it was still running, and was killed with everything it started: {}{}",
+            describe(&killed),
+            stuck.as_ref().map(|s| format!("\n    minibox was {}", s.doing)).unwrap_or_default()
+        );
+        if let Some(unclosed) = unclosed {
+            seen.push_str(&format!("\n    {unclosed}"));
+        }
+        let seen = format!("{seen}{note}{}", ran.transcript());
+        let generic = Expectation {
+            expected: format!("`{}` to finish within {seconds:.0} s", ran.shown),
+            cause: "minibox waits for something that never happens (a child that is never reaped, a pipe that never closes, a signal that is never passed on)".into(),
+            book: SIGNALS.into(),
+        };
+        let expectation = expectation.unwrap_or(generic);
+        // Where minibox was stuck beats a guess made before the run.
+        let (cause, book) = match &stuck {
+            Some(stuck) if stuck.certain => (stuck.cause.clone(), stuck.book.to_string()),
+            _ => (expectation.cause, expectation.book),
+        };
+        let later = if AFTER_A_TIMEOUT < limit {
+            format!(" (later runs of this test binary get {} s)", AFTER_A_TIMEOUT.as_secs())
+        } else {
+            String::new()
+        };
+        fail(format!("{}{later}", expectation.expected), seen, &cause, &book)
+    }
+
+    /// Wait, for a bounded time, until minibox's stdout and stderr are closed (every process of
+    /// the run is dead by now, so they should be). `Some(what happened)` when they were not.
+    fn collect_output(&mut self) -> Option<String> {
+        let deadline = Instant::now() + OUTPUT_GRACE;
+        if self.stdout.closed_by(deadline) & self.stderr.closed_by(deadline) {
+            return None;
+        }
+        let holders = self.processes.get_mut().kill_all();
+        let deadline = Instant::now() + OUTPUT_GRACE;
+        if self.stdout.closed_by(deadline) & self.stderr.closed_by(deadline) {
+            return None;
+        }
+        Some(format!(
+            "minibox's output was still open {} s after its run had been killed (holders found: {})",
+            OUTPUT_GRACE.as_secs() * 2,
+            describe(&holders)
+        ))
+    }
+
+    fn ran(&self, status: Option<ExitStatus>) -> Ran {
+        Ran {
+            shown: self.shown.clone(),
+            code: status.and_then(|s| s.code()),
+            signal: status.and_then(|s| s.signal()),
+            stdout: self.stdout.text(),
+            stderr: self.stderr.text(),
+        }
+    }
+}
+
+/// "1234 (sleep), 1240 (sh)", or "none".
+fn describe(processes: &[Process]) -> String {
+    if processes.is_empty() {
+        return "none".into();
+    }
+    processes.iter().map(|p| format!("{} ({})", p.pid, p.command)).collect::<Vec<_>>().join(", ")
+}
+
+/// What minibox writes to one pipe, read by a thread of its own from the start, so that
+/// minibox never blocks on a full pipe and the test never blocks on an open one.
+struct Capture {
+    text: Arc<Mutex<Vec<u8>>>,
+    closed: mpsc::Receiver<()>,
+    done: bool,
+    /// The pipe's inode: a process that holds its write end shows `pipe:[INODE]` among its fds.
+    pipe: Option<u64>,
+}
+
+impl Capture {
+    fn start<R: Read + AsRawFd + Send + 'static>(source: Option<R>) -> Capture {
+        let text = Arc::new(Mutex::new(Vec::new()));
+        let (tell, closed) = mpsc::channel();
+        let Some(mut source) = source else {
+            return Capture { text, closed, done: true, pipe: None };
+        };
+        let pipe = std::fs::metadata(format!("/proc/self/fd/{}", source.as_raw_fd())).ok().map(|m| m.ino());
+        let sink = Arc::clone(&text);
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 8192];
+            loop {
+                match source.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => sink.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(&buffer[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = tell.send(());
+        });
+        Capture { text, closed, done: false, pipe }
+    }
+
+    /// Wait until every writer has closed the pipe, or until `deadline`. Has it closed?
+    fn closed_by(&mut self, deadline: Instant) -> bool {
+        if !self.done {
+            self.done = self.closed.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok();
+        }
+        self.done
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.text.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+/// The processes of one run, found without trusting the code under test to keep any promise:
+/// minibox itself and its process group; processes whose environment carries the run's
+/// marker; children of processes already found (so every descendant of minibox, as long as
+/// its parent lives); any process in a PID namespace or a container cgroup where one of them
+/// was seen; any process seen before (by pid and start time, wherever it has moved since); and,
+/// when asked, whoever holds minibox's stdout or stderr.
+struct RunProcesses {
+    minibox: i32,
+    marker: String,
+    seen: BTreeMap<i32, Seen>,
+    namespaces: BTreeSet<String>,
+    cgroups: BTreeSet<String>,
+    pipes: Vec<u64>,
+    own_namespace: String,
+    own_cgroups: BTreeSet<String>,
+}
+
+/// A process seen in a run.
+struct Seen {
+    start: u64,
+    command: String,
+    /// Whether its environment carried the run's marker (`None`: could not be read).
+    marked: Option<bool>,
+}
+
+impl RunProcesses {
+    fn new(minibox: i32, marker: &str, pipes: Vec<u64>) -> RunProcesses {
+        RunProcesses {
+            minibox,
+            marker: format!("MINIBOX_TEST_RUN={marker}\0"),
+            seen: BTreeMap::new(),
+            namespaces: BTreeSet::new(),
+            cgroups: BTreeSet::new(),
+            pipes,
+            own_namespace: pid_namespace("self"),
+            own_cgroups: cgroup_lines("self").into_iter().collect(),
+        }
+    }
+
+    /// The run's processes now, zombies included. `holders`: also whoever holds minibox's
+    /// output (this reads every process's descriptors, so only at the end of a run).
+    fn scan(&mut self, holders: bool) -> Vec<Process> {
+        let all = Process::all();
+        let own = std::process::id() as i32;
+        let mut ours: BTreeSet<i32> = BTreeSet::new();
+        for p in all.iter().filter(|p| p.pid != own) {
+            let belongs = p.pid == self.minibox
+                || p.pgid == self.minibox
+                || self.seen.get(&p.pid).is_some_and(|s| s.start == p.start)
+                || (!p.pid_ns.is_empty() && self.namespaces.contains(&p.pid_ns))
+                || (!self.cgroups.is_empty()
+                    && cgroup_lines(&p.pid.to_string()).iter().any(|l| self.cgroups.contains(l)))
+                || has_marker(p.pid, &self.marker) == Some(true)
+                || (holders && holds_a_pipe(p.pid, &self.pipes));
+            if belongs {
+                ours.insert(p.pid);
+            }
+        }
+        // Children of the run's processes are the run's.
+        loop {
+            let children: Vec<i32> = all
+                .iter()
+                .filter(|p| p.pid != own && !ours.contains(&p.pid) && ours.contains(&p.ppid))
+                .map(|p| p.pid)
+                .collect();
+            if children.is_empty() {
+                break;
+            }
+            ours.extend(children);
+        }
+        let found: Vec<Process> = all.into_iter().filter(|p| ours.contains(&p.pid)).collect();
+        for p in &found {
+            // A fork of minibox shows minibox's name and environment until it execs.
+            if self.seen.get(&p.pid).is_none_or(|s| s.start != p.start || s.command != p.command) {
+                let marked = has_marker(p.pid, &self.marker);
+                self.seen.insert(p.pid, Seen { start: p.start, command: p.command.clone(), marked });
+            }
+            if !p.pid_ns.is_empty() && p.pid_ns != self.own_namespace {
+                self.namespaces.insert(p.pid_ns.clone());
+            }
+            for line in cgroup_lines(&p.pid.to_string()) {
+                if is_container_cgroup(&line) && !self.own_cgroups.contains(&line) {
+                    self.cgroups.insert(line);
+                }
+            }
+        }
+        found
+    }
+
+    /// SIGKILL every process of the run, and again until none is left (one may fork while we
+    /// kill); returns those that were running at first. Bounded: a process the kernel holds
+    /// (uninterruptible sleep) is left after two seconds.
+    fn kill_all(&mut self) -> Vec<Process> {
+        let mut first = None;
+        for _ in 0..200 {
+            let running: Vec<Process> = self.scan(true).into_iter().filter(Process::is_running).collect();
+            let done = running.is_empty();
+            first.get_or_insert(running.clone());
+            if done {
+                break;
+            }
+            for p in &running {
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe { libc::kill(p.pid, libc::SIGKILL) };
+            }
+            if running.iter().any(|p| p.pgid == self.minibox) {
+                // SAFETY: as above; the group is minibox's own (`process_group(0)`).
+                unsafe { libc::kill(-self.minibox, libc::SIGKILL) };
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        first.unwrap_or_default()
+    }
+
+    /// Every process seen in the run, for a report.
+    fn history(&self) -> String {
+        let seen: Vec<String> = self.seen.iter().map(|(pid, s)| format!("{pid} ({})", s.command)).collect();
+        if seen.is_empty() { "none".into() } else { seen.join(", ") }
+    }
+
+    /// Was a process other than minibox (or a fork of it) seen?
+    fn saw_the_command(&self) -> bool {
+        self.seen.values().any(|s| s.command != minibox_command())
+    }
+
+    /// A note for reports when the command's processes lack the run's marker: they did run,
+    /// but without the environment minibox was asked to give them.
+    fn marker_note(&self) -> String {
+        let commands: Vec<&Seen> = self.seen.values().filter(|s| s.command != minibox_command()).collect();
+        if commands.is_empty() || !commands.iter().all(|s| s.marked == Some(false)) {
+            return String::new();
+        }
+        format!(
+            "\n    note:    the command did start, but none of its processes has the variable \
+             {} that minibox was given with --env: the environment did not reach execve ({FORK_AND_EXEC})",
+            self.marker.trim_end_matches('\0')
+        )
+    }
+}
+
+/// The name the kernel shows for minibox and for its forks before they exec (15 bytes at most).
+fn minibox_command() -> String {
+    let name = Path::new(MINIBOX).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    name.chars().take(15).collect()
+}
+
+fn has_marker(pid: i32, marker: &str) -> Option<bool> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    Some(env.windows(marker.len()).any(|w| w == marker.as_bytes()))
+}
+
+/// The targets of a process's descriptors (`pipe:[123]`, `/dev/null`, ...).
+fn descriptors(pid: i32) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
+    dir.flatten().filter_map(|e| std::fs::read_link(e.path()).ok()).map(|t| t.display().to_string()).collect()
+}
+
+fn holds_a_pipe(pid: i32, pipes: &[u64]) -> bool {
+    !pipes.is_empty() && descriptors(pid).iter().any(|d| pipes.iter().any(|p| *d == format!("pipe:[{p}]")))
+}
+
+/// Where a process is stuck, read from the system call it is blocked in (`/proc/PID/syscall`).
+struct Stuck {
+    /// "blocked in read(2) on ...", for the report.
+    doing: String,
+    cause: String,
+    book: &'static str,
+    /// Is the cause certain, or a hint?
+    certain: bool,
+}
+
+fn why_stuck(minibox: i32, processes: &[Process]) -> Option<Stuck> {
+    let running: Vec<&Process> = processes.iter().filter(|p| p.is_running()).collect();
+    let syscall = std::fs::read_to_string(format!("/proc/{minibox}/syscall")).ok()?;
+    let mut fields = syscall.split_whitespace();
+    let number: i64 = fields.next()?.parse().ok()?;
+    let first_argument = fields.next().and_then(|a| i64::from_str_radix(a.trim_start_matches("0x"), 16).ok());
+    if number == libc::SYS_read {
+        let fd = first_argument?;
+        let target = std::fs::read_link(format!("/proc/{minibox}/fd/{fd}")).ok()?.display().to_string();
+        if !target.starts_with("pipe:") {
+            return None;
+        }
+        let doing = format!("blocked in read(2) on its report pipe (fd {fd}, {target})");
+        let writers: Vec<Process> = running
+            .iter()
+            .filter(|p| p.pid != minibox && descriptors(p.pid).contains(&target))
+            .map(|p| (*p).clone())
+            .collect();
+        if !writers.is_empty() {
+            let cause = format!(
+                "the command ({}) still holds the write end of the report pipe, so minibox never reads its end: \
+                 create the pipe with O_CLOEXEC, so that a successful execve closes it",
+                describe(&writers)
+            );
+            return Some(Stuck { doing, cause, book: FORK_AND_EXEC, certain: true });
+        }
+        if descriptors(minibox).iter().filter(|d| **d == target).count() > 1 {
+            let cause =
+                "minibox holds both ends of the report pipe, so its read never ends: the parent must \
+                         close the write end right after fork"
+                    .to_string();
+            return Some(Stuck { doing, cause, book: FORK_AND_EXEC, certain: true });
+        }
+        return Some(Stuck { doing, cause: String::new(), book: FORK_AND_EXEC, certain: false });
+    }
+    if number == libc::SYS_wait4 || number == libc::SYS_waitid {
+        let cause =
+            "minibox blocks in waitpid while the command runs, and so cannot pass signals on: wait for \
+                     signals with sigwait, and reap the child (WNOHANG) when SIGCHLD comes"
+                .to_string();
+        let doing = "blocked in waitpid".to_string();
+        return Some(Stuck { doing, cause, book: SIGNALS, certain: true });
+    }
+    if number == libc::SYS_rt_sigtimedwait {
+        let doing = "waiting for a signal (sigwait)".to_string();
+        let ended: Vec<Process> =
+            processes.iter().filter(|p| p.ppid == minibox && !p.is_running()).cloned().collect();
+        if !ended.is_empty() {
+            let cause = format!(
+                "the command has ended ({} is a zombie: its exit status waits to be collected), but minibox \
+                 still waits for a signal: SIGCHLD must be among the signals it waits for, and be answered \
+                 with waitpid",
+                describe(&ended)
+            );
+            return Some(Stuck { doing, cause, book: SIGNALS, certain: true });
+        }
+        return Some(Stuck { doing, cause: String::new(), book: SIGNALS, certain: false });
+    }
+    None
 }
 
 /// How a minibox run ended, and what it printed.
@@ -389,24 +904,30 @@ fn shorten(text: &str) -> String {
 pub struct Process {
     pub pid: i32,
     pub ppid: i32,
+    /// Its process group.
+    pub pgid: i32,
     pub state: char,
     pub command: String,
-    /// The process's PID namespace, as in `readlink /proc/PID/ns/pid`.
+    /// The process's PID namespace, as in `readlink /proc/PID/ns/pid` (empty if unreadable).
     pub pid_ns: String,
+    /// When it started, in clock ticks after boot: with the pid, it names one process for good.
+    pub start: u64,
 }
 
 impl Process {
     pub fn read(pid: i32) -> Option<Process> {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // "PID (COMM) STATE PPID ...": COMM may contain spaces and parentheses.
+        // "PID (COMM) STATE PPID PGRP ...": COMM may contain spaces and parentheses.
         let open = stat.find('(')?;
         let close = stat.rfind(')')?;
         let command = stat[open + 1..close].to_string();
-        let mut rest = stat[close + 1..].split_whitespace();
-        let state = rest.next()?.chars().next()?;
-        let ppid = rest.next()?.parse().ok()?;
-        let pid_ns = std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()?.display().to_string();
-        Some(Process { pid, ppid, state, command, pid_ns })
+        let rest: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let state = rest.first()?.chars().next()?;
+        let ppid = rest.get(1)?.parse().ok()?;
+        let pgid = rest.get(2)?.parse().ok()?;
+        let start = rest.get(19)?.parse().ok()?;
+        let pid_ns = pid_namespace(&pid.to_string());
+        Some(Process { pid, ppid, pgid, state, command, pid_ns, start })
     }
 
     /// Every process on the host.
@@ -417,30 +938,39 @@ impl Process {
 
     /// The processes in the same PID namespace as this one.
     pub fn namespace_members(&self) -> Vec<Process> {
+        if self.pid_ns.is_empty() {
+            return vec![self.clone()];
+        }
         Process::all().into_iter().filter(|p| p.pid_ns == self.pid_ns).collect()
     }
-}
 
-fn processes_with_marker(marker: &str) -> Vec<Process> {
-    let needle = format!("MINIBOX_TEST_RUN={marker}\0");
-    Process::all()
-        .into_iter()
-        .filter(|p| {
-            std::fs::read(format!("/proc/{}/environ", p.pid))
-                .map(|env| env.windows(needle.len()).any(|w| w == needle.as_bytes()))
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
-fn cleanup_processes(marker: &str) {
-    for process in processes_with_marker(marker) {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(process.pid, libc::SIGKILL) };
+    /// Not yet dead (a zombie is dead, and only waits for its parent to read its status).
+    pub fn is_running(&self) -> bool {
+        !matches!(self.state, 'Z' | 'X' | 'x')
     }
 }
 
-/// The host's mounts and minibox cgroups, to compare before and after a run.
+/// `readlink /proc/PID/ns/pid` (PID may be `self`), or "" when it cannot be read.
+fn pid_namespace(pid: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/pid")).map(|l| l.display().to_string()).unwrap_or_default()
+}
+
+/// The lines of `/proc/PID/cgroup` (PID may be `self`): `ID:CONTROLLERS:PATH`.
+fn cgroup_lines(pid: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    text.lines().map(str::to_string).collect()
+}
+
+/// Is this `/proc/PID/cgroup` line a container's cgroup (`.../minibox/ID...`)?
+fn is_container_cgroup(line: &str) -> bool {
+    let path = line.splitn(3, ':').nth(2).unwrap_or("");
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    parts.iter().position(|p| *p == "minibox").is_some_and(|at| at + 1 < parts.len())
+}
+
+/// What a run could have left on the machine, to compare before and after it: mounts under its
+/// own directories, container cgroups under the `minibox` parents it uses, and container
+/// directories in its state directory. Nothing else on the machine is the run's business.
 struct HostState {
     mounts: BTreeSet<String>,
     cgroups: BTreeSet<PathBuf>,
@@ -455,79 +985,123 @@ fn container_dirs(state: &Path) -> BTreeSet<PathBuf> {
 }
 
 impl HostState {
-    fn now(state: &Path) -> HostState {
-        HostState { mounts: mount_points(), cgroups: minibox_cgroups(), containers: container_dirs(state) }
+    fn now(scope: &[PathBuf], state: &Path) -> HostState {
+        HostState {
+            mounts: mounts_under(scope),
+            cgroups: minibox_cgroups(),
+            containers: container_dirs(state),
+        }
     }
 
     /// Fail (after cleaning up) if the run left a process, a mount, a cgroup or a container
-    /// directory behind.
-    fn check_nothing_left(&self, marker: &str, state: &Path, ran: &Ran) {
-        let mut left = Vec::new();
-        let processes = processes_with_marker(marker);
-        if !processes.is_empty() {
-            let list: Vec<String> = processes.iter().map(|p| format!("{} ({})", p.pid, p.command)).collect();
-            left.push(format!("processes still running: {}", list.join(", ")));
-            cleanup_processes(marker);
+    /// directory behind. `left` are the processes that were still running when minibox ended
+    /// (already killed).
+    #[track_caller]
+    fn check_nothing_left(
+        &self,
+        left: &[Process],
+        processes: &RunProcesses,
+        scope: &[PathBuf],
+        state: &Path,
+        ran: &Ran,
+    ) {
+        // Each kind of leak: what was found, the likely cause, the section that explains it.
+        let mut found: Vec<(String, &str, &str)> = Vec::new();
+        if !left.is_empty() {
+            found.push((
+                format!("your command was still running after minibox ended: {}", describe(left)),
+                "minibox must not end before the command it started: wait until waitpid reports the child's \
+                 end (and pass signals on meanwhile)",
+                SIGNALS,
+            ));
         }
-        let mounts: Vec<String> = mount_points().difference(&self.mounts).cloned().collect();
+        let mounts: Vec<String> = mounts_under(scope).difference(&self.mounts).cloned().collect();
         for mount in mounts.iter().rev() {
-            left.push(format!("a mount at {mount}"));
+            found.push((
+                format!("a mount at {mount}, visible on the host"),
+                "the container's mounts must stay in its own mount namespace: make every mount private \
+                 (MS_REC | MS_PRIVATE) before mounting anything",
+                "Chapter 3, \"Mount propagation\"",
+            ));
             let _ = Command::new("umount").args(["-l", mount]).status();
         }
         for cgroup in minibox_cgroups().difference(&self.cgroups) {
-            left.push(format!("a cgroup at {}", cgroup.display()));
+            if cgroup_has_processes(cgroup) {
+                continue; // a container of another run, alive: not this run's leak
+            }
+            found.push((
+                format!("a cgroup at {}", cgroup.display()),
+                "the container's cgroup must be removed once the container has ended, on every path (error, \
+                 kill, signal): cleanup belongs in a guard's Drop",
+                "Chapter 4, \"Cleaning up\"",
+            ));
             remove_cgroup(cgroup);
         }
         for dir in container_dirs(state).difference(&self.containers) {
-            left.push(format!("a container directory at {}", dir.display()));
+            found.push((
+                format!("a container directory at {}", dir.display()),
+                "the container's directories must be removed once it has ended, on every path: cleanup \
+                 belongs in a guard's Drop",
+                "Chapter 5, \"Running an image\"",
+            ));
         }
-        if !left.is_empty() {
+        if let Some((_, cause, book)) = found.first() {
+            let list: Vec<&str> = found.iter().map(|(what, _, _)| what.as_str()).collect();
             fail(
                 "nothing left behind once the container has ended",
-                format!("{}{}", left.join("; "), ran.transcript()),
-                "a cleanup step is missing on this path (error, kill or signal): cleanup belongs in a guard's Drop",
-                "Chapter 1, \"Check your work\"",
+                format!("{}{}{}", list.join("; "), processes.marker_note(), ran.transcript()),
+                cause,
+                book,
             );
         }
     }
 }
 
-fn mount_points() -> BTreeSet<String> {
+/// Mount points (as `/proc/self/mountinfo` shows them) at or under any of `dirs`.
+pub fn mounts_under(dirs: &[PathBuf]) -> BTreeSet<String> {
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()
         .lines()
-        .filter_map(|line| line.split_whitespace().nth(4).map(str::to_string))
+        .filter_map(|line| line.split_whitespace().nth(4))
+        .filter(|point| dirs.iter().any(|dir| Path::new(point).starts_with(dir)))
+        .map(str::to_string)
         .collect()
 }
 
-/// The `minibox` parent cgroups that exist, in every cgroup hierarchy: under this process's own
-/// cgroup (cgroup v1) or at the root (cgroup v2).
+/// The `minibox` parent cgroups that this process's runs use, where they exist: on cgroup v1,
+/// `minibox` under this process's own cgroup in each hierarchy (minibox nests containers under
+/// its own cgroup, which it inherits from the test); on cgroup v2, `/minibox` at the root.
 pub fn minibox_parent_cgroups() -> Vec<PathBuf> {
     let mut found = Vec::new();
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let own = cgroup_lines("self");
     for line in std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines() {
         let fields: Vec<&str> = line.split_whitespace().collect();
         let Some(dash) = fields.iter().position(|f| *f == "-") else { continue };
-        if !matches!(fields.get(dash + 1), Some(&"cgroup") | Some(&"cgroup2")) {
-            continue;
-        }
         let mount = Path::new(fields[4]);
-        let mut candidates = vec![mount.join("minibox")];
-        for own_line in own.lines() {
-            if let Some(path) = own_line.splitn(3, ':').nth(2) {
-                candidates.push(mount.join(path.trim_start_matches('/')).join("minibox"));
+        let candidate = match fields.get(dash + 1) {
+            Some(&"cgroup2") => Some(mount.join("minibox")),
+            Some(&"cgroup") => {
+                // This hierarchy's line of /proc/self/cgroup: the one whose controllers it mounts.
+                let options: Vec<&str> = fields.get(dash + 3).unwrap_or(&"").split(',').collect();
+                own.iter().find_map(|own_line| {
+                    let mut parts = own_line.splitn(3, ':');
+                    let controllers = parts.nth(1)?;
+                    let path = parts.next()?;
+                    let matches =
+                        !controllers.is_empty() && controllers.split(',').all(|c| options.contains(&c));
+                    matches.then(|| mount.join(path.trim_start_matches('/')).join("minibox"))
+                })
             }
-        }
-        for candidate in candidates {
-            if candidate.is_dir() && !found.contains(&candidate) {
-                found.push(candidate);
-            }
+            _ => None,
+        };
+        if let Some(candidate) = candidate.filter(|c| c.is_dir() && !found.contains(c)) {
+            found.push(candidate);
         }
     }
     found
 }
 
-/// Every container cgroup under a `minibox` parent, in every cgroup hierarchy.
+/// Every container cgroup under a `minibox` parent of this process's runs, in every hierarchy.
 pub fn minibox_cgroups() -> BTreeSet<PathBuf> {
     let mut found = BTreeSet::new();
     for parent in minibox_parent_cgroups() {
@@ -540,6 +1114,10 @@ pub fn minibox_cgroups() -> BTreeSet<PathBuf> {
         }
     }
     found
+}
+
+fn cgroup_has_processes(path: &Path) -> bool {
+    std::fs::read_to_string(path.join("cgroup.procs")).is_ok_and(|procs| !procs.trim().is_empty())
 }
 
 fn remove_cgroup(path: &Path) {

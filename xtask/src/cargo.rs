@@ -38,6 +38,32 @@ pub fn run(mut command: Command, dir: &Path, echo: bool) -> Result<Output> {
     Ok(Output { success: status.success(), text })
 }
 
+/// Like [`run`], without echo, but bounded: past `limit`, the command's process group is
+/// killed and `None` is returned. The command gets a process group of its own for that.
+pub fn run_bounded(mut command: Command, dir: &Path, limit: std::time::Duration) -> Result<Option<Output>> {
+    use std::os::unix::process::CommandExt;
+    let (reader, writer) = std::io::pipe().context("creating a pipe")?;
+    command.current_dir(dir).stdout(writer.try_clone()?).stderr(writer).process_group(0);
+    let shown = format!("{command:?}");
+    let mut child = command.spawn().with_context(|| format!("starting {shown}"))?;
+    drop(command);
+    let (tell, told) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(reader), &mut text);
+        let _ = tell.send(text);
+    });
+    let text = told.recv_timeout(limit);
+    let Ok(text) = text else {
+        // SAFETY: kill has no memory-safety preconditions; the group is the child's own.
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        let _ = child.wait();
+        return Ok(None);
+    };
+    let status = child.wait().with_context(|| format!("waiting for {shown}"))?;
+    Ok(Some(Output { success: status.success(), text }))
+}
+
 /// One test, as libtest reported it.
 #[derive(Clone, Debug)]
 pub struct Outcome {

@@ -9,6 +9,7 @@ mod suite;
 mod sync;
 mod tags;
 mod verify;
+mod wrong;
 
 use anyhow::Result;
 use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
@@ -64,7 +65,13 @@ fn cli() -> Command {
                 .about("Check that this machine can run the workshop: a line per requirement, OK or the fix"),
             Command::new("verify")
                 .about("Prove the workshop sound: a table with a row per chapter; fails on any defect")
-                .arg(chapter().long("chapter").help("Check one chapter only")),
+                .arg(chapter().long("chapter").help("Check one chapter only"))
+                .arg(
+                    Arg::new("variant")
+                        .long("variant")
+                        .value_name("NAME")
+                        .help("Check only the wrong variants whose name (`ch01/spawn--no-cloexec`) contains this"),
+                ),
         ])
 }
 
@@ -87,7 +94,7 @@ fn run(matches: &ArgMatches) -> Result<()> {
     let flag = |name: &str| args.get_flag(name);
     match task {
         "sync" => sync::run(&ws, flag("check"), flag("force")),
-        "verify" => verify::run(&ws, chapter()),
+        "verify" => verify::run(&ws, chapter(), args.get_one::<String>("variant").map(String::as_str)),
         "test" => suite::run(&ws, !flag("no-vm")),
         "doctor" => doctor::run(&ws),
         "status" => learner::status(&ws),

@@ -13,7 +13,7 @@ pub fn run(ws: &Workspace, with_vm: bool) -> Result<()> {
     doctor::run(ws)?;
 
     section("verify: generated crates, solutions, starters, style");
-    verify::run(ws, None)?;
+    verify::run(ws, None, None)?;
 
     section("cargo test: the workspace's default members");
     let mut test = cargo::cargo();

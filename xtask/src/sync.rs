@@ -42,6 +42,18 @@ impl Source {
         self.files.iter().flat_map(|(_, f)| f.exercises.iter())
     }
 
+    /// Put `file` in place of the source file at `path` (relative to `minibox/`), for a wrong
+    /// variant's snapshot. False when there is no such file.
+    pub fn replace(&mut self, path: &Path, file: TaggedFile) -> bool {
+        match self.files.iter_mut().find(|(p, _)| p == path) {
+            Some(slot) => {
+                slot.1 = file;
+                true
+            }
+            None => false,
+        }
+    }
+
     pub fn max_chapter(&self) -> u32 {
         self.files.iter().map(|(_, f)| f.max_chapter).max().unwrap_or(1)
     }

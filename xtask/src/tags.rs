@@ -277,6 +277,44 @@ impl TaggedFile {
     }
 }
 
+/// Where one exercise region's lines are in a source text, as 0-based line indexes: its
+/// reference lines (between the `exercise` tag and its `stub`, or its `end` when it has no stub)
+/// and its stub's lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExerciseLines {
+    pub reference: std::ops::Range<usize>,
+    pub stub: std::ops::Range<usize>,
+}
+
+/// Find exercise `name` of `chapter` in `source` (a file whose tags start with `leader`).
+/// `None` when it is not there; the file is assumed to parse (see [`TaggedFile::parse`]).
+pub fn find_exercise(source: &str, leader: &str, chapter: u32, name: &str) -> Option<ExerciseLines> {
+    let tag = format!("{leader}@");
+    let words = |line: &str| -> Option<Vec<String>> {
+        let directive = line.trim_start().strip_prefix(&tag)?;
+        Some(directive.split_whitespace().map(str::to_string).collect())
+    };
+    let lines: Vec<&str> = source.lines().collect();
+    let wanted = ["exercise".to_string(), chapter.to_string(), name.to_string()];
+    let start = lines.iter().position(|l| words(l).is_some_and(|w| w == wanted))?;
+    let (mut depth, mut stub) = (0usize, None);
+    for (index, line) in lines.iter().enumerate().skip(start + 1) {
+        let Some(words) = words(line) else { continue };
+        match words.first().map(String::as_str) {
+            Some("begin" | "exercise" | "until") => depth += 1,
+            Some("stub") if depth == 0 => stub = Some(index),
+            Some("end") if depth == 0 => {
+                let reference = start + 1..stub.unwrap_or(index);
+                let stub = stub.map_or(index..index, |at| at + 1..index);
+                return Some(ExerciseLines { reference, stub });
+            }
+            Some("end") => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,5 +417,13 @@ fn run() {
             error_of("//@ exercise 2 a\n//@ stub\n//@ stub\n//@ end\n"),
             "bad.rs:3: a second `stub` in one exercise"
         );
+    }
+
+    #[test]
+    fn an_exercise_region_is_found_with_its_stub() {
+        let found = find_exercise(SOURCE, "//", 1, "run").expect("the exercise `run`");
+        // Lines 7 to 10 (1-based) are the reference, nested `begin 3` included; line 12 the stub.
+        assert_eq!(found, ExerciseLines { reference: 6..10, stub: 11..12 });
+        assert_eq!(find_exercise(SOURCE, "//", 2, "run"), None, "the chapter is part of the name");
     }
 }

@@ -3,7 +3,9 @@
 //! For every chapter: the generated crates are current; the solution passes its own graded tests
 //! and every earlier chapter's; the starter builds without warnings and **each** of its chapter's
 //! graded tests fails on it (a test that passes on the starter grades nothing); there are
-//! exercises, hints in three tiers or more, and a book page whose sections the tests cite.
+//! exercises, hints in three tiers or more, and a book page whose sections the tests cite;
+//! and each of the chapter's wrong variants (`tests/wrong/chNN/`, see `wrong.rs`) is caught:
+//! the tests it names fail on it, in bounded time, pointing at the exercise's book section.
 //! Then for the whole: the reference is rustfmt-clean and passes clippy with warnings denied, and
 //! every assertion in the graded tests carries a message.
 
@@ -11,6 +13,7 @@ use crate::cargo::{self, Outcome};
 use crate::hints;
 use crate::sync::{self, Source};
 use crate::workspace::{Chapter, Kind, Workspace};
+use crate::wrong;
 use anyhow::{Result, bail};
 use std::path::Path;
 
@@ -20,7 +23,10 @@ struct Row {
     defects: Vec<String>,
 }
 
-pub fn run(ws: &Workspace, only: Option<u32>) -> Result<()> {
+pub fn run(ws: &Workspace, only: Option<u32>, variant: Option<&str>) -> Result<()> {
+    if let Some(filter) = variant {
+        return variants_only(ws, only, filter);
+    }
     let mut defects: Vec<String> = Vec::new();
 
     println!("verify: are the generated crates current?");
@@ -41,6 +47,7 @@ pub fn run(ws: &Workspace, only: Option<u32>) -> Result<()> {
         rows.push(check_chapter(ws, &source, chapter, stale.is_empty())?);
     }
 
+    defects.extend(wrong::strays(ws, &ws.chapters()?)?);
     println!("verify: the reference's style and the tests' messages ...");
     defects.extend(check_style(ws)?);
     defects.extend(assertions_without_messages(ws)?);
@@ -138,7 +145,61 @@ fn check_chapter(ws: &Workspace, source: &Source, chapter: &Chapter, current: bo
     if !page.exists() {
         defects.push(format!("no book page at {}", chapter.book_page().display()));
     }
+
+    // Its wrong variants are caught.
+    let (cell, found) = check_variants(ws, chapter, "")?;
+    cells.push(cell);
+    defects.extend(found);
     Ok(Row { chapter: n, cells, defects })
+}
+
+/// Check the chapter's wrong variants whose label contains `filter`: the table's cell
+/// (`caught/all`) and the defects. A malformed variant counts as one not caught.
+fn check_variants(ws: &Workspace, chapter: &Chapter, filter: &str) -> Result<(String, Vec<String>)> {
+    let (variants, mut defects) = wrong::load_chapter(ws, chapter.number)?;
+    let variants: Vec<_> = variants.into_iter().filter(|v| v.label().contains(filter)).collect();
+    let malformed = if filter.is_empty() { defects.len() } else { 0 };
+    if !filter.is_empty() {
+        defects.clear();
+    }
+    if variants.is_empty() && malformed == 0 {
+        return Ok(("none".into(), defects));
+    }
+    let mut caught = 0;
+    for variant in &variants {
+        let checked = wrong::check(ws, chapter, variant)?;
+        println!(
+            "verify:   wrong variant {}: {} (build {:.1} s, tests {:.1} s)",
+            variant.label(),
+            if checked.caught { "caught" } else { "NOT CAUGHT" },
+            checked.build.as_secs_f64(),
+            checked.tests.as_secs_f64()
+        );
+        for said in &checked.said {
+            println!("verify:     {said}");
+        }
+        caught += usize::from(checked.caught);
+        defects.extend(checked.defects);
+    }
+    Ok((format!("{caught}/{}", variants.len() + malformed), defects))
+}
+
+/// `verify --variant FILTER`: only the wrong variants whose label (`ch01/spawn--no-cloexec`)
+/// contains FILTER, for a quick loop while writing one.
+fn variants_only(ws: &Workspace, only: Option<u32>, filter: &str) -> Result<()> {
+    let mut defects = Vec::new();
+    for chapter in ws.chapters()?.iter().filter(|c| only.is_none_or(|n| n == c.number)) {
+        let (cell, found) = check_variants(ws, chapter, filter)?;
+        println!("verify: chapter {}: wrong variants caught: {cell}", chapter.number);
+        defects.extend(found);
+    }
+    if defects.is_empty() {
+        return Ok(());
+    }
+    for defect in &defects {
+        println!("  - {defect}");
+    }
+    bail!("{} defects in wrong variants", defects.len())
 }
 
 fn test_command(package: &str, target: Option<&str>) -> std::process::Command {
@@ -167,6 +228,7 @@ fn print_table(rows: &[Row]) {
         "exercises",
         "hint tiers",
         "book page",
+        "wrong variants caught",
     ];
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     let lines: Vec<Vec<String>> = rows
@@ -322,7 +384,7 @@ fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
 }
 
 /// `Chapter N, \"Section\"` as it appears inside Rust string literals.
-fn citations(text: &str) -> Vec<(u32, String)> {
+pub fn citations(text: &str) -> Vec<(u32, String)> {
     let mut found = Vec::new();
     let mut rest = text;
     while let Some(at) = rest.find("Chapter ") {
