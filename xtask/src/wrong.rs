@@ -344,7 +344,7 @@ pub fn check(ws: &Workspace, chapter: &Chapter, variant: &Variant) -> Result<Che
 }
 
 /// The scratch workspace: the real one's manifest with the solutions as its only members, its
-/// lock file, and the graded tests (a link, so that they are always the current ones).
+/// lock file, and links to what the solutions use from the real one (always the current files).
 fn prepare_workspace(ws: &Workspace, root: &Path) -> Result<()> {
     std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
     let manifest = std::fs::read_to_string(ws.path("Cargo.toml"))?;
@@ -359,11 +359,15 @@ fn prepare_workspace(ws: &Workspace, root: &Path) -> Result<()> {
     }
     write_if_changed(&root.join("Cargo.toml"), &(lines.join("\n") + "\n"))?;
     write_if_changed(&root.join("Cargo.lock"), &std::fs::read_to_string(ws.path("Cargo.lock"))?)?;
-    let tests = root.join("tests");
-    if std::fs::read_link(&tests).ok() != Some(ws.path("tests")) {
-        let _ = std::fs::remove_file(&tests);
-        std::os::unix::fs::symlink(ws.path("tests"), &tests)
-            .with_context(|| format!("linking {}", tests.display()))?;
+    // What the solutions' manifests reach by relative path: the graded tests (with the probe's
+    // build script) and the shared fixtures.
+    for shared in ["tests", "probe", "fixtures"] {
+        let link = root.join(shared);
+        if std::fs::read_link(&link).ok() != Some(ws.path(shared)) {
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(ws.path(shared), &link)
+                .with_context(|| format!("linking {}", link.display()))?;
+        }
     }
     Ok(())
 }
