@@ -6,6 +6,7 @@ mod doctor;
 mod hints;
 mod json;
 mod learner;
+mod reliability;
 mod suite;
 mod sync;
 mod tags;
@@ -22,7 +23,7 @@ use workspace::Workspace;
     name = "cargo xtask",
     bin_name = "cargo xtask",
     about = "The minibox workshop's tools",
-    after_help = "Learners: status, check, hint, reset, solution, doctor.\nMaintainers: sync, verify, test, vm-test, bench."
+    after_help = "Learners: status, check, hint, reset, solution, doctor.\nMaintainers: sync, verify, test, reliability, vm-test, bench."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -73,6 +74,9 @@ enum Task {
     VmTest,
     /// Measure minibox against runc, crun and the unshare floor, and a VM boot against a container start.
     Bench(bench::Options),
+    /// The finished runtime under abuse: a soak of 100 runs with random SIGKILLs, and a corpus of
+    /// bad inputs; counts what is left (must be nothing). Starts containers: needs root.
+    Reliability,
     /// Prove the workshop sound: a table with a row per chapter; fails on any defect.
     Verify {
         /// Check one chapter only.
@@ -96,6 +100,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Verify { chapter } => verify::run(&ws, chapter),
         Task::Test { no_vm } => suite::run(&ws, !no_vm),
         Task::Doctor => doctor::run(&ws),
+        Task::Reliability => reliability::run(&ws),
         Task::VmTest => vm::run(&ws),
         Task::Bench(options) => bench::run(&ws, &options),
         Task::Status => learner::status(&ws),

@@ -1,7 +1,7 @@
 //! `cargo xtask test`: everything CI checks, in one command, stopping at the first failure.
 
 use crate::workspace::Workspace;
-use crate::{cargo, doctor, verify, vm};
+use crate::{cargo, doctor, reliability, verify, vm};
 use anyhow::{Result, bail};
 use std::process::Command;
 
@@ -11,6 +11,9 @@ pub fn run(ws: &Workspace, with_vm: bool) -> Result<()> {
 
     section("verify: generated crates, solutions, starters, style");
     verify::run(ws, None)?;
+
+    section("reliability: a soak with random SIGKILLs, and a corpus of bad inputs");
+    reliability::run(ws)?;
 
     section("cargo test: the workspace's default members");
     let mut test = cargo::cargo();

@@ -68,6 +68,36 @@ pub fn unpack_once(
     }
 }
 
+/// Check that the file at `path` starts like a tar archive (decompressed first when `gzip`): a
+/// first block of 512 bytes whose checksum field matches its bytes, or a block of zeros (an empty
+/// archive). A file that is no archive is then refused in one line, rather than with whatever its
+/// bytes would make the tar reader say.
+pub fn check_tar_start(path: &Path, gzip: bool) -> Result<()> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader: Box<dyn Read> =
+        if gzip { Box::new(flate2::read::GzDecoder::new(file)) } else { Box::new(file) };
+    let mut block = [0u8; 512];
+    let what =
+        if gzip { "its gzip-compressed content is not a tar archive" } else { "it is not a tar archive" };
+    if let Err(error) = reader.read_exact(&mut block) {
+        if error.kind() == std::io::ErrorKind::UnexpectedEof {
+            bail!("{what} (shorter than one tar header)");
+        }
+        bail!("{what} ({error})");
+    }
+    if block.iter().all(|b| *b == 0) {
+        return Ok(());
+    }
+    let field = std::str::from_utf8(&block[148..156]).unwrap_or("");
+    let stored = u32::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8).ok();
+    let actual: u32 =
+        block.iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { 32 } else { u32::from(*b) }).sum();
+    if stored != Some(actual) {
+        bail!("{what} (its first header's checksum does not match)");
+    }
+    Ok(())
+}
+
 /// `sha256:1a2b3c4d5e6f` for messages.
 pub fn short(digest: &Digest) -> String {
     format!("{}:{}", digest.algorithm(), &digest.digest()[..12.min(digest.digest().len())])
