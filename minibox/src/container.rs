@@ -172,17 +172,21 @@ fn set_up(config: &Config, prepared: &Prepared) -> Result<()> {
 /// half-done imports. Each live minibox holds a lock on what it owns, so only orphans go. A
 /// failure here is a warning: it must not stop this container.
 fn reclaim_leftovers(config: &Config) {
-    let mut reclaimed = rootfs::reclaim(&config.state_dir);
-    //@ begin 4
-    reclaimed = reclaimed.and_then(|n| Ok(n + cgroups::reclaim_orphans()?));
-    //@ end
-    //@ begin 5
-    reclaimed = reclaimed.and_then(|n| Ok(n + image::reclaim(&config.state_dir)?));
-    //@ end
-    match reclaimed {
-        Ok(0) => {}
-        Ok(n) => step!("reclaimed {n} things left by a minibox that was killed"),
-        Err(error) => eprintln!("minibox: warning: reclaiming what a killed minibox left: {error:#}"),
+    let reclaimed = [
+        rootfs::reclaim(&config.state_dir),
+        //@ begin 4
+        cgroups::reclaim_orphans(),
+        //@ end
+        //@ begin 5
+        image::reclaim(&config.state_dir),
+        //@ end
+    ];
+    for outcome in reclaimed {
+        match outcome {
+            Ok(0) => {}
+            Ok(n) => step!("reclaimed {n} things left by a minibox that was killed"),
+            Err(error) => eprintln!("minibox: warning: reclaiming what a killed minibox left: {error:#}"),
+        }
     }
 }
 // ANCHOR_END: reclaim_leftovers
