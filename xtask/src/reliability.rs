@@ -432,7 +432,9 @@ impl Lab {
                     pending = Some((marker.clone(), minibox_cgroups(), containers));
                 }
                 Kind::KillContainer => {
-                    let delay = Duration::from_millis(rng.below(300));
+                    // Half of them early, while the container may still be being set up.
+                    let delay =
+                        Duration::from_millis(if rng.below(2) == 0 { rng.below(15) } else { rng.below(300) });
                     while run_started.elapsed() < delay {
                         std::thread::sleep(Duration::from_millis(1));
                     }
@@ -500,7 +502,10 @@ fn print_soak(soak: &Soak) {
     );
     println!("| ended by themselves, with the expected exit code | {} |", soak.clean);
     println!("| minibox SIGKILLed at a random moment (0-300 ms) | {} |", soak.minibox_kills);
-    println!("| container processes SIGKILLed (0-300 ms) | {} |", soak.container_kills);
+    println!(
+        "| container processes SIGKILLed (half at 0-15 ms, half at 0-300 ms) | {} |",
+        soak.container_kills
+    );
     println!("| ... of which while running: exit 137 | {} |", soak.killed_running);
     println!(
         "| ... of which during set-up: exit 125, \"killed while it was being set up\" | {} |",

@@ -40,6 +40,7 @@ pub fn unpack_once(
     layers: &Path,
 ) -> Result<(PathBuf, Option<Digest>)> {
     let hex = super::blob::check_sha256(digest)?;
+    is_gzip(media_type)?;
     let target = layers.join(hex);
     if target.is_dir() {
         crate::step!("layer {} is already unpacked: shared", short(digest));
@@ -98,6 +99,24 @@ pub fn check_tar_start(path: &Path, gzip: bool) -> Result<()> {
     Ok(())
 }
 
+/// Is a layer of this media type gzip-compressed? An error for a type that is no tar at all.
+pub fn is_gzip(media_type: &MediaType) -> Result<bool> {
+    match media_type {
+        MediaType::ImageLayer | MediaType::ImageLayerNonDistributable => Ok(false),
+        MediaType::ImageLayerGzip | MediaType::ImageLayerNonDistributableGzip => Ok(true),
+        MediaType::Other(other) if other == "application/vnd.docker.image.rootfs.diff.tar.gzip" => Ok(true),
+        other => bail!("layers of media type {other} are not supported (plain and gzip-compressed tar are)"),
+    }
+}
+
+/// The digest of a layer blob's uncompressed tar (its diff ID), read again from the blob.
+pub fn diff_id_of(blob: &Path, media_type: &MediaType) -> Result<Digest> {
+    let file = std::fs::File::open(blob).with_context(|| format!("opening {}", blob.display()))?;
+    let tar: Box<dyn Read> =
+        if is_gzip(media_type)? { Box::new(flate2::read::GzDecoder::new(file)) } else { Box::new(file) };
+    Ok(super::blob::copy_hashing(tar, std::io::sink())?.0)
+}
+
 /// `sha256:1a2b3c4d5e6f` for messages.
 pub fn short(digest: &Digest) -> String {
     format!("{}:{}", digest.algorithm(), &digest.digest()[..12.min(digest.digest().len())])
@@ -107,15 +126,10 @@ fn unpack_blob(blob: &Path, media_type: &MediaType, digest: &Digest, into: &Path
     let file = std::fs::File::open(blob).with_context(|| format!("opening {}", blob.display()))?;
     let size = file.metadata()?.len();
     let progress = Progress::new(file, size, short(digest));
-    let tar: Box<dyn Read> = match media_type {
-        MediaType::ImageLayer | MediaType::ImageLayerNonDistributable => Box::new(progress),
-        MediaType::ImageLayerGzip | MediaType::ImageLayerNonDistributableGzip => {
-            Box::new(flate2::read::GzDecoder::new(progress))
-        }
-        MediaType::Other(other) if other == "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
-            Box::new(flate2::read::GzDecoder::new(progress))
-        }
-        other => bail!("layers of media type {other} are not supported (plain and gzip-compressed tar are)"),
+    let tar: Box<dyn Read> = if is_gzip(media_type)? {
+        Box::new(flate2::read::GzDecoder::new(progress))
+    } else {
+        Box::new(progress)
     };
     let mut hashing = HashingReader::new(tar);
     unpack_tar(&mut hashing, into, Whiteouts::Apply)?;

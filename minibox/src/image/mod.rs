@@ -221,8 +221,17 @@ impl Store {
     /// and kept: a source changed after the check cannot slip in, and the source is read once.
     fn put_verified(&self, source: &Path, descriptor: &Descriptor) -> Result<PathBuf> {
         let target = self.blob_path(descriptor.digest())?;
-        if target.exists() {
-            return Ok(target); // named by its digest, and checked when it came in
+        if let Ok(stored) = std::fs::metadata(&target) {
+            // Named by its digest, and checked when it came in; only the size is the descriptor's.
+            if stored.len() != descriptor.size() {
+                bail!(
+                    "blob {} does not match its digest: it has {} bytes, the descriptor says {}",
+                    descriptor.digest(),
+                    stored.len(),
+                    descriptor.size()
+                );
+            }
+            return Ok(target);
         }
         let temporary = target.with_file_name(format!(".partial-{}", std::process::id()));
         let copied = std::fs::copy(source, &temporary)
@@ -342,12 +351,18 @@ impl Store {
         }
         for (layer, expected) in manifest.layers().iter().zip(diff_ids) {
             let blob = self.blob_path(layer.digest())?;
-            let (dir, diff_id) =
+            let (dir, unpacked_now) =
                 layer::unpack_once(&blob, layer.media_type(), layer.digest(), &self.layers_dir())?;
-            if let Some(diff_id) = diff_id
-                && diff_id.to_string() != *expected
-            {
-                let _ = std::fs::remove_dir_all(&dir);
+            // A layer unpacked before (for another image) is checked against this configuration too.
+            let fresh = unpacked_now.is_some();
+            let diff_id = match unpacked_now {
+                Some(diff_id) => diff_id,
+                None => layer::diff_id_of(&blob, layer.media_type())?,
+            };
+            if diff_id.to_string() != *expected {
+                if fresh {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
                 bail!(
                     "layer {}: its content is {diff_id}, but the configuration expects {expected}",
                     layer.digest()
