@@ -44,6 +44,8 @@ pub fn run(ws: &Workspace) -> Result<()> {
     let before = lab.count_left(&lab.scratch.join("soak"), &BTreeSet::new());
     let soak = lab.soak(started)?;
     print_soak(&soak);
+    let races = lab.store_races()?;
+    print_races(&races);
     let corpus = lab.corpus()?;
     print_corpus(&corpus);
     let elapsed = started.elapsed();
@@ -56,6 +58,9 @@ pub fn run(ws: &Workspace) -> Result<()> {
     if !soak.left.is_empty() || !soak.failures.is_empty() {
         defects.push(format!("the soak: left {}; {}", soak.left.describe(), soak.failures.join("; ")));
     }
+    defects.extend(
+        races.iter().filter(|(_, ok, _)| !ok).map(|(what, _, seen)| format!("store: {what}: {seen}")),
+    );
     let failed: Vec<String> =
         corpus.iter().filter(|c| !c.ok()).map(|c| format!("{}: {}", c.name, c.problem)).collect();
     if !failed.is_empty() {
@@ -541,6 +546,74 @@ fn busybox_rootfs(root: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The store under concurrent use
+
+impl Lab {
+    /// Concurrent imports must keep every tag; `rmi` must refuse while a container runs from the
+    /// store and succeed once it has ended. Returns (what, held, what was seen).
+    fn store_races(&self) -> Result<Vec<(String, bool, String)>> {
+        const IMPORTS: usize = 8;
+        let state = self.scratch.join("races");
+        let archive = self.scratch.join("small.tar");
+        std::fs::write(&archive, tar(&[entry("hello", b"hi\n", b'0', "")]))?;
+        let mut results = Vec::new();
+        let mut running = Vec::new();
+        for i in 0..IMPORTS {
+            let args =
+                ["image", "import", &archive.display().to_string(), &format!("race{i}:1")].map(String::from);
+            let (mut command, stderr) = self.command(&state, &args)?;
+            running.push((command.spawn()?, stderr));
+        }
+        let codes: Vec<Option<i32>> = running
+            .into_iter()
+            .map(|(child, stderr)| finish(child, &stderr, Duration::from_secs(30)).0)
+            .collect();
+        let (mut list, stderr) = self.command(&state, &["images".to_string()])?;
+        let listed = list.stdout(Stdio::piped()).output()?;
+        let _ = std::fs::remove_file(stderr);
+        let tags = String::from_utf8_lossy(&listed.stdout).lines().filter(|l| l.starts_with("race")).count();
+        results.push((
+            format!("{IMPORTS} imports at once keep every tag"),
+            tags == IMPORTS && codes.iter().all(|c| *c == Some(0)),
+            format!("{tags} of {IMPORTS} tags listed; exit codes {codes:?}"),
+        ));
+        // A container from the default image (race0's one file has no `sleep`).
+        let run = ["run", "--", "sleep", "1"].map(String::from);
+        let (mut command, run_stderr) = self.command(&state, &run)?;
+        let container = command.spawn()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while entries(&state.join("containers"), "").is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let rmi = ["rmi", "race0:1"].map(String::from);
+        let (mut command, stderr) = self.command(&state, &rmi)?;
+        let (during, _, text) = finish(command.spawn()?, &stderr, Duration::from_secs(30));
+        let (ran, _, _) = finish(container, &run_stderr, Duration::from_secs(30));
+        results.push((
+            "rmi while a container runs from the store is refused".into(),
+            during == Some(125) && text.contains("containers are running") && ran == Some(0),
+            format!("rmi exit {during:?}: {}; the container exit {ran:?}", text.trim()),
+        ));
+        let (mut command, stderr) = self.command(&state, &rmi)?;
+        let (after, _, text) = finish(command.spawn()?, &stderr, Duration::from_secs(30));
+        results.push((
+            "rmi once the container has ended succeeds".into(),
+            after == Some(0),
+            format!("exit {after:?} {}", text.trim()),
+        ));
+        Ok(results)
+    }
+}
+
+fn print_races(results: &[(String, bool, String)]) {
+    println!("\n### The store under concurrent use\n");
+    println!("| check | held | seen |\n| --- | --- | --- |");
+    for (what, ok, seen) in results {
+        println!("| {what} | {} | {} |", if *ok { "yes" } else { "**no**" }, seen.replace('|', "\\|"));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
