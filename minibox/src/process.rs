@@ -297,8 +297,9 @@ fn c_strings(strings: &[String]) -> Result<Vec<CString>, std::ffi::NulError> {
 //@ end
 
 impl Child {
-    /// Wait until the child's command is running. The report pipe closes without a word when
-    /// `execve` succeeds; otherwise the child wrote why it failed, and has exited.
+    /// Wait until the child's command is running. The report pipe closes after the child's
+    /// [`SET_UP_DONE`] byte alone when `execve` succeeds; otherwise the child wrote why it failed,
+    /// or died before its set-up was done, and has exited.
     pub fn started(mut self) -> Result<Pid, CodedError> {
         let mut report = String::new();
         if let Err(error) = self.report.read_to_string(&mut report) {

@@ -116,7 +116,7 @@ fn facts() -> String {
         .map(|dir| dir.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
         .unwrap_or_default();
     root.sort();
-    let fds = open_fds(pid);
+    let fds = open_fds();
     format!(
         "{{\"pid\":{pid},\"ppid\":{ppid},\"uid\":{},\"hostname\":{},\"cwd\":{},\"cap_eff\":{},\
          \"root_entries\":{},\"proc_pids\":{},\"cgroup\":{},\"mounts\":[{}],\"fds\":[{}]}}",
@@ -133,9 +133,11 @@ fn facts() -> String {
 }
 
 /// The descriptors open in this process, each with what it points to: `{"fd":0,"target":"/dev/null"}`.
-/// The directory descriptor that lists them is left out.
-fn open_fds(pid: u32) -> Vec<String> {
-    let listing = format!("/proc/{pid}/fd");
+/// The directory descriptor that lists them is left out. It shows as `/proc/PID/fd` with the PID
+/// that this /proc knows us by, which is not our own in a new PID namespace with the host's /proc.
+fn open_fds() -> Vec<String> {
+    let seen_as = std::fs::read_link("/proc/self").map(|p| p.display().to_string()).unwrap_or_default();
+    let listing = format!("/proc/{seen_as}/fd");
     let mut fds: Vec<(u32, String)> = std::fs::read_dir("/proc/self/fd")
         .map(|dir| {
             dir.filter_map(|e| {
