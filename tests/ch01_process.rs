@@ -191,3 +191,96 @@ fn sigterm_to_minibox_reaches_the_command() {
 fn sigint_to_minibox_reaches_the_command() {
     forwards(libc::SIGINT, "INT");
 }
+
+const DESCRIPTORS: &str = "Chapter 1, \"Only stdin, stdout and stderr\"";
+const DIES_WITH_MINIBOX: &str = "Chapter 1, \"When minibox dies\"";
+
+/// The probe's report, run as the container's command: on the host in chapters 1 and 2, inside a
+/// root filesystem of its own from chapter 3 on. `adjust` changes how minibox is started.
+fn probe_in_a_container(sandbox: &Sandbox, adjust: impl FnOnce(&mut std::process::Command)) -> support::Ran {
+    let rootfs;
+    let mut args = vec!["run"];
+    if support::snapshot_chapter() < 3 {
+        args.extend(["--", support::PROBE]);
+    } else {
+        rootfs = sandbox.busybox_rootfs("rootfs");
+        args.extend(["--rootfs", rootfs.to_str().unwrap(), "--", "/probe"]);
+    }
+    sandbox.start_with(&args, adjust).wait()
+}
+
+#[test]
+#[serial]
+fn no_inherited_descriptor_reaches_the_command() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let sandbox = Sandbox::new();
+    // minibox starts holding what a careless caller leaves open: the host's `/` at 3 (through
+    // /proc/self/fd/3 it reaches every host file, whatever the container's root) and a high one.
+    let host_root = std::fs::File::open("/").expect("opening / for the test");
+    let raw = host_root.as_raw_fd();
+    let ran = probe_in_a_container(&sandbox, |command| {
+        // SAFETY: dup2 and fcntl are async-signal-safe, as code between fork and exec must be.
+        unsafe {
+            command.pre_exec(move || {
+                for fd in [3, 251] {
+                    if libc::dup2(raw, fd) < 0 || libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+    });
+    drop(host_root);
+    let report = ran.probe_report();
+    let leaked: Vec<String> = report["fds"]
+        .as_array()
+        .map(|fds| {
+            fds.iter()
+                .filter(|fd| fd["fd"].as_u64().is_none_or(|n| n > 2))
+                .map(|fd| format!("{} -> {}", fd["fd"], fd["target"]))
+                .collect()
+        })
+        .unwrap_or_else(|| vec!["(no \"fds\" in the probe's report)".into()]);
+    ensure(
+        leaked.is_empty(),
+        "only descriptors 0, 1 and 2 open in the container, though minibox was started holding 3 and 251",
+        format!("{}{}", leaked.join(", "), ran.transcript()),
+        "descriptors survive fork and execve unless marked close-on-exec: mark every one above 2 before execve",
+        DESCRIPTORS,
+    );
+}
+
+#[test]
+#[serial]
+fn the_command_dies_with_minibox_and_the_next_start_reclaims_the_rest() {
+    let sandbox = Sandbox::new();
+    let running = sandbox.start(&["run", "--", "sleep", "30"]);
+    let (running, sleeper) =
+        running.expect_process(|p| p.command == "sleep", "`sleep 30`", DIES_WITH_MINIBOX);
+    // SIGKILL cannot be caught: minibox gets no chance to clean up or to pass anything on.
+    running.signal(libc::SIGKILL);
+    // The next minibox reclaims whatever the killed one left (its cgroup, its directories).
+    let next_started = std::time::Instant::now();
+    sandbox.run(&["run", "--", "true"]).expect_code(
+        0,
+        "a minibox started after another was killed should run normally",
+        DIES_WITH_MINIBOX,
+    );
+    let mut still_there = support::Process::read(sleeper.pid).filter(|p| p.state != 'Z');
+    while still_there.is_some() && next_started.elapsed() < std::time::Duration::from_secs(1) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        still_there = support::Process::read(sleeper.pid).filter(|p| p.state != 'Z');
+    }
+    ensure(
+        still_there.is_none(),
+        "the container's command gone within a second once minibox was SIGKILLed",
+        format!("{still_there:?} still running"),
+        "the child should ask the kernel to SIGKILL it when its parent dies (prctl PR_SET_PDEATHSIG), \
+         and check that the parent is not already gone",
+        DIES_WITH_MINIBOX,
+    );
+    // The killed run's own check: no process, mount, cgroup or container directory of it is left.
+    running.wait();
+}

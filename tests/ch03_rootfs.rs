@@ -476,3 +476,47 @@ fn the_containers_mount_table_lists_no_host_mount() {
         PIVOT,
     );
 }
+
+const STATE: &str = "Chapter 3, \"Where minibox keeps its state\"";
+
+/// Can the unprivileged host user `nobody` reach `path`?
+fn nobody_reaches(path: &std::path::Path) -> bool {
+    std::process::Command::new("runuser")
+        .args(["-u", "nobody", "--", "test", "-e"])
+        .arg(path)
+        .status()
+        .unwrap_or_else(|e| panic!("runuser (util-linux) is needed to test as another user: {e}"))
+        .success()
+}
+
+#[test]
+#[serial]
+fn the_state_directory_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    // Open the way up to the state directory, and make the state directory itself open to
+    // all (as minibox once made it): only minibox may now stand in the way.
+    std::fs::set_permissions(&sandbox.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(&sandbox.state).unwrap();
+    std::fs::set_permissions(&sandbox.state, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ran = sandbox.run(&["run", "--", "true"]);
+    ran.expect_code(0, "a run with an existing state directory should succeed", STATE);
+    let mode = std::fs::metadata(&sandbox.state).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+    let entries: Vec<std::path::PathBuf> = std::fs::read_dir(&sandbox.state)
+        .map(|dir| dir.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    let reachable: Vec<String> =
+        entries.iter().filter(|p| nobody_reaches(p)).map(|p| p.display().to_string()).collect();
+    ensure(
+        nobody_reaches(&sandbox.dir) && mode == 0o700 && reachable.is_empty() && !entries.is_empty(),
+        "the state directory made private (mode 700), and nothing in it reachable by the host user nobody",
+        format!(
+            "mode {mode:o}; reachable by nobody: {reachable:?} (of {} entries){}",
+            entries.len(),
+            ran.transcript()
+        ),
+        "create the state directory with mode 0700, and tighten one that exists with looser permissions",
+        STATE,
+    );
+    ran.expect_stderr_contains("private", "minibox should say that it tightened the state directory", STATE);
+}

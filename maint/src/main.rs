@@ -6,6 +6,7 @@
 mod assertions;
 mod bench;
 mod executables;
+mod reliability;
 mod vm;
 
 use anyhow::Result;
@@ -31,6 +32,9 @@ enum Task {
     VmTest,
     /// Measure minibox against runc, crun and the unshare floor, and a VM boot against a container start.
     Bench(bench::Options),
+    /// Abuse the finished runtime: a soak with random SIGKILLs and a corpus of bad inputs, each
+    /// counting what is left (`cargo xtask test` runs this).
+    Reliability,
     /// List the assertions in the graded tests that carry no message (`cargo xtask verify` runs this).
     Assertions,
 }
@@ -49,5 +53,6 @@ fn run(cli: Cli) -> Result<()> {
         Task::VmTest => vm::run(&ws),
         Task::Bench(options) => bench::run(&ws, &options),
         Task::Assertions => assertions::run(&ws),
+        Task::Reliability => reliability::run(&ws),
     }
 }

@@ -78,13 +78,24 @@ pub fn parse_pids(text: &str) -> Result<u64> {
     }
 }
 
+/// The largest CFS quota the kernel takes, in microseconds (`max_cfs_runtime` in
+/// kernel/sched/core.c: 2^44 - 1 µs); a larger one is refused with EINVAL.
+pub const CPU_QUOTA_MAX_US: f64 = ((1u64 << 44) - 1) as f64;
+
 /// Parse `--cpus`: a positive fraction of CPUs (`0.5` is half of one CPU's time), at least 0.01
-/// (the kernel's smallest quota is 1 ms per 100 ms period).
+/// (the kernel's smallest quota is 1 ms per 100 ms period), and at most the machine's CPUs
+/// (more could never be used, and a huge number overflows the kernel's quota).
 pub fn parse_cpus(text: &str) -> Result<f64> {
-    match text.trim().parse::<f64>() {
-        Ok(cpus) if cpus.is_finite() && cpus >= 0.01 => Ok(cpus),
+    // SAFETY: sysconf reads a number and touches no memory of ours.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) }.max(1);
+    let cpus = match text.trim().parse::<f64>() {
+        Ok(cpus) if cpus.is_finite() && cpus >= 0.01 => cpus,
         _ => bail!("`{text}` is not a number of CPUs: give a positive number such as 0.5 or 2"),
+    };
+    if cpus > online as f64 || cpus * CPU_PERIOD_US as f64 > CPU_QUOTA_MAX_US {
+        bail!("`{text}` CPUs is more than this machine has: give a number from 0.01 to {online}");
     }
+    Ok(cpus)
 }
 
 /// A size for people: `64 MiB`, `1 GiB`, `2.1 MiB`, `1000 bytes`.
@@ -107,6 +118,8 @@ pub struct ContainerCgroup {
     /// One `Cgroup` per hierarchy the container is in.
     groups: Vec<Cgroup>,
     limits: Limits,
+    /// A lock on each cgroup directory, held while this minibox lives: see [`reclaim_orphans`].
+    _locks: Vec<std::fs::File>,
 }
 
 /// Which cgroup interface the machine offers.
@@ -142,7 +155,7 @@ impl ContainerCgroup {
     /// Create the container's cgroup and set its limits. Nothing is left behind on failure: what
     /// was created is removed when the half-built value is dropped.
     pub fn create(id: &str, limits: Limits) -> Result<ContainerCgroup> {
-        let mut cgroup = ContainerCgroup { groups: Vec::new(), limits };
+        let mut cgroup = ContainerCgroup { groups: Vec::new(), limits, _locks: Vec::new() };
         for (controllers, path) in placement(id)? {
             let group = Cgroup::new_with_specified_controllers(hierarchies::auto(), &path, Some(controllers.clone()))
                 .with_context(|| {
@@ -157,6 +170,17 @@ impl ContainerCgroup {
             bail!(
                 "creating the container's cgroup failed: are you root, and is cgroupfs mounted at /sys/fs/cgroup?"
             );
+        }
+        for path in cgroup.paths() {
+            // Another minibox's reclaim may have taken it for an orphan in the instant between
+            // its creation and this lock: then it is gone, and this start fails cleanly.
+            let lock = lock_directory(&path)?.with_context(|| {
+                format!(
+                    "the cgroup {} was taken by another minibox as it was created: try again",
+                    path.display()
+                )
+            })?;
+            cgroup._locks.push(lock);
         }
         cgroup.apply_limits()?;
         Ok(cgroup)
@@ -287,6 +311,73 @@ impl ContainerCgroup {
     // ANCHOR_END: remove
 }
 
+/// Take an exclusive lock on the directory `path`, without waiting. `None` when someone holds it,
+/// or when the directory is gone (checked after locking, as a reclaim may remove it meanwhile).
+pub fn lock_directory(path: &Path) -> Result<Option<std::fs::File>> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+    let dir = match std::fs::File::open(path) {
+        Ok(dir) => dir,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error).with_context(|| format!("opening {}", path.display())),
+    };
+    // SAFETY: flock takes a descriptor that `dir` keeps open for the call.
+    if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Ok(None);
+        }
+        return Err(error).with_context(|| format!("locking {}", path.display()));
+    }
+    let still_there = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+    let locked = dir.metadata().ok().map(|m| (m.dev(), m.ino()));
+    Ok((still_there.is_some() && still_there == locked).then_some(dir))
+}
+
+// ANCHOR: reclaim_orphans
+/// Remove the cgroups that a killed minibox left: each live minibox holds a lock on its
+/// container's cgroups (taken in [`ContainerCgroup::create`]) until it has removed them, and the
+/// kernel drops a dead process's locks. So a container cgroup whose lock can be taken has no
+/// minibox: kill whatever still runs in it, then remove it. Returns how many were removed.
+pub fn reclaim_orphans() -> Result<usize> {
+    let mut removed = 0;
+    for (controllers, leaf) in placement("orphan")? {
+        let parent = leaf.parent().unwrap_or(Path::new(""));
+        let parents = Cgroup::load_with_specified_controllers(hierarchies::auto(), parent, controllers);
+        for subsystem in parents.subsystems() {
+            let Ok(entries) = std::fs::read_dir(subsystem.to_controller().path()) else { continue };
+            for entry in entries.flatten() {
+                if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
+                let path = entry.path();
+                if let Some(_lock) = lock_directory(&path)? {
+                    remove_orphan(&path)?;
+                    removed += 1;
+                }
+            }
+        }
+    }
+    Ok(removed)
+}
+// ANCHOR_END: reclaim_orphans
+
+/// Kill every process in the cgroup at `path`, then remove it (retrying while the killed leave).
+fn remove_orphan(path: &Path) -> Result<()> {
+    for _ in 0..200 {
+        let procs = std::fs::read_to_string(path.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL);
+        }
+        match std::fs::remove_dir(path) {
+            Ok(()) => return Ok(()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(5)),
+        }
+    }
+    bail!("removing the orphaned cgroup {}: its processes do not die", path.display())
+}
+
 impl Drop for ContainerCgroup {
     fn drop(&mut self) {
         if let Err(error) = self.remove_groups() {
@@ -314,7 +405,7 @@ mod tests {
         assert!(parse_pids("0").is_err());
         assert!(parse_pids("-1").is_err());
         assert_eq!(parse_cpus("0.5").unwrap(), 0.5);
-        for bad in ["-1", "0", "0.001", "nan", "inf", "lots"] {
+        for bad in ["-1", "0", "0.001", "nan", "inf", "lots", "1e9", "100000"] {
             assert!(parse_cpus(bad).is_err(), "{bad} should be refused");
         }
     }

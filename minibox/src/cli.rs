@@ -284,10 +284,19 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(error) => {
             // `{:#}` prints the chain of causes on one line, and never a backtrace.
-            eprintln!("minibox: {error:#}");
+            eprintln!("minibox: {}", printable(&format!("{error:#}")));
             exit::code_of(&error)
         }
     }
+}
+
+/// A message as it may reach a terminal: control characters (a newline, an escape sequence from
+/// a file's bytes) shown escaped, so an error stays one line and cannot drive the terminal.
+pub fn printable(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
 }
 
 /// clap explains a usage error over several lines; say what was wrong and what to do in one.

@@ -71,6 +71,13 @@ struct Prepared {
 // ANCHOR: run
 /// Run the container described by `config`, and return the exit code minibox should end with.
 pub fn run(config: &Config) -> Result<i32> {
+    // Signals wait in line from here on, before anything exists that would need cleaning up: a
+    // Ctrl-C now is passed on to the command once it runs, and cannot kill minibox halfway.
+    process::block_supervised_signals()?;
+    //@ begin 3
+    rootfs::prepare_state_dir(&config.state_dir)?;
+    reclaim_leftovers(config);
+    //@ end
     let command = Command { argv: config.command.clone(), env: environment(config) };
     //@ begin 2
     let id = ContainerId::random()?;
@@ -106,8 +113,6 @@ pub fn run(config: &Config) -> Result<i32> {
     //@ end
     //@ end
 
-    // Signals wait in line from here on, so none is lost before we start waiting for them.
-    process::block_supervised_signals()?;
     //@ begin 2
     namespaces::new_pid_namespace_for_children()?;
     let child = process::spawn(&command, || set_up(config, &prepared))?;
@@ -126,7 +131,10 @@ pub fn run(config: &Config) -> Result<i32> {
         let limit = prepared.cgroup.memory_limit().map_or("none".to_string(), cgroups::human_size);
         eprintln!("minibox: container killed: out of memory (limit {limit})");
     }
-    prepared.cgroup.remove()?;
+    // The command has run: a cleanup that fails is worth a warning, not a different exit code.
+    if let Err(error) = prepared.cgroup.remove() {
+        eprintln!("minibox: warning: {error:#}");
+    }
     Ok(code)
     //@ end
     //@ until 4
@@ -158,6 +166,31 @@ fn set_up(config: &Config, prepared: &Prepared) -> Result<()> {
 //@ end
 
 //@ begin 3
+// ANCHOR: reclaim_leftovers
+/// Reclaim what a minibox killed before its cleanup left behind (SIGKILL cannot be caught): a
+/// half-built root filesystem, from chapter 4 cgroups, from chapter 5 container directories and
+/// half-done imports. Each live minibox holds a lock on what it owns, so only orphans go. A
+/// failure here is a warning: it must not stop this container.
+fn reclaim_leftovers(config: &Config) {
+    let reclaimed = [
+        rootfs::reclaim(&config.state_dir),
+        //@ begin 4
+        cgroups::reclaim_orphans(),
+        //@ end
+        //@ begin 5
+        image::reclaim(&config.state_dir),
+        //@ end
+    ];
+    for outcome in reclaimed {
+        match outcome {
+            Ok(0) => {}
+            Ok(n) => step!("reclaimed {n} things left by a minibox that was killed"),
+            Err(error) => eprintln!("minibox: warning: reclaiming what a killed minibox left: {error:#}"),
+        }
+    }
+}
+// ANCHOR_END: reclaim_leftovers
+
 /// The command's environment: a fresh one, with `--env` settings on top. A container has a root
 /// filesystem of its own, so minibox's own variables (full of paths into the host) stay outside.
 //@ end
@@ -193,6 +226,9 @@ fn root_filesystem(
     if let Some(dir) = &config.rootfs {
         return Ok((Rootfs::directory(dir.clone(), config.read_only), None, None));
     }
+    // The container's directories first: they hold the lock that keeps `rmi` from removing the
+    // image's layers from under it.
+    let dirs = ContainerDirs::create(&config.state_dir, id.as_str())?;
     let image = image::find_for_run(&config.state_dir, config.image.as_deref())?;
     step!(
         "image {} ({} layer{})",
@@ -200,7 +236,6 @@ fn root_filesystem(
         image.layers.len(),
         if image.layers.len() == 1 { "" } else { "s" }
     );
-    let dirs = ContainerDirs::create(&config.state_dir, id.as_str())?;
     let mut rootfs = Rootfs::directory(dirs.mount_point(), config.read_only);
     rootfs.overlay = Some(dirs.overlay(&image.layers));
     rootfs.workdir = PathBuf::from(image.defaults.working_dir.as_deref().unwrap_or("/"));

@@ -32,9 +32,7 @@ pub fn fork_init() -> Result<()> {
         ForkResult::Parent { child } => {
             // PID 1 needs no open files but its standard streams; in particular it must not hold
             // the start-up report pipe, or minibox would wait for it to close until the end.
-            // SAFETY: close_range has no memory-safety preconditions; only fds >= 3 close.
-            unsafe { libc::syscall(libc::SYS_close_range, 3, u32::MAX, 0) };
-            let code = match supervise(child) {
+            let code = match process::close_fds_above_2().and_then(|()| supervise(child)) {
                 Ok(status) => process::exit_code(status),
                 Err(error) => {
                     eprintln!("minibox init: {error:#}");

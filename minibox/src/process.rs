@@ -20,7 +20,7 @@ use std::ffi::CString;
 //@ end
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -93,13 +93,24 @@ pub fn spawn(command: &Command, setup: impl FnOnce() -> Result<()>) -> Result<Ch
 }
 // ANCHOR_END: spawn
 
+/// What the child writes on the report pipe once its set-up is done, just before `execve`: from
+/// then on only `execve` can fail. A pipe that closes without it means the child died while being
+/// set up (killed, for example, by a memory limit too small to start in).
+pub const SET_UP_DONE: &str = ".";
+
 /// The child's side of `spawn`: set up, then become the command. It never returns: on failure it
 /// writes `CODE MESSAGE` to the report pipe and exits with that code.
 pub fn child_main(command: &Command, setup: impl FnOnce() -> Result<()>, report: OwnedFd) -> ! {
     // A panic must not unwind into the parent's code that this child inherited with the fork.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        if let Err(error) = setup() {
+        if let Err(error) = die_with_parent(&report) {
             return CodedError::new(exit::RUNTIME_FAILED, format!("{error:#}"));
+        }
+        if let Err(error) = setup().and_then(|()| close_inherited_fds()) {
+            return CodedError::new(exit::RUNTIME_FAILED, format!("{error:#}"));
+        }
+        if let Err(errno) = nix::unistd::write(&report, SET_UP_DONE.as_bytes()) {
+            return CodedError::new(exit::RUNTIME_FAILED, format!("reporting to minibox: {}", errno.desc()));
         }
         exec(command)
     }));
@@ -112,6 +123,96 @@ pub fn child_main(command: &Command, setup: impl FnOnce() -> Result<()>, report:
     // SAFETY: `_exit` ends the process without running the parent's atexit handlers or
     // flushing buffers that the fork copied from it.
     unsafe { libc::_exit(failure.code) }
+}
+
+// ANCHOR: die_with_parent
+/// Make the kernel SIGKILL this process when minibox dies, so a container never outlives the
+/// runtime that supervises it (and cleans up after it).
+///
+/// `PR_SET_PDEATHSIG` only covers a death that happens after the call: if minibox died between
+/// the fork and here, no signal will ever come. `getppid` cannot tell (in a new PID namespace it
+/// is 0 whoever the parent is), so ask the report pipe: its reading end belongs to minibox alone,
+/// and `poll` flags the writing end with `POLLERR` once no reader is left.
+pub fn die_with_parent(report: &OwnedFd) -> Result<()> {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and touches no memory of ours.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("prctl(PR_SET_PDEATHSIG)");
+    }
+    let mut poll = libc::pollfd { fd: report.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+    // SAFETY: one valid pollfd, for the length given; a timeout of 0 only looks.
+    if unsafe { libc::poll(&mut poll, 1, 0) } < 0 {
+        return Err(std::io::Error::last_os_error()).context("poll on the report pipe");
+    }
+    if poll.revents & libc::POLLERR != 0 {
+        // SAFETY: see child_main: no one is left to report to.
+        unsafe { libc::_exit(exit::RUNTIME_FAILED) }
+    }
+    Ok(())
+}
+// ANCHOR_END: die_with_parent
+
+// ANCHOR: close_inherited_fds
+/// Mark every descriptor above 2 close-on-exec, so the command starts with stdin, stdout and
+/// stderr only, whatever minibox inherited from whoever started it. A descriptor that reaches the
+/// container is a door out of it: a directory descriptor from the host reaches any host file
+/// through `/proc/self/fd/N/..`, `pivot_root` or not.
+///
+/// Marked, not closed: until `execve` the report pipe must stay open, and closing descriptors
+/// that Rust values still own would make them close a reused number later.
+pub fn close_inherited_fds() -> Result<()> {
+    // SAFETY: close_range takes plain integers; with CLOSE_RANGE_CLOEXEC it only sets flags.
+    let marked =
+        unsafe { libc::syscall(libc::SYS_close_range, 3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    if marked == 0 {
+        return Ok(());
+    }
+    match Errno::last() {
+        // Kernels before 5.11 lack the call or the flag: mark each open descriptor ourselves.
+        Errno::ENOSYS | Errno::EINVAL => {}
+        errno => return Err(errno).context("close_range(3, ~0, CLOSE_RANGE_CLOEXEC)"),
+    }
+    for fd in open_fds()?.into_iter().filter(|fd| *fd > 2) {
+        // SAFETY: fcntl on a number that may be closed fails with EBADF; it touches no memory.
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 && Errno::last() != Errno::EBADF {
+            return Err(Errno::last()).with_context(|| format!("marking descriptor {fd} close-on-exec"));
+        }
+    }
+    Ok(())
+}
+// ANCHOR_END: close_inherited_fds
+
+/// Close every descriptor above 2 now (for a process that goes on without exec, such as the
+/// container's init): the same call as [`close_inherited_fds`], without its flag.
+pub fn close_fds_above_2() -> Result<()> {
+    // SAFETY: close_range takes plain integers; this process owns no descriptor above 2 that
+    // it uses afterwards.
+    if unsafe { libc::syscall(libc::SYS_close_range, 3, libc::c_uint::MAX, 0) } == 0 {
+        return Ok(());
+    }
+    if Errno::last() != Errno::ENOSYS {
+        return Err(Errno::last()).context("close_range(3, ~0, 0)");
+    }
+    for fd in open_fds()?.into_iter().filter(|fd| *fd > 2) {
+        // SAFETY: as above; EBADF (the directory that listed them, already closed) is fine.
+        if unsafe { libc::close(fd) } != 0 && Errno::last() != Errno::EBADF {
+            return Err(Errno::last()).with_context(|| format!("closing descriptor {fd}"));
+        }
+    }
+    Ok(())
+}
+
+/// This process's open descriptors: from /proc/self/fd, or every number below the limit on open
+/// files when /proc is not there.
+fn open_fds() -> Result<Vec<i32>> {
+    if let Ok(entries) = std::fs::read_dir("/proc/self/fd") {
+        return Ok(entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect());
+    }
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes one rlimit, which `limit` is.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("getrlimit(RLIMIT_NOFILE)");
+    }
+    Ok((0..i32::try_from(limit.rlim_cur).unwrap_or(i32::MAX).min(1 << 20)).collect())
 }
 
 // ANCHOR: exec
@@ -196,8 +297,9 @@ fn c_strings(strings: &[String]) -> Result<Vec<CString>, std::ffi::NulError> {
 //@ end
 
 impl Child {
-    /// Wait until the child's command is running. The report pipe closes without a word when
-    /// `execve` succeeds; otherwise the child wrote why it failed, and has exited.
+    /// Wait until the child's command is running. The report pipe closes after the child's
+    /// [`SET_UP_DONE`] byte alone when `execve` succeeds; otherwise the child wrote why it failed,
+    /// or died before its set-up was done, and has exited.
     pub fn started(mut self) -> Result<Pid, CodedError> {
         let mut report = String::new();
         if let Err(error) = self.report.read_to_string(&mut report) {
@@ -206,13 +308,27 @@ impl Child {
                 format!("reading the child's report: {error}"),
             ));
         }
-        if report.is_empty() {
-            return Ok(self.pid);
-        }
+        let failure = match report.strip_prefix(SET_UP_DONE) {
+            Some("") => return Ok(self.pid), // set up, and execve succeeded
+            Some(exec_failure) => exec_failure,
+            None if report.is_empty() => return Err(self.died_during_set_up()),
+            None => &report, // the set-up failed
+        };
         // The child has exited (or is about to): reap it so it leaves no zombie.
         let _ = waitpid(self.pid, None);
-        let (code, message) = report.split_once(' ').unwrap_or(("125", &report));
+        let (code, message) = failure.split_once(' ').unwrap_or(("125", failure));
         Err(CodedError::new(code.parse().unwrap_or(exit::RUNTIME_FAILED), message.to_string()))
+    }
+
+    /// The pipe closed without a word: the child died before its set-up was done. That is a
+    /// failure to start (125), not a command that ran and was killed.
+    fn died_during_set_up(self) -> CodedError {
+        let how = match waitpid(self.pid, None) {
+            Ok(WaitStatus::Signaled(_, signal, _)) => format!("was killed by {signal}"),
+            Ok(WaitStatus::Exited(_, code)) => format!("exited with code {code}"),
+            other => format!("ended ({other:?})"),
+        };
+        CodedError::new(exit::RUNTIME_FAILED, format!("the container {how} while it was being set up"))
     }
 }
 

@@ -240,6 +240,71 @@ pub fn populate_dev() -> Result<()> {
     Ok(())
 }
 
+// ANCHOR: prepare_state_dir
+/// Create minibox's state directory private to its owner (0700), or make an existing one so. It
+/// holds images from strangers (a setuid-root program in a layer would be runnable by every host
+/// user who can reach it) and the containers' writable layers (where container root can leave
+/// one): no other host user may even look inside.
+pub fn prepare_state_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating the state directory {}", dir.display()))?;
+    let mode = std::fs::metadata(dir)
+        .with_context(|| format!("the state directory {}", dir.display()))?
+        .permissions()
+        .mode()
+        & 0o7777;
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making the state directory {} private", dir.display()))?;
+        eprintln!(
+            "minibox: the state directory {} was open to other users (mode {mode:o}): it is now private (700)",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+// ANCHOR_END: prepare_state_dir
+
+/// Is the process that made a temporary entry gone? Temporary entries end with `-PID` (or
+/// `.PID`): `rootfs/.busybox-1234`. A PID that is alive keeps its entry, even if the number was
+/// reused: a leftover then waits for a later sweep, which is safe; removing a live one is not.
+pub fn maker_is_gone(name: &str) -> bool {
+    let Some(pid) = name.rsplit(['-', '.']).next().and_then(|p| p.parse::<i32>().ok()) else {
+        return false;
+    };
+    pid > 0 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH)
+}
+
+/// Remove the entries of `dir` whose name starts with `prefix` and whose maker is gone. Returns
+/// how many went.
+pub fn sweep(dir: &Path, prefix: &str) -> Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(error) => return Err(error).with_context(|| format!("reading {}", dir.display())),
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(prefix) && maker_is_gone(&name) {
+            let path = entry.path();
+            if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) }
+                .with_context(|| format!("removing {}", path.display()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Chapter 3's leftovers: a default root filesystem whose building was interrupted.
+pub fn reclaim(state_dir: &Path) -> Result<usize> {
+    sweep(&state_dir.join("rootfs"), ".busybox-")
+}
+
 /// Where minibox looks for a static busybox: `MINIBOX_BUSYBOX`, then the `busybox-static`
 /// package's places.
 pub fn find_static_busybox() -> Result<PathBuf> {
@@ -367,6 +432,13 @@ mod tests {
         assert_eq!(unbindable_mount_holding(mountinfo, Path::new("/tmp/un/rootfs")), Some("/tmp/un".into()));
         assert_eq!(unbindable_mount_holding(mountinfo, Path::new("/tmp/unx/rootfs")), None);
         assert_eq!(unbindable_mount_holding(mountinfo, Path::new("/srv")), None);
+    }
+
+    #[test]
+    fn a_temporary_entry_belongs_to_its_maker_while_it_lives() {
+        assert!(!maker_is_gone(&format!(".busybox-{}", std::process::id())));
+        assert!(maker_is_gone(".unpacking-abc-2147483646"));
+        assert!(!maker_is_gone("no-pid-here"));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! `rustc` call (see `tests/support/build.rs`).
 //!
 //! ```text
-//! probe                        facts: pid, ppid, uid, hostname, cwd, mounts, cgroups, capabilities
+//! probe                        facts: pid, ppid, uid, hostname, cwd, mounts, cgroups, capabilities,
+//!                              open descriptors
 //! probe chroot-escape MARKER   try the classic chroot escape; report whether MARKER became visible
 //! probe alloc MIB              allocate and touch MIB mebibytes, reporting progress
 //! probe spawn N SECONDS        start N children that sleep SECONDS; report how many started
@@ -115,9 +116,10 @@ fn facts() -> String {
         .map(|dir| dir.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
         .unwrap_or_default();
     root.sort();
+    let fds = open_fds();
     format!(
         "{{\"pid\":{pid},\"ppid\":{ppid},\"uid\":{},\"hostname\":{},\"cwd\":{},\"cap_eff\":{},\
-         \"root_entries\":{},\"proc_pids\":{},\"cgroup\":{},\"mounts\":[{}]}}",
+         \"root_entries\":{},\"proc_pids\":{},\"cgroup\":{},\"mounts\":[{}],\"fds\":[{}]}}",
         quote(&uid),
         quote(&hostname),
         quote(&cwd),
@@ -125,8 +127,31 @@ fn facts() -> String {
         quote_all(root.iter().map(String::as_str)),
         quote_all(pids.iter().map(String::as_str)),
         quote_all(cgroup.lines()),
-        mounts.join(",")
+        mounts.join(","),
+        fds.join(",")
     )
+}
+
+/// The descriptors open in this process, each with what it points to: `{"fd":0,"target":"/dev/null"}`.
+/// The directory descriptor that lists them is left out. It shows as `/proc/PID/fd` with the PID
+/// that this /proc knows us by, which is not our own in a new PID namespace with the host's /proc.
+fn open_fds() -> Vec<String> {
+    let seen_as = std::fs::read_link("/proc/self").map(|p| p.display().to_string()).unwrap_or_default();
+    let listing = format!("/proc/{seen_as}/fd");
+    let mut fds: Vec<(u32, String)> = std::fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.filter_map(|e| {
+                let entry = e.ok()?;
+                let fd = entry.file_name().to_str()?.parse().ok()?;
+                let target = std::fs::read_link(entry.path()).ok()?.display().to_string();
+                Some((fd, target))
+            })
+            .filter(|(_, target)| *target != listing && target != "/proc/self/fd")
+            .collect()
+        })
+        .unwrap_or_default();
+    fds.sort();
+    fds.iter().map(|(fd, target)| format!("{{\"fd\":{fd},\"target\":{}}}", quote(target))).collect()
 }
 
 /// The classic escape from a chroot jail: chroot into a subdirectory without entering it, so the

@@ -15,6 +15,11 @@ pub fn run(ws: &Workspace, with_vm: bool) -> Result<()> {
     section("verify: generated crates, solutions, starters, style");
     verify::run(ws, None, None)?;
 
+    section("reliability: a soak with random SIGKILLs, and a corpus of bad inputs");
+    let mut reliability = cargo::cargo();
+    reliability.args(["run", "--quiet", "--package", "minibox-maint", "--", "reliability"]);
+    step(reliability, ws)?;
+
     section("cargo test: the workspace's default members");
     let mut test = cargo::cargo();
     test.arg("test").env("RUST_BACKTRACE", "0");

@@ -40,6 +40,7 @@ pub fn unpack_once(
     layers: &Path,
 ) -> Result<(PathBuf, Option<Digest>)> {
     let hex = super::blob::check_sha256(digest)?;
+    is_gzip(media_type)?;
     let target = layers.join(hex);
     if target.is_dir() {
         crate::step!("layer {} is already unpacked: shared", short(digest));
@@ -68,6 +69,54 @@ pub fn unpack_once(
     }
 }
 
+/// Check that the file at `path` starts like a tar archive (decompressed first when `gzip`): a
+/// first block of 512 bytes whose checksum field matches its bytes, or a block of zeros (an empty
+/// archive). A file that is no archive is then refused in one line, rather than with whatever its
+/// bytes would make the tar reader say.
+pub fn check_tar_start(path: &Path, gzip: bool) -> Result<()> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader: Box<dyn Read> =
+        if gzip { Box::new(flate2::read::GzDecoder::new(file)) } else { Box::new(file) };
+    let mut block = [0u8; 512];
+    let what =
+        if gzip { "its gzip-compressed content is not a tar archive" } else { "it is not a tar archive" };
+    if let Err(error) = reader.read_exact(&mut block) {
+        if error.kind() == std::io::ErrorKind::UnexpectedEof {
+            bail!("{what} (shorter than one tar header)");
+        }
+        bail!("{what} ({error})");
+    }
+    if block.iter().all(|b| *b == 0) {
+        return Ok(());
+    }
+    let field = std::str::from_utf8(&block[148..156]).unwrap_or("");
+    let stored = u32::from_str_radix(field.trim_matches(|c: char| c == '\0' || c == ' '), 8).ok();
+    let actual: u32 =
+        block.iter().enumerate().map(|(i, b)| if (148..156).contains(&i) { 32 } else { u32::from(*b) }).sum();
+    if stored != Some(actual) {
+        bail!("{what} (its first header's checksum does not match)");
+    }
+    Ok(())
+}
+
+/// Is a layer of this media type gzip-compressed? An error for a type that is no tar at all.
+pub fn is_gzip(media_type: &MediaType) -> Result<bool> {
+    match media_type {
+        MediaType::ImageLayer | MediaType::ImageLayerNonDistributable => Ok(false),
+        MediaType::ImageLayerGzip | MediaType::ImageLayerNonDistributableGzip => Ok(true),
+        MediaType::Other(other) if other == "application/vnd.docker.image.rootfs.diff.tar.gzip" => Ok(true),
+        other => bail!("layers of media type {other} are not supported (plain and gzip-compressed tar are)"),
+    }
+}
+
+/// The digest of a layer blob's uncompressed tar (its diff ID), read again from the blob.
+pub fn diff_id_of(blob: &Path, media_type: &MediaType) -> Result<Digest> {
+    let file = std::fs::File::open(blob).with_context(|| format!("opening {}", blob.display()))?;
+    let tar: Box<dyn Read> =
+        if is_gzip(media_type)? { Box::new(flate2::read::GzDecoder::new(file)) } else { Box::new(file) };
+    Ok(super::blob::copy_hashing(tar, std::io::sink())?.0)
+}
+
 /// `sha256:1a2b3c4d5e6f` for messages.
 pub fn short(digest: &Digest) -> String {
     format!("{}:{}", digest.algorithm(), &digest.digest()[..12.min(digest.digest().len())])
@@ -77,15 +126,10 @@ fn unpack_blob(blob: &Path, media_type: &MediaType, digest: &Digest, into: &Path
     let file = std::fs::File::open(blob).with_context(|| format!("opening {}", blob.display()))?;
     let size = file.metadata()?.len();
     let progress = Progress::new(file, size, short(digest));
-    let tar: Box<dyn Read> = match media_type {
-        MediaType::ImageLayer | MediaType::ImageLayerNonDistributable => Box::new(progress),
-        MediaType::ImageLayerGzip | MediaType::ImageLayerNonDistributableGzip => {
-            Box::new(flate2::read::GzDecoder::new(progress))
-        }
-        MediaType::Other(other) if other == "application/vnd.docker.image.rootfs.diff.tar.gzip" => {
-            Box::new(flate2::read::GzDecoder::new(progress))
-        }
-        other => bail!("layers of media type {other} are not supported (plain and gzip-compressed tar are)"),
+    let tar: Box<dyn Read> = if is_gzip(media_type)? {
+        Box::new(flate2::read::GzDecoder::new(progress))
+    } else {
+        Box::new(progress)
     };
     let mut hashing = HashingReader::new(tar);
     unpack_tar(&mut hashing, into, Whiteouts::Apply)?;

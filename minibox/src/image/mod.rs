@@ -43,6 +43,10 @@ pub struct Reference {
 }
 
 impl Reference {
+    /// Parse `NAME[:TAG]` by the OCI distribution specification's grammar: a name is
+    /// components of lower-case letters and digits, joined by `.`, `_`, `__` or dashes, separated
+    /// by `/`; the first may be a registry host with a port. So `../x` and `a/../../evil` are not
+    /// names, whatever a later chapter would do with them.
     pub fn parse(text: &str) -> Result<Reference> {
         // A colon after the last slash separates the tag (a colon before it is a registry's port).
         let slash = text.rfind('/').map_or(0, |i| i + 1);
@@ -50,18 +54,70 @@ impl Reference {
             Some(colon) => (&text[..slash + colon], &text[slash + colon + 1..]),
             None => (text, "latest"),
         };
-        let name_ok = !name.is_empty()
-            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/:".contains(c));
-        let tag_ok = !tag.is_empty()
-            && tag.len() <= 128
+        let tag_ok = tag.len() <= 128
+            && tag.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
             && tag.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
-        if !name_ok || !tag_ok {
+        if !name_is_valid(name) || !tag_ok {
             bail!(
-                "`{text}` is not an image name: use NAME[:TAG] with lower-case letters, digits, '.', '_', '-' and '/'"
+                "`{}` is not an image name: use NAME[:TAG], NAME being lower-case words of letters and digits joined by \
+                 '.', '_' or '-' and separated by '/' (for example busybox:1.36 or localhost:5000/team/app)",
+                text.escape_debug()
             );
         }
         Ok(Reference { name: name.to_string(), tag: tag.to_string() })
     }
+}
+
+/// A repository name by the OCI distribution grammar (at most 255 characters): `[DOMAIN/]PATH`,
+/// each path component `[a-z0-9]+` joined by `.`, `_`, `__` or one or more `-`.
+fn name_is_valid(name: &str) -> bool {
+    let mut components: Vec<&str> = name.split('/').collect();
+    if name.len() > 255 || components.iter().any(|c| c.is_empty()) {
+        return false;
+    }
+    // The first component is a registry host when it looks like one (a dot, a port, localhost).
+    let first = components[0];
+    if components.len() > 1 && (first.contains(['.', ':']) || first == "localhost") {
+        let (host, port) = first.split_once(':').unwrap_or((first, "1"));
+        let host_ok = host.split('.').all(|label| {
+            !label.is_empty()
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+        if !host_ok || port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) {
+            return false;
+        }
+        components.remove(0);
+    }
+    components.iter().all(|c| path_component_is_valid(c))
+}
+
+/// `[a-z0-9]+` runs joined by exactly one `.`, one or two `_`, or any number of `-`.
+fn path_component_is_valid(component: &str) -> bool {
+    let word = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let mut separator = String::new();
+    let mut previous_was_word = false;
+    for c in component.chars() {
+        if word(c) {
+            let ok = separator.is_empty()
+                || separator == "."
+                || separator == "_"
+                || separator == "__"
+                || separator.chars().all(|s| s == '-');
+            if !ok {
+                return false;
+            }
+            separator.clear();
+            previous_was_word = true;
+        } else if ".-_".contains(c) && (previous_was_word || !separator.is_empty()) {
+            separator.push(c);
+            previous_was_word = false;
+        } else {
+            return false;
+        }
+    }
+    previous_was_word
 }
 
 impl std::fmt::Display for Reference {
@@ -94,6 +150,7 @@ pub struct Store {
 
 impl Store {
     pub fn open(state_dir: &Path) -> Result<Store> {
+        crate::rootfs::prepare_state_dir(state_dir)?;
         let store = Store { state_dir: state_dir.to_path_buf() };
         let oci = store.oci();
         std::fs::create_dir_all(oci.join("blobs/sha256"))
@@ -102,11 +159,29 @@ impl Store {
         if !oci.join("oci-layout").exists() {
             std::fs::write(oci.join("oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}\n")?;
         }
+        let _locked = store.lock_index()?;
         if !oci.join("index.json").exists() {
             store
                 .save_index(&ImageIndexBuilder::default().schema_version(2u32).manifests(vec![]).build()?)?;
         }
         Ok(store)
+    }
+
+    /// Wait for, and hold until dropped, the lock that makes each change to `index.json` (read,
+    /// change, write) whole: two imports at once would otherwise each lose the other's tag.
+    fn lock_index(&self) -> Result<std::fs::File> {
+        let path = self.oci().join("index.json.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        // SAFETY: flock takes a descriptor that `file` keeps open for the call.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("locking the image index");
+        }
+        Ok(file)
     }
 
     fn oci(&self) -> PathBuf {
@@ -141,16 +216,31 @@ impl Store {
         Ok(Descriptor::new(media_type, bytes.len() as u64, digest))
     }
 
-    /// Copy a blob from another layout into the store, after checking it is what its
-    /// descriptor says it is.
+    /// Copy a blob from another layout into the store, and check that what was copied is what
+    /// its descriptor says. The copy, in the store's private directory, is what gets checked
+    /// and kept: a source changed after the check cannot slip in, and the source is read once.
     fn put_verified(&self, source: &Path, descriptor: &Descriptor) -> Result<PathBuf> {
-        blob::verify(source, descriptor.digest(), descriptor.size())?;
         let target = self.blob_path(descriptor.digest())?;
-        if !target.exists() {
-            let temporary = target.with_extension(format!("partial-{}", std::process::id()));
-            std::fs::copy(source, &temporary)
-                .with_context(|| format!("copying blob {}", descriptor.digest()))?;
-            std::fs::rename(&temporary, &target)?;
+        if let Ok(stored) = std::fs::metadata(&target) {
+            // Named by its digest, and checked when it came in; only the size is the descriptor's.
+            if stored.len() != descriptor.size() {
+                bail!(
+                    "blob {} does not match its digest: it has {} bytes, the descriptor says {}",
+                    descriptor.digest(),
+                    stored.len(),
+                    descriptor.size()
+                );
+            }
+            return Ok(target);
+        }
+        let temporary = target.with_file_name(format!(".partial-{}", std::process::id()));
+        let copied = std::fs::copy(source, &temporary)
+            .with_context(|| format!("blob {} is missing ({})", descriptor.digest(), source.display()))
+            .and_then(|_| blob::verify(&temporary, descriptor.digest(), descriptor.size()))
+            .and_then(|()| std::fs::rename(&temporary, &target).context("moving a blob into place"));
+        if let Err(error) = copied {
+            let _ = std::fs::remove_file(&temporary);
+            return Err(error);
         }
         Ok(target)
     }
@@ -181,6 +271,7 @@ impl Store {
 
     /// Record `manifest` under `reference`, replacing what the name pointed to before.
     fn tag(&self, reference: &Reference, manifest: &Descriptor) -> Result<()> {
+        let _locked = self.lock_index()?;
         let mut index = self.index()?;
         let name = reference.to_string();
         let mut manifests = without_name(index.manifests(), &name);
@@ -260,12 +351,18 @@ impl Store {
         }
         for (layer, expected) in manifest.layers().iter().zip(diff_ids) {
             let blob = self.blob_path(layer.digest())?;
-            let (dir, diff_id) =
+            let (dir, unpacked_now) =
                 layer::unpack_once(&blob, layer.media_type(), layer.digest(), &self.layers_dir())?;
-            if let Some(diff_id) = diff_id
-                && diff_id.to_string() != *expected
-            {
-                let _ = std::fs::remove_dir_all(&dir);
+            // A layer unpacked before (for another image) is checked against this configuration too.
+            let fresh = unpacked_now.is_some();
+            let diff_id = match unpacked_now {
+                Some(diff_id) => diff_id,
+                None => layer::diff_id_of(&blob, layer.media_type())?,
+            };
+            if diff_id.to_string() != *expected {
+                if fresh {
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
                 bail!(
                     "layer {}: its content is {diff_id}, but the configuration expects {expected}",
                     layer.digest()
@@ -276,17 +373,27 @@ impl Store {
     }
 
     /// `minibox rmi`: forget a name; then remove blobs and layers no image uses any more.
+    ///
+    /// Every running container holds a shared lock on `containers/` (see `ContainerDirs`); `rmi`
+    /// takes it exclusively, without waiting, for the whole removal: no container can start
+    /// from a layer that is being removed, and none can be running when `rmi` is refused late.
     pub fn remove(&self, reference: &Reference) -> Result<()> {
+        let containers = self.state_dir.join("containers");
+        std::fs::create_dir_all(&containers)?;
+        let no_container = std::fs::File::open(&containers)?;
+        // SAFETY: flock takes a descriptor that `no_container` keeps open for the call.
+        if unsafe {
+            libc::flock(std::os::fd::AsRawFd::as_raw_fd(&no_container), libc::LOCK_EX | libc::LOCK_NB)
+        } != 0
+        {
+            bail!("containers are running from this store: remove images when they have ended");
+        }
+        let _locked = self.lock_index()?;
         let mut index = self.index()?;
         let before = index.manifests().len();
         index.set_manifests(without_name(index.manifests(), &reference.to_string()));
         if index.manifests().len() == before {
             bail!("no image named {reference} (see `minibox images`)");
-        }
-        if let Ok(running) = std::fs::read_dir(self.state_dir.join("containers"))
-            && running.count() > 0
-        {
-            bail!("containers are running from this store: remove images when they have ended");
         }
         self.save_index(&index)?;
         self.collect_garbage()
@@ -348,10 +455,13 @@ pub fn import(store: &Store, archive: &Path, reference: &Reference, cmd: Vec<Str
             return Err(error).with_context(|| format!("reading {}", archive.display()));
         }
     };
-    std::fs::rename(&temporary, store.blob_path(&digest)?)?;
     let mut magic = [0u8; 2];
-    let gzip = std::fs::File::open(store.blob_path(&digest)?)?.read_exact(&mut magic).is_ok()
-        && magic == [0x1f, 0x8b];
+    let gzip = std::fs::File::open(&temporary)?.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+    if let Err(error) = layer::check_tar_start(&temporary, gzip) {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(error.context(format!("{} is not a root filesystem archive", archive.display())));
+    }
+    std::fs::rename(&temporary, store.blob_path(&digest)?)?;
     let media_type = if gzip { MediaType::ImageLayerGzip } else { MediaType::ImageLayer };
     let (_, diff_id) =
         layer::unpack_once(&store.blob_path(&digest)?, &media_type, &digest, &store.layers_dir())?;
@@ -398,6 +508,9 @@ pub fn load(store: &Store, source: &Path, name: Option<&Reference>) -> Result<Ve
         let scratch = store.state_dir.join(format!("tmp/load-{}", std::process::id()));
         std::fs::create_dir_all(&scratch)?;
         unpacked_archive = ScratchDir(scratch.clone());
+        layer::check_tar_start(source, false).with_context(|| {
+            format!("{} is neither an OCI image layout nor an archive of one", source.display())
+        })?;
         let file = std::fs::File::open(source).with_context(|| format!("opening {}", source.display()))?;
         layer::unpack_tar(file, &scratch, Whiteouts::Keep)
             .with_context(|| format!("unpacking {}", source.display()))?;
@@ -504,5 +617,68 @@ fn build_default_image(store: &Store, reference: &Reference) -> Result<()> {
     import(store, &archive, reference, vec!["sh".to_string()])?;
     crate::step!("built the default image {reference} from the host's busybox-static");
     Ok(())
+}
+
+// ANCHOR: reclaim
+/// Chapter 5's leftovers of a killed minibox: container directories whose owner is gone (a live
+/// minibox holds a lock on its own), and temporary entries of unpacks, imports and loads whose
+/// maker is gone. Returns how many went.
+pub fn reclaim(state_dir: &Path) -> Result<usize> {
+    use crate::rootfs::sweep;
+    let mut removed = 0;
+    if let Ok(entries) = std::fs::read_dir(state_dir.join("containers")) {
+        for entry in entries.flatten() {
+            if let Some(_lock) = crate::cgroups::lock_directory(&entry.path())? {
+                std::fs::remove_dir_all(entry.path())
+                    .with_context(|| format!("removing {}", entry.path().display()))?;
+                removed += 1;
+            }
+        }
+    }
+    let oci = state_dir.join("oci");
+    removed += sweep(&state_dir.join("layers"), ".unpacking-")?;
+    removed += sweep(&state_dir.join("tmp"), "")?;
+    removed += sweep(&oci.join("blobs/sha256"), ".")?;
+    removed += sweep(&oci, ".index.json.")?;
+    Ok(removed)
+}
+// ANCHOR_END: reclaim
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_distribution_grammar() {
+        for good in
+            ["busybox", "busybox:1.36", "a__b/c-d--e.f:v_2", "localhost:5000/team/app:v2", "ghcr.io/x/y"]
+        {
+            assert!(Reference::parse(good).is_ok(), "{good} should be accepted");
+        }
+        for bad in [
+            "../x",
+            "a/../../evil",
+            "a//b",
+            "/x",
+            "x/",
+            "Busybox",
+            "a..b",
+            "a___b",
+            "-a",
+            "a-",
+            "x:",
+            "x:.t",
+            "a:b:c:d",
+        ] {
+            assert!(Reference::parse(bad).is_err(), "{bad} should be refused");
+        }
+        assert_eq!(Reference::parse("localhost:5000/app").unwrap().tag, "latest");
+    }
+
+    #[test]
+    fn a_refused_name_is_shown_escaped() {
+        let error = Reference::parse("x\u{1b}[31m").unwrap_err().to_string();
+        assert!(!error.contains('\u{1b}'), "{error}");
+    }
 }
 //@ end

@@ -54,18 +54,33 @@ impl Overlay {
 /// A container's own directories under the state directory: `upper`, `work`, and `rootfs` (the
 /// empty directory the overlay is mounted on). Created before the container starts; removed,
 /// with everything the container wrote, when this is dropped.
+///
+/// While it lives it holds two locks: a shared one on `containers/`, which `minibox rmi` must take
+/// alone before it removes layers (so no image is removed under a running container), and its
+/// own directory's, which tells the reclaim of a later minibox that its owner is alive.
 pub struct ContainerDirs {
     pub dir: PathBuf,
+    _locks: Vec<std::fs::File>,
 }
 
 impl ContainerDirs {
     pub fn create(state_dir: &Path, id: &str) -> Result<ContainerDirs> {
-        let dir = state_dir.join("containers").join(id);
-        let dirs = ContainerDirs { dir };
+        let containers = state_dir.join("containers");
+        std::fs::create_dir_all(&containers).with_context(|| format!("creating {}", containers.display()))?;
+        let in_use = std::fs::File::open(&containers)?;
+        // SAFETY: flock takes a descriptor that `in_use` keeps open for the call.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&in_use), libc::LOCK_SH) } != 0 {
+            return Err(std::io::Error::last_os_error()).context("locking the containers directory");
+        }
+        let mut dirs = ContainerDirs { dir: containers.join(id), _locks: vec![in_use] };
         for sub in ["upper", "work", "rootfs"] {
             std::fs::create_dir_all(dirs.dir.join(sub))
                 .with_context(|| format!("creating {}", dirs.dir.join(sub).display()))?;
         }
+        let own = crate::cgroups::lock_directory(&dirs.dir)?.with_context(|| {
+            format!("{} was taken by another minibox as it was created: try again", dirs.dir.display())
+        })?;
+        dirs._locks.push(own);
         Ok(dirs)
     }
 
