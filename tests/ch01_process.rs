@@ -192,7 +192,7 @@ fn sigint_to_minibox_reaches_the_command() {
     forwards(libc::SIGINT, "INT");
 }
 
-const DESCRIPTORS: &str = "Chapter 1, \"Only stdin, stdout and stderr\"";
+const DESCRIPTORS: &str = "Chapter 1, \"What the command inherits\"";
 const DIES_WITH_MINIBOX: &str = "Chapter 1, \"When minibox dies\"";
 
 /// The probe's report, run as the container's command: on the host in chapters 1 and 2, inside a
@@ -283,4 +283,23 @@ fn the_command_dies_with_minibox_and_the_next_start_reclaims_the_rest() {
     );
     // The killed run's own check: no process, mount, cgroup or container directory of it is left.
     running.wait();
+}
+
+#[test]
+#[serial]
+fn the_command_gets_sigpipe_with_its_default_action() {
+    let sandbox = Sandbox::new();
+    // The shell reports its own ignored signals; the test starts minibox with none ignored.
+    let ran = sandbox.run(&["run", "--", "sh", "-c", "grep SigIgn /proc/self/status"]);
+    let mask = ran.stdout.trim().strip_prefix("SigIgn:").map(str::trim);
+    let ignored = mask.and_then(|hex| u64::from_str_radix(hex, 16).ok());
+    let sigpipe_bit = 1u64 << (libc::SIGPIPE - 1);
+    ensure(
+        ran.code == Some(0) && ignored.is_some_and(|mask| mask & sigpipe_bit == 0),
+        "SIGPIPE not ignored in the command (bit 13 of SigIgn clear)",
+        format!("{mask:?}{}", ran.transcript()),
+        "Rust ignores SIGPIPE in minibox, and an ignored signal stays ignored across execve: restore SIG_DFL \
+         in the child before execve",
+        DESCRIPTORS,
+    );
 }

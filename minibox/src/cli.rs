@@ -235,19 +235,25 @@ fn images(command: ImageCommand) -> Result<i32> {
     Ok(0)
 }
 
+/// List the store's images. A reader that stops early (`minibox images | head`) closes the
+/// pipe: that ends the listing, and is no error.
 fn list_images(state: &StateDir) -> Result<i32> {
+    use std::io::Write;
     let store = crate::image::Store::open(&state.dir)?;
-    println!("{:<40} {:<12} {:<14} SIZE", "NAME", "TAG", "IMAGE ID");
-    for (reference, id, size) in store.summary()? {
-        println!(
-            "{:<40} {:<12} {:<14} {}",
-            reference.name,
-            reference.tag,
-            id,
-            crate::cgroups::human_size(size)
-        );
+    let images = store.summary()?;
+    let mut out = std::io::stdout().lock();
+    let written = (|| {
+        writeln!(out, "{:<40} {:<12} {:<14} SIZE", "NAME", "TAG", "IMAGE ID")?;
+        for (reference, id, size) in images {
+            let size = crate::cgroups::human_size(size);
+            writeln!(out, "{:<40} {:<12} {:<14} {size}", reference.name, reference.tag, id)?;
+        }
+        out.flush()
+    })();
+    match written {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        other => other.map(|()| 0).map_err(|error| anyhow::anyhow!("writing the list of images: {error}")),
     }
-    Ok(0)
 }
 
 fn remove_image(reference: &str, state: &StateDir) -> Result<i32> {

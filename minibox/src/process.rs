@@ -106,7 +106,7 @@ pub fn child_main(command: &Command, setup: impl FnOnce() -> Result<()>, report:
         if let Err(error) = die_with_parent(&report) {
             return CodedError::new(exit::RUNTIME_FAILED, format!("{error:#}"));
         }
-        if let Err(error) = setup().and_then(|()| close_inherited_fds()) {
+        if let Err(error) = setup().and_then(|()| close_inherited_fds()).and_then(|()| restore_sigpipe()) {
             return CodedError::new(exit::RUNTIME_FAILED, format!("{error:#}"));
         }
         if let Err(errno) = nix::unistd::write(&report, SET_UP_DONE.as_bytes()) {
@@ -150,6 +150,20 @@ pub fn die_with_parent(report: &OwnedFd) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: die_with_parent
+
+// ANCHOR: restore_sigpipe
+/// Give the command the default action for SIGPIPE. Rust's runtime ignores SIGPIPE in minibox
+/// (so that a write to a closed pipe is an error, not a death), and an ignored signal stays
+/// ignored across `execve`: without this, `yes | head -n 1` in the container would leave `yes`
+/// writing into a closed pipe, complaining, instead of dying quietly as it does on the host.
+pub fn restore_sigpipe() -> Result<()> {
+    // SAFETY: SIG_DFL is a valid disposition, and this process has one thread.
+    if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) } == libc::SIG_ERR {
+        return Err(std::io::Error::last_os_error()).context("signal(SIGPIPE, SIG_DFL)");
+    }
+    Ok(())
+}
+// ANCHOR_END: restore_sigpipe
 
 // ANCHOR: close_inherited_fds
 /// Mark every descriptor above 2 close-on-exec, so the command starts with stdin, stdout and
