@@ -65,7 +65,7 @@ pub fn parse_memory(text: &str) -> Result<u64> {
     Ok(bytes)
     //@ stub
     //| let _ = text;
-    //| todo!("chapter 4, `parse_memory`: split digits from the unit, scale by 1024s, refuse anything else (book: Chapter 4, \"Asking for limits\")")
+    //| todo!("chapter 4, `parse_memory`: turn a size like `64m` into bytes, as Docker reads it; refuse anything else; `cargo xtask hint 4 parse_memory` helps (book: Chapter 4, \"Asking for limits\")")
     //@ end
 }
 // ANCHOR_END: parse_memory
@@ -214,7 +214,7 @@ impl ContainerCgroup {
         }
         Ok(())
         //@ stub
-        //| todo!("chapter 4, `apply_limits`: set the memory limit (and swap), pids.max, and the cpu quota over a 100 ms period, with the controllers cgroups-rs gives you (book: Chapter 4, \"Creating the cgroup\")")
+        //| todo!("chapter 4, `apply_limits`: write the limits asked for into the container's cgroups; `cargo xtask hint 4 apply_limits` helps (book: Chapter 4, \"Creating the cgroup\")")
         //@ end
     }
     // ANCHOR_END: apply_limits
@@ -248,7 +248,7 @@ impl ContainerCgroup {
         }
         Ok(())
         //@ stub
-        //| todo!("chapter 4, `join`: add this process (pid 0 means \"me\") to each of the container's cgroups (book: Chapter 4, \"Joining before exec\")")
+        //| todo!("chapter 4, `join`: move this process into every one of the container's cgroups; `cargo xtask hint 4 join` helps (book: Chapter 4, \"Joining before exec\")")
         //@ end
     }
     // ANCHOR_END: join
@@ -266,7 +266,7 @@ impl ContainerCgroup {
             .filter_map(|l| l.strip_prefix("oom_kill "))
             .any(|n| n.trim().parse::<u64>().unwrap_or(0) > 0)
         //@ stub
-        //| todo!("chapter 4, `oom_killed`: read the oom_kill counter from memory.events (v2) or memory.oom_control (v1) (book: Chapter 4, \"When the limit is hit\")")
+        //| todo!("chapter 4, `oom_killed`: tell whether the kernel's OOM killer killed a process of this cgroup; `cargo xtask hint 4 oom_killed` helps (book: Chapter 4, \"When the limit is hit\")")
         //@ end
     }
     // ANCHOR_END: oom_killed

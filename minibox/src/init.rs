@@ -78,7 +78,7 @@ pub fn supervise(command: Pid) -> Result<WaitStatus> {
     }
     //@ stub
     //| let _ = command;
-    //| todo!("chapter 2, `supervise`: wait for signals; forward all but SIGCHLD; on SIGCHLD reap every child with waitpid(-1, WNOHANG) (book: Chapter 2, \"The duties of PID 1\")")
+    //| todo!("chapter 2, `supervise`: run as PID 1 until the command ends: pass signals on to it, and reap every child that ends; `cargo xtask hint 2 supervise` helps (book: Chapter 2, \"The duties of PID 1\")")
     //@ end
 }
 // ANCHOR_END: supervise

@@ -62,7 +62,7 @@ pub fn new_pid_namespace_for_children() -> Result<()> {
     //@ exercise 2 new_pid_namespace_for_children
     unshare(CloneFlags::CLONE_NEWPID).context("unshare(CLONE_NEWPID): creating a PID namespace")
     //@ stub
-    //| todo!("chapter 2, `new_pid_namespace_for_children`: one unshare call (book: Chapter 2, \"PID namespaces\")")
+    //| todo!("chapter 2, `new_pid_namespace_for_children`: make the children that minibox forks from now on start in a new PID namespace; `cargo xtask hint 2 new_pid_namespace_for_children` helps (book: Chapter 2, \"PID namespaces\")")
     //@ end
 }
 // ANCHOR_END: pid_namespace
@@ -78,7 +78,7 @@ pub fn enter(hostname: &str) -> Result<()> {
     Ok(())
     //@ stub
     //| let _ = hostname;
-    //| todo!("chapter 2, `enter`: unshare the UTS and IPC namespaces, then set the hostname (book: Chapter 2, \"UTS and IPC namespaces\")")
+    //| todo!("chapter 2, `enter`: give this process a hostname and IPC objects of its own, and set the hostname; `cargo xtask hint 2 enter` helps (book: Chapter 2, \"UTS and IPC namespaces\")")
     //@ end
 }
 // ANCHOR_END: enter

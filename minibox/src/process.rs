@@ -88,7 +88,7 @@ pub fn spawn(command: &Command, setup: impl FnOnce() -> Result<()>) -> Result<Ch
     }
     //@ stub
     //| let _ = (command, setup);
-    //| todo!("chapter 1, `spawn`: fork; in the child call `child_main`, in the parent return a `Child` (book: Chapter 1, \"Fork and exec\")")
+    //| todo!("chapter 1, `spawn`: start a child process that runs `child_main`, and return a `Child` for it; `cargo xtask hint 1 spawn` helps (book: Chapter 1, \"Fork and exec\")")
     //@ end
 }
 // ANCHOR_END: spawn
@@ -254,7 +254,7 @@ pub fn exec(command: &Command) -> CodedError {
     exec_failure(&path, errno)
     //@ stub
     //| let _ = command;
-    //| todo!("chapter 1, `exec`: find the program, then execve it; return the error that comes back (book: Chapter 1, \"Fork and exec\")")
+    //| todo!("chapter 1, `exec`: replace this process with the command; if that fails, return why, with the shell's exit code; `cargo xtask hint 1 exec` helps (book: Chapter 1, \"Fork and exec\")")
     //@ end
 }
 // ANCHOR_END: exec
@@ -384,7 +384,7 @@ pub fn wait_for_exit(child: Pid) -> Result<WaitStatus> {
     }
     //@ stub
     //| let _ = child;
-    //| todo!("chapter 1, `wait_for_exit`: loop: wait for a signal; on SIGCHLD reap the child with waitpid, otherwise forward the signal (book: Chapter 1, \"Waiting, and passing signals on\")")
+    //| todo!("chapter 1, `wait_for_exit`: wait until the child ends, passing on every signal minibox receives meanwhile; `cargo xtask hint 1 wait_for_exit` helps (book: Chapter 1, \"Waiting, and passing signals on\")")
     //@ end
 }
 // ANCHOR_END: wait
@@ -401,7 +401,7 @@ pub fn exit_code(status: WaitStatus) -> i32 {
     }
     //@ stub
     //| let _ = status;
-    //| todo!("chapter 1, `exit_code`: map Exited(code) and Signaled(signal) to an exit code (book: Chapter 1, \"Exit statuses\")")
+    //| todo!("chapter 1, `exit_code`: turn how the child ended into the exit code a shell would report; `cargo xtask hint 1 exit_code` helps (book: Chapter 1, \"Exit statuses\")")
     //@ end
 }
 // ANCHOR_END: exit_code

@@ -139,7 +139,7 @@ pub fn prepare_new_root(new_root: &Path) -> Result<()> {
     Ok(())
     //@ stub
     //| let _ = new_root;
-    //| todo!("chapter 3, `prepare_new_root`: make every mount private, recursively; then bind-mount the new root onto itself (book: Chapter 3, \"Preparing the new root\")")
+    //| todo!("chapter 3, `prepare_new_root`: make the new root ready for pivot_root, without any mount change reaching the host; `cargo xtask hint 3 prepare_new_root` helps (book: Chapter 3, \"Preparing the new root\")")
     //@ end
 }
 // ANCHOR_END: prepare_new_root
@@ -158,7 +158,7 @@ pub fn pivot_into(new_root: &Path) -> Result<()> {
     Ok(())
     //@ stub
     //| let _ = new_root;
-    //| todo!("chapter 3, `pivot_into`: chdir into the new root, pivot_root(\".\", \".\"), detach the old root with umount2(MNT_DETACH), chdir(\"/\") (book: Chapter 3, \"pivot_root, not chroot\")")
+    //| todo!("chapter 3, `pivot_into`: make the new root this mount namespace's `/`, with nothing of the host's left reachable; `cargo xtask hint 3 pivot_into` helps (book: Chapter 3, \"pivot_root, not chroot\")")
     //@ end
 }
 // ANCHOR_END: pivot_into
@@ -176,7 +176,7 @@ pub fn mount_proc_and_sys() -> Result<()> {
         .context("mounting /sys read-only")?;
     Ok(())
     //@ stub
-    //| todo!("chapter 3, `mount_proc_and_sys`: mount a fresh proc at /proc and sysfs read-only at /sys, with nosuid, nodev and noexec (book: Chapter 3, \"/proc, /dev and /sys\")")
+    //| todo!("chapter 3, `mount_proc_and_sys`: give the container a /proc of its own and a read-only /sys, both safe to expose; `cargo xtask hint 3 mount_proc_and_sys` helps (book: Chapter 3, \"/proc, /dev and /sys\")")
     //@ end
 }
 // ANCHOR_END: mount_proc_and_sys
@@ -189,7 +189,7 @@ pub fn remount_root_read_only() -> Result<()> {
     let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).context("remounting / read-only")
     //@ stub
-    //| todo!("chapter 3, `remount_root_read_only`: one mount call with MS_REMOUNT, MS_BIND and MS_RDONLY (book: Chapter 3, \"/proc, /dev and /sys\")")
+    //| todo!("chapter 3, `remount_root_read_only`: make the container's root filesystem read-only; `cargo xtask hint 3 remount_root_read_only` helps (book: Chapter 3, \"/proc, /dev and /sys\")")
     //@ end
 }
 // ANCHOR_END: remount_read_only

@@ -90,7 +90,7 @@ pub fn verify(path: &Path, digest: &Digest, size: u64) -> Result<()> {
     Ok(())
     //@ stub
     //| let _ = (path, digest, size);
-    //| todo!("chapter 5, `verify`: hash the file with SHA-256 (copy_hashing helps) and compare digest and size (book: Chapter 5, \"Content addressing\")")
+    //| todo!("chapter 5, `verify`: check that the file is exactly the blob the descriptor names; `cargo xtask hint 5 verify` helps (book: Chapter 5, \"Content addressing\")")
     //@ end
 }
 // ANCHOR_END: verify

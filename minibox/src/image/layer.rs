@@ -203,7 +203,7 @@ pub fn safe_relative_path(path: &Path) -> Result<PathBuf> {
     Ok(clean)
     //@ stub
     //| let _ = path;
-    //| todo!("chapter 5, `safe_relative_path`: walk the path's components; keep normal ones, skip `.`, refuse `..` and absolute paths (book: Chapter 5, \"Unpacking layers safely\")")
+    //| todo!("chapter 5, `safe_relative_path`: the entry's path under the root, or an error if it could lead out of it; `cargo xtask hint 5 safe_relative_path` helps (book: Chapter 5, \"Unpacking layers safely\")")
     //@ end
 }
 // ANCHOR_END: safe_relative_path
@@ -231,7 +231,7 @@ pub fn refuse_symlinks_on_the_way(root: &Path, relative: &Path) -> Result<()> {
     Ok(())
     //@ stub
     //| let _ = (root, relative);
-    //| todo!("chapter 5, `refuse_symlinks_on_the_way`: lstat each parent directory of the entry under root; refuse if one is a symbolic link (book: Chapter 5, \"Unpacking layers safely\")")
+    //| todo!("chapter 5, `refuse_symlinks_on_the_way`: refuse the entry if anything on its way under the root is a symbolic link; `cargo xtask hint 5 refuse_symlinks_on_the_way` helps (book: Chapter 5, \"Unpacking layers safely\")")
     //@ end
 }
 // ANCHOR_END: refuse_symlinks
@@ -252,7 +252,7 @@ pub fn apply_whiteout(root: &Path, relative: &Path) -> Result<()> {
         .with_context(|| format!("making the whiteout {}", hidden.display()))
     //@ stub
     //| let _ = (root, relative);
-    //| todo!("chapter 5, `apply_whiteout`: opaque: set_xattr(dir, \"trusted.overlay.opaque\", b\"y\"); otherwise mknod a character device 0/0 named without the prefix (book: Chapter 5, \"Whiteouts\")")
+    //| todo!("chapter 5, `apply_whiteout`: turn an OCI whiteout entry into the form overlayfs understands; `cargo xtask hint 5 apply_whiteout` helps (book: Chapter 5, \"Whiteouts\")")
     //@ end
 }
 // ANCHOR_END: whiteout

@@ -30,7 +30,7 @@ impl Overlay {
             self.work.display()
         )
         //@ stub
-        //| todo!("chapter 5, `Overlay::options`: lowerdir (top layer first, joined with ':'), upperdir and workdir, comma-separated (book: Chapter 5, \"Copy-on-write with overlayfs\")")
+        //| todo!("chapter 5, `Overlay::options`: the overlay's mount options for these layers and this container's directories; `cargo xtask hint 5 options` helps (book: Chapter 5, \"Copy-on-write with overlayfs\")")
         //@ end
     }
     // ANCHOR_END: options
@@ -45,7 +45,7 @@ impl Overlay {
             .with_context(|| format!("mounting the overlay on {} ({options})", target.display()))
         //@ stub
         //| let _ = target;
-        //| todo!("chapter 5, `Overlay::mount_on`: mount(\"overlay\", target, \"overlay\", no flags, the options) (book: Chapter 5, \"Copy-on-write with overlayfs\")")
+        //| todo!("chapter 5, `Overlay::mount_on`: mount the overlay at `target`; `cargo xtask hint 5 mount_on` helps (book: Chapter 5, \"Copy-on-write with overlayfs\")")
         //@ end
     }
     // ANCHOR_END: mount
