@@ -134,6 +134,7 @@ fn check_chapter(ws: &Workspace, source: &Source, chapter: &Chapter, current: bo
     if exercises == 0 {
         defects.push("no `exercise` tags for this chapter in minibox/".into());
     }
+    // Every exercise's own three tiers are checked with the book (book_check); this counts them all.
     let tiers =
         std::fs::read_to_string(ws.path(chapter.hints_file())).map(|t| hints::parse(&t).len()).unwrap_or(0);
     cells.push(tiers.to_string());
@@ -226,7 +227,7 @@ fn print_table(rows: &[Row]) {
         "starter builds",
         "its graded tests on starter",
         "exercises",
-        "hint tiers",
+        "hints (all tiers)",
         "book page",
         "wrong variants caught",
     ];
