@@ -168,6 +168,39 @@ fn read_only_refuses_writes_to_root() {
     );
 }
 
+/// A tmpfs of the test's own, unmounted when the test ends (passed or not).
+struct OwnTmpfs(std::path::PathBuf);
+
+impl Drop for OwnTmpfs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+#[test]
+#[serial]
+fn read_only_changes_the_containers_mount_not_the_filesystem_below() {
+    let sandbox = Sandbox::new();
+    // The root filesystem lives on a tmpfs of the test's own, so that a remount of the whole
+    // filesystem (MS_REMOUNT without MS_BIND) turns only this tmpfs read-only, not the host's disk.
+    let fs = sandbox.dir.join("fs");
+    std::fs::create_dir(&fs).or_fixture("creating the tmpfs's directory");
+    nix::mount::mount(Some("tmpfs"), &fs, Some("tmpfs"), nix::mount::MsFlags::empty(), Some("size=64m"))
+        .or_fixture("mounting a tmpfs for the root filesystem");
+    let _tmpfs = OwnTmpfs(fs.clone());
+    let rootfs = sandbox.busybox_rootfs("fs/rootfs");
+    let ran = sandbox.run(&["run", "--read-only", "--rootfs", rootfs.to_str().unwrap(), "--", "true"]);
+    let written = std::fs::write(fs.join("written-by-the-host"), "the host can still write here");
+    ensure(
+        ran.code == Some(0) && written.is_ok(),
+        "the container's root read-only, and the filesystem below it still writable from the host",
+        format!("the host's write: {written:?}{}", ran.transcript()),
+        "MS_REMOUNT | MS_RDONLY without MS_BIND remounts the whole filesystem (the host's too) \
+         read-only: with MS_BIND it changes only the container's bind mount",
+        PSEUDO,
+    );
+}
+
 /// The host's mounts at or under the test's own directory: the only ones a run could have made
 /// (another program on the machine may mount elsewhere meanwhile).
 fn mount_table(sandbox: &Sandbox) -> std::collections::BTreeSet<String> {

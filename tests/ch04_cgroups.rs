@@ -80,13 +80,25 @@ fn memory_sizes_are_parsed_like_docker() {
             LIMITS,
         );
     }
-    for bad in ["12XB", "", "m", "-5m", "1.5g", "1k"] {
+    for bad in ["12XB", "", "m", "-5m", "+64m", "1.5g", "1k"] {
         let seen = parse_memory(bad);
         ensure(
             seen.is_err(),
             format!("parse_memory({bad:?}) to be an error"),
             format!("{seen:?}"),
             "refuse unknown units, non-numbers, and sizes under the 6m minimum",
+            LIMITS,
+        );
+    }
+    // 2^34 + 1 GiB overflows 64 bits (wrapped, it is 1 GiB); 2^63 bytes does not, but the kernel's limit files hold a signed
+    // 64-bit number, and a larger value written as one comes out as -1: no limit at all.
+    for too_large in ["17179869185g", "9223372036854775808", "18446744073709551615"] {
+        let seen = parse_memory(too_large);
+        ensure(
+            seen.is_err(),
+            format!("parse_memory({too_large:?}) to be an error"),
+            format!("{seen:?}"),
+            "refuse sizes that overflow (checked multiplication) or exceed i64::MAX, the largest limit the kernel takes",
             LIMITS,
         );
     }

@@ -39,6 +39,8 @@ pub const CPU_PERIOD_US: u64 = 100_000;
 /// The smallest memory limit minibox accepts (the same floor as Docker's): below it, the
 /// container is killed before its command even starts.
 pub const MEMORY_MIN: u64 = 6 << 20;
+/// The largest memory limit: the kernel reads its limit files as a signed 64-bit number.
+pub const MEMORY_MAX: u64 = i64::MAX as u64;
 
 // ANCHOR: parse_memory
 /// Parse a memory size as `docker run --memory` takes it: a whole number of bytes, optionally
@@ -58,7 +60,9 @@ pub fn parse_memory(text: &str) -> Result<u64> {
         "g" => 1 << 30,
         other => bail!("`{text}`: unknown unit `{other}`: use b, k, m or g (for example 64m)"),
     };
-    let bytes = number.checked_mul(scale).with_context(|| format!("`{text}` is too large"))?;
+    // The kernel's limit files hold a signed 64-bit number: anything larger is no limit at all.
+    let bytes = number.checked_mul(scale).filter(|&b| b <= MEMORY_MAX);
+    let bytes = bytes.with_context(|| format!("`{text}` is too large"))?;
     if bytes < MEMORY_MIN {
         bail!("`{text}` is below the minimum memory limit of 6m");
     }
@@ -73,7 +77,8 @@ pub fn parse_memory(text: &str) -> Result<u64> {
 /// Parse `--pids`: at least 1.
 pub fn parse_pids(text: &str) -> Result<u64> {
     match text.trim().parse::<u64>() {
-        Ok(n) if n >= 1 => Ok(n),
+        // pids.max holds a signed 64-bit number, as the memory files do.
+        Ok(n) if n >= 1 && n <= MEMORY_MAX => Ok(n),
         _ => bail!("`{text}` is not a number of processes: give a whole number of 1 or more"),
     }
 }
