@@ -168,6 +168,26 @@ fn read_only_refuses_writes_to_root() {
     );
 }
 
+#[test]
+#[serial]
+fn a_root_without_proc_and_sys_directories_still_gets_them() {
+    let sandbox = Sandbox::new();
+    let rootfs = sandbox.busybox_rootfs("rootfs");
+    // Image layers need not carry empty /proc and /sys directories (many do not).
+    for dir in ["proc", "sys"] {
+        std::fs::remove_dir(rootfs.join(dir)).or_fixture("removing an empty directory from the rootfs");
+    }
+    let script = "test -e /proc/self/status && test -d /sys/kernel && echo mounted";
+    let ran = sandbox.run(&["run", "--rootfs", rootfs.to_str().unwrap(), "--", "sh", "-c", script]);
+    ensure(
+        ran.code == Some(0) && ran.stdout == "mounted\n",
+        "/proc and /sys mounted in a root that had no directories for them",
+        ran.transcript(),
+        "a mount needs a directory to mount on: create /proc and /sys first when they are missing",
+        PSEUDO,
+    );
+}
+
 /// A tmpfs of the test's own, unmounted when the test ends (passed or not).
 struct OwnTmpfs(std::path::PathBuf);
 
