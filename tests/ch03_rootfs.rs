@@ -200,16 +200,21 @@ impl Drop for OwnTmpfs {
 #[test]
 #[serial]
 fn read_only_changes_the_containers_mount_not_the_filesystem_below() {
+    use nix::mount::MsFlags;
     let sandbox = Sandbox::new();
-    // The root filesystem lives on a tmpfs of the test's own, so that a remount of the whole
-    // filesystem (MS_REMOUNT without MS_BIND) turns only this tmpfs read-only, not the host's disk.
+    // The root filesystem lives on a tmpfs of the test's own, mounted nosuid and nodev: a
+    // remount of the whole filesystem (MS_REMOUNT without MS_BIND) then turns only this tmpfs
+    // read-only, not the host's disk, and the container's root should keep both restrictions.
     let fs = sandbox.dir.join("fs");
     std::fs::create_dir(&fs).or_fixture("creating the tmpfs's directory");
-    nix::mount::mount(Some("tmpfs"), &fs, Some("tmpfs"), nix::mount::MsFlags::empty(), Some("size=64m"))
+    let restricted = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    nix::mount::mount(Some("tmpfs"), &fs, Some("tmpfs"), restricted, Some("size=64m"))
         .or_fixture("mounting a tmpfs for the root filesystem");
     let _tmpfs = OwnTmpfs(fs.clone());
     let rootfs = sandbox.busybox_rootfs("fs/rootfs");
-    let ran = sandbox.run(&["run", "--read-only", "--rootfs", rootfs.to_str().unwrap(), "--", "true"]);
+    let script = "awk '$5 == \"/\" { print $6 }' /proc/self/mountinfo";
+    let ran =
+        sandbox.run(&["run", "--read-only", "--rootfs", rootfs.to_str().unwrap(), "--", "sh", "-c", script]);
     let written = std::fs::write(fs.join("written-by-the-host"), "the host can still write here");
     ensure(
         ran.code == Some(0) && written.is_ok(),
@@ -217,6 +222,15 @@ fn read_only_changes_the_containers_mount_not_the_filesystem_below() {
         format!("the host's write: {written:?}{}", ran.transcript()),
         "MS_REMOUNT | MS_RDONLY without MS_BIND remounts the whole filesystem (the host's too) \
          read-only: with MS_BIND it changes only the container's bind mount",
+        PSEUDO,
+    );
+    let options: Vec<&str> = ran.stdout.trim().split(',').collect();
+    ensure(
+        ["ro", "nosuid", "nodev"].iter().all(|o| options.contains(o)),
+        "the container's / mounted ro, and still nosuid and nodev like the mount it came from",
+        ran.transcript(),
+        "a bind remount sets the mount's flags anew: read the ones it has (statvfs) and pass them \
+         again with MS_RDONLY",
         PSEUDO,
     );
 }

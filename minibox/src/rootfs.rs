@@ -16,6 +16,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 //@ exercise 3 imports
 use nix::mount::{MntFlags, umount2};
+use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{chdir, pivot_root};
 //@ end
 
@@ -186,7 +187,19 @@ pub fn mount_proc_and_sys() -> Result<()> {
 /// /sys are mounts of their own.
 pub fn remount_root_read_only() -> Result<()> {
     //@ exercise 3 remount_root_read_only
-    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+    // A bind remount sets this mount's flags anew: keep the restrictions it has (a root on a
+    // nosuid mount must stay nosuid), and add read-only.
+    let current = statvfs("/").context("reading the flags of /")?.flags();
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+    for (has, keep) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    ] {
+        if current.contains(has) {
+            flags |= keep;
+        }
+    }
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).context("remounting / read-only")
     //@ stub
     //| todo!("chapter 3, `remount_root_read_only`: make the container's root filesystem read-only; `cargo xtask hint 3 remount_root_read_only` helps (book: Chapter 3, \"/proc, /dev and /sys\")")
