@@ -78,7 +78,7 @@ pub fn parse_memory(text: &str) -> Result<u64> {
 pub fn parse_pids(text: &str) -> Result<u64> {
     match text.trim().parse::<u64>() {
         // pids.max holds a signed 64-bit number, as the memory files do.
-        Ok(n) if n >= 1 && n <= MEMORY_MAX => Ok(n),
+        Ok(n) if (1..=MEMORY_MAX).contains(&n) => Ok(n),
         _ => bail!("`{text}` is not a number of processes: give a whole number of 1 or more"),
     }
 }

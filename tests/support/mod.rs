@@ -67,7 +67,7 @@ pub fn fail(expected: impl Display, seen: impl Display, cause: &str, book: &str)
     let seen = seen.to_string();
     // An unwritten stub explains itself better than any guess of ours.
     let stub = seen.split("not yet implemented: ").nth(1).and_then(|rest| rest.lines().next());
-    // A stub names its own section ("... (book: Chapter 3, \"...\")"): send the learner there,
+    // A stub names its own section at its end ("(book: CHAPTER, SECTION)"): send the learner there,
     // even when an earlier chapter's test is the one that met the stub.
     let stub_book = stub.and_then(|message| message.rsplit_once("(book: ")).map(|(_, rest)| rest);
     let stub_book = stub_book.map(|rest| rest.trim_end().trim_end_matches(')').to_string());
