@@ -96,7 +96,8 @@ pub fn generate_crate(ws: &Workspace, source: &Source, chapter: &Chapter, kind: 
         let Some(mut body) = file.cut(snapshot) else { continue };
         if path == Path::new("Cargo.toml") {
             let tests: Vec<&Chapter> = chapters.iter().filter(|c| c.number <= chapter.number).collect();
-            body = snapshot_manifest(&body, &chapter.package(kind), &tests);
+            let first = (kind == Kind::Starter).then_some(chapter.number);
+            body = snapshot_manifest(&body, &chapter.package(kind), &tests, first);
         }
         let origin = Path::new("minibox").join(path);
         tree.insert(dir.join(path), with_header(&body, &origin, chapter.number, kind));
@@ -157,7 +158,12 @@ fn workspace_manifest(ws: &Workspace, chapters: &[Chapter]) -> Result<String> {
 }
 
 /// The source's Cargo.toml, renamed for a snapshot and given the graded tests up to its chapter.
-fn snapshot_manifest(body: &str, package: &str, tests: &[&Chapter]) -> String {
+///
+/// In a starter (`first`: its chapter) the earlier chapters' test targets are named
+/// `earlier_chNN_...`: cargo runs test targets in the order of their names and stops at the
+/// first that fails, and a learner's first `cargo test -p chapter-03` should show chapter 3's
+/// tests, not chapter 1's meeting chapter 3's stub.
+fn snapshot_manifest(body: &str, package: &str, tests: &[&Chapter], first: Option<u32>) -> String {
     let mut out = String::new();
     let mut section = String::new();
     for line in body.lines() {
@@ -183,8 +189,10 @@ fn snapshot_manifest(body: &str, package: &str, tests: &[&Chapter]) -> String {
         "\n# The graded tests: this chapter's and every earlier chapter's, shared with all snapshots.\n",
     );
     for chapter in tests {
+        let earlier = first.is_some_and(|n| chapter.number < n);
+        let name = if earlier { format!("earlier_{}", chapter.test_name) } else { chapter.test_name.clone() };
         out.push_str(&format!(
-            "[[test]]\nname = \"{0}\"\npath = \"../../tests/{0}.rs\"\n\n",
+            "[[test]]\nname = \"{name}\"\npath = \"../../tests/{}.rs\"\n\n",
             chapter.test_name
         ));
     }
@@ -414,10 +422,17 @@ mod tests {
     fn manifest_is_renamed_and_gets_the_graded_tests() {
         let source = "[package]\nname = \"minibox\"\n\n[[bin]]\nname = \"minibox\"\npath = \"src/main.rs\"\n";
         let ch1 = Chapter { number: 1, test_name: "ch01_process".into() };
-        let out = snapshot_manifest(source, "chapter-01", &[&ch1]);
+        let out = snapshot_manifest(source, "chapter-01", &[&ch1], Some(1));
         assert!(out.contains("[package]\nname = \"chapter-01\"\n"), "{out}");
         assert!(out.contains("[[bin]]\nname = \"chapter-01\"\n"), "{out}");
         assert!(out.contains("build = \"../../tests/support/build.rs\""), "{out}");
         assert!(out.contains("[[test]]\nname = \"ch01_process\"\npath = \"../../tests/ch01_process.rs\""));
+        // A later starter runs its own chapter's tests first; a solution keeps the plain names.
+        let ch2 = Chapter { number: 2, test_name: "ch02_namespaces".into() };
+        let starter = snapshot_manifest(source, "chapter-02", &[&ch1, &ch2], Some(2));
+        assert!(starter.contains("name = \"earlier_ch01_process\"\npath = \"../../tests/ch01_process.rs\""));
+        assert!(starter.contains("name = \"ch02_namespaces\"\n"), "{starter}");
+        let solution = snapshot_manifest(source, "solution-02", &[&ch1, &ch2], None);
+        assert!(solution.contains("name = \"ch01_process\"\n"), "{solution}");
     }
 }
