@@ -239,11 +239,7 @@ fn processes_with(needle: &str) -> Vec<(i32, String)> {
 }
 
 fn mount_points() -> BTreeSet<String> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| line.split_whitespace().nth(4).map(str::to_string))
-        .collect()
+    fixtures::mounts::Mount::all().into_iter().map(|m| m.point.display().to_string()).collect()
 }
 
 /// Every container cgroup under a `minibox` parent, in every hierarchy: under this process's
@@ -528,24 +524,10 @@ fn print_soak(soak: &Soak) {
     }
 }
 
-/// A root filesystem of the host's static busybox.
+/// A root filesystem of the host's static busybox (the same one the graded tests use).
 fn busybox_rootfs(root: &Path) -> Result<()> {
-    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .context("no busybox: install busybox-static")?;
-    for dir in ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp", "root"] {
-        std::fs::create_dir_all(root.join(dir))?;
-    }
-    std::fs::copy(busybox, root.join("bin/busybox"))?;
-    let list = Command::new(busybox).arg("--list-full").output()?;
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        let link = root.join(applet);
-        if applet != "bin/busybox" && !link.exists() {
-            std::os::unix::fs::symlink("/bin/busybox", link)?;
-        }
-    }
-    Ok(())
+    let busybox = fixtures::busybox::locate_static()?;
+    Ok(fixtures::busybox::build_rootfs(&busybox, root)?)
 }
 
 // ---------------------------------------------------------------------------------------------

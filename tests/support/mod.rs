@@ -1064,12 +1064,10 @@ impl HostState {
 
 /// Mount points (as `/proc/self/mountinfo` shows them) at or under any of `dirs`.
 pub fn mounts_under(dirs: &[PathBuf]) -> BTreeSet<String> {
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| line.split_whitespace().nth(4))
-        .filter(|point| dirs.iter().any(|dir| Path::new(point).starts_with(dir)))
-        .map(str::to_string)
+    fixtures::mounts::Mount::all()
+        .into_iter()
+        .filter(|mount| dirs.iter().any(|dir| mount.point.starts_with(dir)))
+        .map(|mount| mount.point.display().to_string())
         .collect()
 }
 
@@ -1079,15 +1077,13 @@ pub fn mounts_under(dirs: &[PathBuf]) -> BTreeSet<String> {
 pub fn minibox_parent_cgroups() -> Vec<PathBuf> {
     let mut found = Vec::new();
     let own = cgroup_lines("self");
-    for line in std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let Some(dash) = fields.iter().position(|f| *f == "-") else { continue };
-        let mount = Path::new(fields[4]);
-        let candidate = match fields.get(dash + 1) {
-            Some(&"cgroup2") => Some(mount.join("minibox")),
-            Some(&"cgroup") => {
+    for mounted in fixtures::mounts::Mount::all() {
+        let mount = mounted.point.as_path();
+        let candidate = match mounted.fstype.as_str() {
+            "cgroup2" => Some(mount.join("minibox")),
+            "cgroup" => {
                 // This hierarchy's line of /proc/self/cgroup: the one whose controllers it mounts.
-                let options: Vec<&str> = fields.get(dash + 3).unwrap_or(&"").split(',').collect();
+                let options: Vec<&str> = mounted.options.split(',').collect();
                 own.iter().find_map(|own_line| {
                     let mut parts = own_line.splitn(3, ':');
                     let controllers = parts.nth(1)?;

@@ -78,7 +78,7 @@ const TOOLS: &[Tool] = &[
         vm_only: true,
     },
     Tool {
-        programs: &["/usr/lib/qemu/virtiofsd", "/usr/libexec/virtiofsd", "/usr/lib/virtiofsd"],
+        programs: &fixtures::VIRTIOFSD_PATHS,
         for_what: "sharing files with the cgroup v2 VM",
         package: "qemu-system-x86 (Ubuntu: virtiofsd)",
         any: true,

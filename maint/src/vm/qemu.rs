@@ -180,17 +180,13 @@ pub struct Virtiofsd {
     socket: PathBuf,
 }
 
-/// Where Debian puts virtiofsd: qemu-system-common (QEMU 7.2 and older; the C daemon), or the
-/// `virtiofsd` package (the Rust daemon that replaced it).
-const VIRTIOFSD: &[&str] = &["/usr/lib/qemu/virtiofsd", "/usr/libexec/virtiofsd", "/usr/lib/virtiofsd"];
-
 impl Virtiofsd {
     /// Share `shared` on `socket`. `cache=always`: the guest keeps what it has looked up for
     /// as long as it likes, which is right for a tree that nothing changes while the tests run
     /// (they are built before the boot), and made a test binary under TCG a third faster.
     pub fn start(shared: &Path, socket: &Path, log: &Path) -> Result<Virtiofsd> {
         let program =
-            VIRTIOFSD.iter().map(Path::new).find(|p| p.exists()).context(
+            fixtures::VIRTIOFSD_PATHS.iter().map(Path::new).find(|p| p.exists()).context(
                 "virtiofsd is missing: apt-get install qemu-system-x86 (or the virtiofsd package)",
             )?;
         let mut command = Command::new(program);
