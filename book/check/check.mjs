@@ -16,7 +16,7 @@ import path from 'node:path';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 // Searches that must find pages: a word that occurs in the book, typed on a top-level page and on
 // a nested one (search results are links relative to the page they are shown on).
-const SEARCHES = [['namespace', 'index.html'], ['hypervisor', 'chapters/chapter-01/index.html']];
+const SEARCHES = [['namespace', 'index.html'], ['hypervisor', 'chapters/process/index.html']];
 // The dark theme in which every diagram is drawn once more (mermaid follows mdBook's theme).
 const DARK_THEME = 'navy';
 const TIMEOUT_MS = 20000;

@@ -222,7 +222,7 @@ struct TestBinary {
 pub fn run(ws: &Workspace) -> Result<()> {
     let started = Instant::now();
     let chapters = ws.chapters()?;
-    let Some(last) = chapters.last() else { bail!("there are no chapters (tests/chNN_*.rs)") };
+    let Some(last) = chapters.last() else { bail!("chapters.txt lists no chapter") };
     let package = last.package(Kind::Solution);
     if !ws.path(last.dir(Kind::Solution)).join("Cargo.toml").exists() {
         bail!("{package} does not exist yet: run `cargo xtask sync`");

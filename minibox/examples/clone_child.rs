@@ -1,5 +1,5 @@
 //! The other way to start a child in new namespaces: one `clone` call with namespace flags,
-//! where minibox uses `unshare` in the parent and a plain `fork`. Chapter 2 of the book compares
+//! where minibox uses `unshare` in the parent and a plain `fork`. The namespaces chapter of the book compares
 //! the two. Run it as root:
 //!
 //! ```console

@@ -1,5 +1,5 @@
-//@ begin 4
-//! Chapter 4: resource limits with control groups (cgroups), on cgroup v1 and v2.
+//@ begin cgroups
+//! The cgroups chapter: resource limits with control groups (cgroups), on cgroup v1 and v2.
 //!
 //! Namespaces decide what a container can see; cgroups decide how much it may use. A cgroup is
 //! a directory in a special filesystem: processes are put in it by writing their PIDs to its
@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use cgroups_rs::cgroup::get_cgroups_relative_paths;
 use cgroups_rs::{Cgroup, hierarchies};
 use std::path::{Path, PathBuf};
-//@ exercise 4 imports
+//@ exercise cgroups imports
 use cgroups_rs::CgroupPid;
 use cgroups_rs::cpu::CpuController;
 use cgroups_rs::memory::MemController;
@@ -46,7 +46,7 @@ pub const MEMORY_MAX: u64 = i64::MAX as u64;
 /// Parse a memory size as `docker run --memory` takes it: a whole number of bytes, optionally
 /// followed by a unit `b`, `k`, `m` or `g` (powers of 1024): `64m`, `1g`, `1048576`.
 pub fn parse_memory(text: &str) -> Result<u64> {
-    //@ exercise 4 parse_memory
+    //@ exercise cgroups parse_memory
     let lower = text.trim().to_ascii_lowercase();
     let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
     let (digits, unit) = lower.split_at(split);
@@ -69,7 +69,7 @@ pub fn parse_memory(text: &str) -> Result<u64> {
     Ok(bytes)
     //@ stub
     //| let _ = text;
-    //| todo!("chapter 4, `parse_memory`: turn a size like `64m` into bytes, as Docker reads it; refuse anything else; `cargo xtask hint 4 parse_memory` helps (book: Chapter 4, \"Asking for limits\")")
+    //| todo!("chapter {chapter}, `parse_memory`: turn a size like `64m` into bytes, as Docker reads it; refuse anything else; `cargo xtask hint {chapter} parse_memory` helps (book: Chapter {chapter}, \"Asking for limits\")")
     //@ end
 }
 // ANCHOR_END: parse_memory
@@ -195,7 +195,7 @@ impl ContainerCgroup {
     // ANCHOR: apply_limits
     /// Write the limits into the cgroup's interface files.
     fn apply_limits(&self) -> Result<()> {
-        //@ exercise 4 apply_limits
+        //@ exercise cgroups apply_limits
         if let (Some(bytes), Some(memory)) = (self.limits.memory, self.controller::<MemController>()) {
             memory.set_limit(bytes as i64).context("setting the memory limit")?;
             // Without a swap limit the container would swap instead of hitting its limit. v1
@@ -219,7 +219,7 @@ impl ContainerCgroup {
         }
         Ok(())
         //@ stub
-        //| todo!("chapter 4, `apply_limits`: write the limits asked for into the container's cgroups; `cargo xtask hint 4 apply_limits` helps (book: Chapter 4, \"Creating the cgroup\")")
+        //| todo!("chapter {chapter}, `apply_limits`: write the limits asked for into the container's cgroups; `cargo xtask hint {chapter} apply_limits` helps (book: Chapter {chapter}, \"Creating the cgroup\")")
         //@ end
     }
     // ANCHOR_END: apply_limits
@@ -238,7 +238,7 @@ impl ContainerCgroup {
     /// and exec, before `pivot_root` hides /sys/fs/cgroup from it: everything it starts, the
     /// command included, is then born inside.
     pub fn join(&self) -> Result<()> {
-        //@ exercise 4 join
+        //@ exercise cgroups join
         // Writing 0 means "the process that writes". Moving a whole process (cgroup.procs) takes
         // a kernel-wide lock that can wait tens of milliseconds for an RCU grace period; moving
         // one thread that is the writer itself (`tasks`, on v1) skips it, and this child has a
@@ -253,7 +253,7 @@ impl ContainerCgroup {
         }
         Ok(())
         //@ stub
-        //| todo!("chapter 4, `join`: move this process into every one of the container's cgroups; `cargo xtask hint 4 join` helps (book: Chapter 4, \"Joining before exec\")")
+        //| todo!("chapter {chapter}, `join`: move this process into every one of the container's cgroups; `cargo xtask hint {chapter} join` helps (book: Chapter {chapter}, \"Joining before exec\")")
         //@ end
     }
     // ANCHOR_END: join
@@ -261,7 +261,7 @@ impl ContainerCgroup {
     // ANCHOR: oom_killed
     /// Did the kernel's OOM killer kill a process of this container?
     pub fn oom_killed(&self) -> bool {
-        //@ exercise 4 oom_killed
+        //@ exercise cgroups oom_killed
         let Some(memory) = self.controller::<MemController>() else { return false };
         // v2 counts in memory.events, v1 in memory.oom_control: a line "oom_kill N".
         let file = if memory.v2() { "memory.events" } else { "memory.oom_control" };
@@ -271,7 +271,7 @@ impl ContainerCgroup {
             .filter_map(|l| l.strip_prefix("oom_kill "))
             .any(|n| n.trim().parse::<u64>().unwrap_or(0) > 0)
         //@ stub
-        //| todo!("chapter 4, `oom_killed`: tell whether the kernel's OOM killer killed a process of this cgroup; `cargo xtask hint 4 oom_killed` helps (book: Chapter 4, \"When the limit is hit\")")
+        //| todo!("chapter {chapter}, `oom_killed`: tell whether the kernel's OOM killer killed a process of this cgroup; `cargo xtask hint {chapter} oom_killed` helps (book: Chapter {chapter}, \"When the limit is hit\")")
         //@ end
     }
     // ANCHOR_END: oom_killed

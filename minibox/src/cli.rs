@@ -5,7 +5,7 @@ use crate::container::{self, Config};
 use crate::exit;
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
-//@ begin 3
+//@ begin rootfs
 use std::path::PathBuf;
 //@ end
 
@@ -30,7 +30,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a command in a new container: minibox run [OPTIONS] -- COMMAND [ARGS...]
     Run(RunArgs),
-    //@ begin 5
+    //@ begin images
     /// Bring images in: import a root filesystem archive, load an OCI image layout.
     #[command(subcommand)]
     Image(ImageCommand),
@@ -45,7 +45,7 @@ pub enum Command {
     },
     //@ end
 }
-//@ begin 5
+//@ begin images
 
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
@@ -80,7 +80,7 @@ pub struct RunArgs {
     /// Set an environment variable for the command (repeatable).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
-    //@ begin 2
+    //@ begin namespaces
     /// The container's hostname (default: its id).
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
@@ -89,7 +89,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub init: bool,
     //@ end
-    //@ begin 3
+    //@ begin rootfs
     /// The container's root filesystem (default: a busybox root built on first use).
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
@@ -101,7 +101,7 @@ pub struct RunArgs {
     #[command(flatten)]
     pub state: StateDir,
     //@ end
-    //@ begin 4
+    //@ begin cgroups
     /// Memory limit: bytes, or a number with a unit b, k, m or g (64m, 1g).
     #[arg(long, value_name = "SIZE", value_parser = memory_size, allow_hyphen_values = true)]
     pub memory: Option<u64>,
@@ -114,7 +114,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "CPUS", value_parser = cpus_count, allow_hyphen_values = true)]
     pub cpus: Option<f64>,
     //@ end
-    //@ begin 5
+    //@ begin images
     /// The image to run (default: busybox, built from the host's busybox-static on first use).
     #[arg(value_name = "IMAGE")]
     pub image: Option<String>,
@@ -126,15 +126,15 @@ pub struct RunArgs {
     /// The command and its arguments, after `--`.
     #[arg(last = true, value_name = "COMMAND")]
     //@ end
-    //@ until 5
+    //@ until images
     //| /// The command and its arguments, after `--`.
     //| #[arg(last = true, required = true, value_name = "COMMAND")]
     //@ end
     pub command: Vec<String>,
 }
 
-//@ begin 3
-/// Where minibox keeps its state: the default root filesystem, and from chapter 5 the images.
+//@ begin rootfs
+/// Where minibox keeps its state: the default root filesystem, and from the images chapter the images.
 #[derive(Args, Debug)]
 pub struct StateDir {
     /// Where minibox keeps its state.
@@ -152,15 +152,15 @@ impl RunArgs {
                 bail!("--env wants KEY=VALUE, not `{kv}`");
             }
         }
-        //@ begin 2
+        //@ begin namespaces
         if let Some(name) = &self.hostname {
             crate::namespaces::check_hostname(name)?;
         }
         //@ end
-        //@ begin 3
+        //@ begin rootfs
         let rootfs = self.rootfs.as_deref().map(crate::rootfs::check_dir).transpose()?;
         //@ end
-        //@ begin 5
+        //@ begin images
         if !self.args.is_empty() && !self.command.is_empty() {
             bail!("give the command after the image or after `--`, not both");
         }
@@ -173,33 +173,33 @@ impl RunArgs {
         }
         //@ end
         Ok(Config {
-            //@ begin 5
+            //@ begin images
             command,
             //@ end
-            //@ until 5
+            //@ until images
             //| command: self.command,
             //@ end
             env: self.env,
-            //@ begin 2
+            //@ begin namespaces
             hostname: self.hostname,
             init: self.init,
             //@ end
-            //@ begin 3
+            //@ begin rootfs
             rootfs,
             read_only: self.read_only,
             state_dir: self.state.dir,
             //@ end
-            //@ begin 4
+            //@ begin cgroups
             limits: crate::cgroups::Limits { memory: self.memory, pids: self.pids, cpus: self.cpus },
             //@ end
-            //@ begin 5
+            //@ begin images
             image: self.image,
             //@ end
         })
     }
 }
 
-//@ begin 4
+//@ begin cgroups
 // clap checks the limits while it parses, so a bad value stops minibox before anything exists.
 fn memory_size(text: &str) -> Result<u64, String> {
     crate::cgroups::parse_memory(text).map_err(|e| format!("{e:#}"))
@@ -214,7 +214,7 @@ fn cpus_count(text: &str) -> Result<f64, String> {
 }
 
 //@ end
-//@ begin 5
+//@ begin images
 fn images(command: ImageCommand) -> Result<i32> {
     use crate::image::{self, Reference, Store};
     match command {
@@ -280,7 +280,7 @@ pub fn main() -> i32 {
     crate::log::set_verbose(cli.verbose);
     let result = match cli.command {
         Command::Run(args) => args.into_config().and_then(|config| container::run(&config)),
-        //@ begin 5
+        //@ begin images
         Command::Image(command) => images(command),
         Command::Images(state) => list_images(&state),
         Command::Rmi { reference, state } => remove_image(&reference, &state),

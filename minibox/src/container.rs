@@ -1,19 +1,19 @@
 //! `minibox run` from beginning to end. Each chapter of the workshop adds its step to [`run`]
 //! (in the parent) or to [`set_up`] (in the child, between fork and exec).
 
-//@ begin 2
+//@ begin namespaces
 use crate::init;
 use crate::namespaces::{self, ContainerId};
 //@ end
 use crate::process::{self, Command};
-//@ begin 4
+//@ begin cgroups
 use crate::cgroups::{self, ContainerCgroup, Limits};
 //@ end
-//@ begin 5
+//@ begin images
 use crate::image::{self, Defaults, overlay::ContainerDirs};
 use anyhow::bail;
 //@ end
-//@ begin 3
+//@ begin rootfs
 use crate::rootfs::{self, Rootfs};
 use std::path::PathBuf;
 //@ end
@@ -27,13 +27,13 @@ pub struct Config {
     pub command: Vec<String>,
     /// `KEY=VALUE` settings from `--env`.
     pub env: Vec<String>,
-    //@ begin 2
+    //@ begin namespaces
     /// `--hostname`; the container id when not given.
     pub hostname: Option<String>,
     /// `--init`: run a small init as PID 1, with the command as its child.
     pub init: bool,
     //@ end
-    //@ begin 3
+    //@ begin rootfs
     /// `--rootfs`: the container's root filesystem; the default busybox root when not given.
     pub rootfs: Option<PathBuf>,
     /// `--read-only`: mount the root filesystem read-only.
@@ -41,32 +41,31 @@ pub struct Config {
     /// `--root` or `MINIBOX_ROOT`: where minibox keeps its state.
     pub state_dir: PathBuf,
     //@ end
-    //@ begin 4
+    //@ begin cgroups
     /// `--memory`, `--pids`, `--cpus`.
     pub limits: Limits,
     //@ end
-    //@ begin 5
+    //@ begin images
     /// The image to run; the default image when neither this nor `--rootfs` is given.
     pub image: Option<String>,
     //@ end
 }
-//@ begin 2
 
 /// What the parent has prepared for the child's side of the fork.
 struct Prepared {
-    hostname: String,
-    //@ begin 3
-    rootfs: Rootfs,
+    //@ until namespaces
+    //| // Nothing yet: the later chapters add what the child needs.
     //@ end
-    //@ begin 4
+    //@ begin namespaces
+    hostname: String,
+    //@ end
+    //@ begin rootfs
+    root: Root,
+    //@ end
+    //@ begin cgroups
     cgroup: ContainerCgroup,
     //@ end
-    //@ begin 5
-    /// The container's upper, work and mount directories, removed when the container has ended.
-    _container_dirs: Option<ContainerDirs>,
-    //@ end
 }
-//@ end
 
 // ANCHOR: run
 /// Run the container described by `config`, and return the exit code minibox should end with.
@@ -74,59 +73,49 @@ pub fn run(config: &Config) -> Result<i32> {
     // Signals wait in line from here on, before anything exists that would need cleaning up: a
     // Ctrl-C now is passed on to the command once it runs, and cannot kill minibox halfway.
     process::block_supervised_signals()?;
-    //@ begin 3
+    //@ begin rootfs
     rootfs::prepare_state_dir(&config.state_dir)?;
     reclaim_leftovers(config);
     //@ end
     let command = Command { argv: config.command.clone(), env: environment(config) };
-    //@ begin 2
+    //@ begin namespaces
     let id = ContainerId::random()?;
     step!("container id {id}");
-    //@ begin 3
-    //@ begin 5
-    let (rootfs, container_dirs, image_defaults) = root_filesystem(config, &id)?;
-    let command = with_image_defaults(command, config, image_defaults.as_ref())?;
     //@ end
-    //@ until 5
-    //| let dir = match &config.rootfs {
-    //|     Some(dir) => dir.clone(),
-    //|     None => rootfs::default_busybox_rootfs(&config.state_dir)?,
-    //| };
-    //| let rootfs = Rootfs::directory(dir, config.read_only);
-    //@ end
-    step!("root filesystem {}", rootfs.dir.display());
+    //@ begin rootfs
+    let root = root_filesystem(config, &id)?;
+    let command = with_root_defaults(command, config, &root)?;
+    step!("root filesystem {}", root.rootfs.dir.display());
     //@ end
     let prepared = Prepared {
-        hostname: config.hostname.clone().unwrap_or_else(|| id.to_string()),
-        //@ begin 3
-        rootfs,
+        //@ until namespaces
+        //| // Nothing yet.
         //@ end
-        //@ begin 4
+        //@ begin namespaces
+        hostname: config.hostname.clone().unwrap_or_else(|| id.to_string()),
+        //@ end
+        //@ begin rootfs
+        root,
+        //@ end
+        //@ begin cgroups
         cgroup: ContainerCgroup::create(id.as_str(), config.limits)?,
         //@ end
-        //@ begin 5
-        _container_dirs: container_dirs,
-        //@ end
     };
-    //@ begin 4
+    //@ begin cgroups
     step!("cgroup {:?}", prepared.cgroup.paths());
     //@ end
-    //@ end
 
-    //@ begin 2
+    //@ begin namespaces
     namespaces::new_pid_namespace_for_children()?;
+    //@ end
     let child = process::spawn(&command, || set_up(config, &prepared))?;
-    //@ end
-    //@ until 2
-    //| let child = process::spawn(&command, || Ok(()))?;
-    //@ end
     let pid = child.started()?;
     step!("started {:?} as pid {pid}", command.argv);
 
     let status = process::wait_for_exit(pid)?;
     step!("the command ended: {status:?}");
-    //@ begin 4
     let code = process::exit_code(status);
+    //@ begin cgroups
     if code == crate::exit::SIGNAL_BASE + libc::SIGKILL && prepared.cgroup.oom_killed() {
         let limit = prepared.cgroup.memory_limit().map_or("none".to_string(), cgroups::human_size);
         eprintln!("minibox: container killed: out of memory (limit {limit})");
@@ -135,49 +124,52 @@ pub fn run(config: &Config) -> Result<i32> {
     if let Err(error) = prepared.cgroup.remove() {
         eprintln!("minibox: warning: {error:#}");
     }
+    //@ end
     Ok(code)
-    //@ end
-    //@ until 4
-    //| Ok(process::exit_code(status))
-    //@ end
 }
 // ANCHOR_END: run
-//@ begin 2
 
 // ANCHOR: set_up
 /// The container's side of the fork: everything that must be in place before the command starts.
 /// It runs in the child, so nothing here can change the host.
 fn set_up(config: &Config, prepared: &Prepared) -> Result<()> {
-    //@ begin 4
+    //@ until namespaces
+    //| // Nothing yet: in this chapter the child runs the command as it is.
+    //| let _ = (config, prepared);
+    //@ end
+    //@ begin cgroups
     // First, while /sys/fs/cgroup is still in view: from here on, all of it is counted and limited.
     prepared.cgroup.join()?;
     //@ end
+    //@ begin namespaces
     namespaces::enter(&prepared.hostname)?;
-    //@ begin 3
-    rootfs::enter(&prepared.rootfs)?;
     //@ end
+    //@ begin rootfs
+    rootfs::enter(&prepared.root.rootfs)?;
+    //@ end
+    //@ begin namespaces
     if config.init {
         // From here on this process stays behind as PID 1; its child goes on to run the command.
         init::fork_init()?;
     }
+    //@ end
     Ok(())
 }
 // ANCHOR_END: set_up
-//@ end
 
-//@ begin 3
+//@ begin rootfs
 // ANCHOR: reclaim_leftovers
 /// Reclaim what a minibox killed before its cleanup left behind (SIGKILL cannot be caught): a
-/// half-built root filesystem, from chapter 4 cgroups, from chapter 5 container directories and
+/// half-built root filesystem, from the cgroups chapter cgroups, from the images chapter container directories and
 /// half-done imports. Each live minibox holds a lock on what it owns, so only orphans go. A
 /// failure here is a warning: it must not stop this container.
 fn reclaim_leftovers(config: &Config) {
     let reclaimed = [
         rootfs::reclaim(&config.state_dir),
-        //@ begin 4
+        //@ begin cgroups
         cgroups::reclaim_orphans(),
         //@ end
-        //@ begin 5
+        //@ begin images
         image::reclaim(&config.state_dir),
         //@ end
     ];
@@ -194,17 +186,17 @@ fn reclaim_leftovers(config: &Config) {
 /// The command's environment: a fresh one, with `--env` settings on top. A container has a root
 /// filesystem of its own, so minibox's own variables (full of paths into the host) stay outside.
 //@ end
-//@ until 3
+//@ until rootfs
 //| /// The command's environment: minibox's own, with `--env` settings on top.
 //@ end
 fn environment(config: &Config) -> Vec<String> {
-    //@ begin 3
+    //@ begin rootfs
     let mut env = vec![format!("PATH={}", process::DEFAULT_PATH), "HOME=/root".to_string()];
     if let Ok(term) = std::env::var("TERM") {
         env.push(format!("TERM={term}"));
     }
     //@ end
-    //@ until 3
+    //@ until rootfs
     //| let mut env: Vec<String> = std::env::vars_os()
     //|     .filter_map(|(k, v)| Some(format!("{}={}", k.into_string().ok()?, v.into_string().ok()?)))
     //|     .collect();
@@ -215,16 +207,40 @@ fn environment(config: &Config) -> Vec<String> {
     env
 }
 
-//@ begin 5
+//@ begin rootfs
+/// The container's root filesystem, and what comes with it.
+struct Root {
+    rootfs: Rootfs,
+    //@ begin images
+    /// The container's upper, work and mount directories, removed when the container has ended.
+    _container_dirs: Option<ContainerDirs>,
+    /// The image's defaults for the command, when the root is an image's.
+    image_defaults: Option<Defaults>,
+    //@ end
+}
+
 // ANCHOR: root_filesystem
-/// The container's root filesystem: `--rootfs DIR` as it is, or an image's layers under an
-/// overlay of the container's own (with the image's defaults for the command).
-fn root_filesystem(
-    config: &Config,
-    id: &ContainerId,
-) -> Result<(Rootfs, Option<ContainerDirs>, Option<Defaults>)> {
+/// The container's root filesystem: `--rootfs DIR` as it is, or else
+//@ until images
+//| /// the default busybox root.
+//@ end
+//@ begin images
+/// an image's layers under an overlay of the container's own (with the image's defaults for
+/// the command).
+//@ end
+fn root_filesystem(config: &Config, id: &ContainerId) -> Result<Root> {
+    //@ until images
+    //| let _ = id; // the images chapter gives each container directories named after it
+    //| let dir = match &config.rootfs {
+    //|     Some(dir) => dir.clone(),
+    //|     None => rootfs::default_busybox_rootfs(&config.state_dir)?,
+    //| };
+    //| Ok(Root { rootfs: Rootfs::directory(dir, config.read_only) })
+    //@ end
+    //@ begin images
     if let Some(dir) = &config.rootfs {
-        return Ok((Rootfs::directory(dir.clone(), config.read_only), None, None));
+        let rootfs = Rootfs::directory(dir.clone(), config.read_only);
+        return Ok(Root { rootfs, _container_dirs: None, image_defaults: None });
     }
     // The container's directories first: they hold the lock that keeps `rmi` from removing the
     // image's layers from under it.
@@ -239,9 +255,24 @@ fn root_filesystem(
     let mut rootfs = Rootfs::directory(dirs.mount_point(), config.read_only);
     rootfs.overlay = Some(dirs.overlay(&image.layers));
     rootfs.workdir = PathBuf::from(image.defaults.working_dir.as_deref().unwrap_or("/"));
-    Ok((rootfs, Some(dirs), Some(image.defaults)))
+    Ok(Root { rootfs, _container_dirs: Some(dirs), image_defaults: Some(image.defaults) })
+    //@ end
 }
 // ANCHOR_END: root_filesystem
+
+/// The command as the root filesystem would have it: an image's defaults fill in what `run`
+/// was not given (from the images chapter on; a directory has none).
+fn with_root_defaults(command: Command, config: &Config, root: &Root) -> Result<Command> {
+    //@ until images
+    //| let _ = (config, root);
+    //| Ok(command)
+    //@ end
+    //@ begin images
+    with_image_defaults(command, config, root.image_defaults.as_ref())
+    //@ end
+}
+//@ end
+//@ begin images
 
 /// The command as the image would have it: its entrypoint, then the command given (or its
 /// `Cmd`); its environment under the `--env` settings.

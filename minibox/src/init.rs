@@ -1,5 +1,5 @@
-//@ begin 2
-//! Chapter 2: `minibox run --init`, a small init to stand in front of the command as PID 1.
+//@ begin namespaces
+//! The namespaces chapter: `minibox run --init`, a small init to stand in front of the command as PID 1.
 //!
 //! The first process of a PID namespace has two duties that ordinary processes do not:
 //!
@@ -16,7 +16,7 @@ use crate::process;
 use anyhow::{Context, Result};
 use nix::sys::wait::WaitStatus;
 use nix::unistd::{ForkResult, Pid, fork};
-//@ exercise 2 imports
+//@ exercise namespaces imports
 use crate::process::supervised_signals;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
@@ -48,7 +48,7 @@ pub fn fork_init() -> Result<()> {
 /// PID 1's loop: pass every forwarded signal on to `command`, reap every child that ends (the
 /// command and any orphan), and return the command's status once it has ended.
 pub fn supervise(command: Pid) -> Result<WaitStatus> {
-    //@ exercise 2 supervise
+    //@ exercise namespaces supervise
     let signals = supervised_signals();
     loop {
         let signal = signals.wait().context("waiting for signals")?;
@@ -78,7 +78,7 @@ pub fn supervise(command: Pid) -> Result<WaitStatus> {
     }
     //@ stub
     //| let _ = command;
-    //| todo!("chapter 2, `supervise`: run as PID 1 until the command ends: pass signals on to it, and reap every child that ends; `cargo xtask hint 2 supervise` helps (book: Chapter 2, \"The duties of PID 1\")")
+    //| todo!("chapter {chapter}, `supervise`: run as PID 1 until the command ends: pass signals on to it, and reap every child that ends; `cargo xtask hint {chapter} supervise` helps (book: Chapter {chapter}, \"The duties of PID 1\")")
     //@ end
 }
 // ANCHOR_END: supervise

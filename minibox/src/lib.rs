@@ -6,16 +6,16 @@
 //! | chapter | module | what it does |
 //! | --- | --- | --- |
 //! | 1 | [`process`] | fork, exec, wait; exit codes; passing signals on |
-//@ begin 2
+//@ begin namespaces
 //! | 2 | [`namespaces`], [`init`] | new UTS, PID and IPC namespaces; a small init for PID 1 |
 //@ end
-//@ begin 3
+//@ begin rootfs
 //! | 3 | [`rootfs`] | a mount namespace, pivot_root, /proc, /dev and /sys |
 //@ end
-//@ begin 4
+//@ begin cgroups
 //! | 4 | [`cgroups`] | memory, pids and cpu limits with control groups |
 //@ end
-//@ begin 5
+//@ begin images
 //! | 5 | [`image`] | images: layers, overlayfs, copy-on-write |
 //@ end
 
@@ -24,16 +24,16 @@ pub mod container;
 pub mod exit;
 pub mod log;
 pub mod process;
-//@ begin 2
+//@ begin namespaces
 pub mod init;
 pub mod namespaces;
 //@ end
-//@ begin 3
+//@ begin rootfs
 pub mod rootfs;
 //@ end
-//@ begin 4
+//@ begin cgroups
 pub mod cgroups;
 //@ end
-//@ begin 5
+//@ begin images
 pub mod image;
 //@ end

@@ -1,14 +1,14 @@
-//@ begin 2
-//! Chapter 2: namespaces, the kernel's answer to "what can this process see?".
+//@ begin namespaces
+//! The namespaces chapter: namespaces, the kernel's answer to "what can this process see?".
 //!
 //! A namespace wraps one kind of global resource (hostnames, process IDs, IPC objects, mounts,
 //! network devices, users, cgroups, clocks) so that the processes inside it see their own
-//! instance. minibox gives the container new UTS, PID and IPC namespaces here; chapter 3 adds a
+//! instance. minibox gives the container new UTS, PID and IPC namespaces here; the rootfs chapter adds a
 //! mount namespace.
 
 use anyhow::{Context, Result, bail};
 use std::io::Read;
-//@ exercise 2 imports
+//@ exercise namespaces imports
 use nix::sched::{CloneFlags, unshare};
 use nix::unistd::sethostname;
 //@ end
@@ -59,10 +59,10 @@ pub fn check_hostname(name: &str) -> Result<()> {
 /// It changes the namespace the caller's *children* are born into. So minibox calls it in the
 /// parent, just before `fork`.
 pub fn new_pid_namespace_for_children() -> Result<()> {
-    //@ exercise 2 new_pid_namespace_for_children
+    //@ exercise namespaces new_pid_namespace_for_children
     unshare(CloneFlags::CLONE_NEWPID).context("unshare(CLONE_NEWPID): creating a PID namespace")
     //@ stub
-    //| todo!("chapter 2, `new_pid_namespace_for_children`: make the children that minibox forks from now on start in a new PID namespace; `cargo xtask hint 2 new_pid_namespace_for_children` helps (book: Chapter 2, \"PID namespaces\")")
+    //| todo!("chapter {chapter}, `new_pid_namespace_for_children`: make the children that minibox forks from now on start in a new PID namespace; `cargo xtask hint {chapter} new_pid_namespace_for_children` helps (book: Chapter {chapter}, \"PID namespaces\")")
     //@ end
 }
 // ANCHOR_END: pid_namespace
@@ -71,14 +71,14 @@ pub fn new_pid_namespace_for_children() -> Result<()> {
 /// In the child, between fork and exec: move into new UTS and IPC namespaces, then give the
 /// container its hostname. Only the new UTS namespace changes; the host keeps its name.
 pub fn enter(hostname: &str) -> Result<()> {
-    //@ exercise 2 enter
+    //@ exercise namespaces enter
     unshare(CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC)
         .context("unshare(CLONE_NEWUTS | CLONE_NEWIPC)")?;
     sethostname(hostname).with_context(|| format!("sethostname({hostname})"))?;
     Ok(())
     //@ stub
     //| let _ = hostname;
-    //| todo!("chapter 2, `enter`: give this process a hostname and IPC objects of its own, and set the hostname; `cargo xtask hint 2 enter` helps (book: Chapter 2, \"UTS and IPC namespaces\")")
+    //| todo!("chapter {chapter}, `enter`: give this process a hostname and IPC objects of its own, and set the hostname; `cargo xtask hint {chapter} enter` helps (book: Chapter {chapter}, \"UTS and IPC namespaces\")")
     //@ end
 }
 // ANCHOR_END: enter

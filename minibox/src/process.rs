@@ -1,4 +1,4 @@
-//! Chapter 1: running a program as a child process.
+//! The process chapter: running a program as a child process.
 //!
 //! A process asks the kernel for everything through system calls. Starting another program
 //! takes three of them: `fork` makes a copy of the calling process, `execve` replaces the
@@ -11,7 +11,7 @@ use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
-//@ exercise 1 imports
+//@ exercise process imports
 use nix::fcntl::OFlag;
 use nix::sys::signal::kill;
 use nix::sys::wait::WaitPidFlag;
@@ -73,7 +73,7 @@ pub fn unblock_supervised_signals() -> Result<()> {
 /// The child reports a failure to start (setup failed, command not found) on a pipe that closes
 /// by itself when `execve` succeeds (`O_CLOEXEC`): see [`Child::started`].
 pub fn spawn(command: &Command, setup: impl FnOnce() -> Result<()>) -> Result<Child> {
-    //@ exercise 1 spawn
+    //@ exercise process spawn
     let (report_read, report_write) = pipe2(OFlag::O_CLOEXEC).context("creating a pipe")?;
     // SAFETY: minibox has one thread, so the child may do anything the parent could.
     match unsafe { fork() }.context("fork failed")? {
@@ -88,7 +88,7 @@ pub fn spawn(command: &Command, setup: impl FnOnce() -> Result<()>) -> Result<Ch
     }
     //@ stub
     //| let _ = (command, setup);
-    //| todo!("chapter 1, `spawn`: start a child process that runs `child_main`, and return a `Child` for it; `cargo xtask hint 1 spawn` helps (book: Chapter 1, \"Fork and exec\")")
+    //| todo!("chapter {chapter}, `spawn`: start a child process that runs `child_main`, and return a `Child` for it; `cargo xtask hint {chapter} spawn` helps (book: Chapter {chapter}, \"Fork and exec\")")
     //@ end
 }
 // ANCHOR_END: spawn
@@ -233,7 +233,7 @@ fn open_fds() -> Result<Vec<i32>> {
 /// Replace this process's program with `command`. Returns only if that failed, with the exit
 /// code a shell would use: 127 when the program does not exist, 126 when it cannot be run.
 pub fn exec(command: &Command) -> CodedError {
-    //@ exercise 1 exec
+    //@ exercise process exec
     let Some(program) = command.argv.first() else {
         return CodedError::new(exit::RUNTIME_FAILED, "no command given".into());
     };
@@ -254,7 +254,7 @@ pub fn exec(command: &Command) -> CodedError {
     exec_failure(&path, errno)
     //@ stub
     //| let _ = command;
-    //| todo!("chapter 1, `exec`: replace this process with the command; if that fails, return why, with the shell's exit code; `cargo xtask hint 1 exec` helps (book: Chapter 1, \"Fork and exec\")")
+    //| todo!("chapter {chapter}, `exec`: replace this process with the command; if that fails, return why, with the shell's exit code; `cargo xtask hint {chapter} exec` helps (book: Chapter {chapter}, \"Fork and exec\")")
     //@ end
 }
 // ANCHOR_END: exec
@@ -304,7 +304,7 @@ pub fn find_program(program: &str, path: &str) -> Result<PathBuf, CodedError> {
     })
 }
 
-//@ exercise 1 c_strings
+//@ exercise process c_strings
 fn c_strings(strings: &[String]) -> Result<Vec<CString>, std::ffi::NulError> {
     strings.iter().map(|s| CString::new(s.as_bytes())).collect()
 }
@@ -350,9 +350,9 @@ impl Child {
 /// Wait for `child` to end, passing on every forwarded signal that minibox receives meanwhile.
 /// The supervised signals must be blocked (see [`block_supervised_signals`]).
 pub fn wait_for_exit(child: Pid) -> Result<WaitStatus> {
-    //@ exercise 1 wait_for_exit
+    //@ exercise process wait_for_exit
     let signals = supervised_signals();
-    //@ begin 2
+    //@ begin namespaces
     let mut stop_requests = 0;
     //@ end
     loop {
@@ -364,8 +364,8 @@ pub fn wait_for_exit(child: Pid) -> Result<WaitStatus> {
                 _ => continue, // still running, or only stopped or continued
             }
         }
-        //@ begin 2
-        // A command that is PID 1 ignores signals it has no handler for (chapter 2). A second
+        //@ begin namespaces
+        // A command that is PID 1 ignores signals it has no handler for (the namespaces chapter). A second
         // request to stop is the user insisting: SIGKILL cannot be ignored.
         let forwarded = if matches!(signal, Signal::SIGINT | Signal::SIGTERM) {
             stop_requests += 1;
@@ -374,7 +374,7 @@ pub fn wait_for_exit(child: Pid) -> Result<WaitStatus> {
             signal
         };
         //@ end
-        //@ until 2
+        //@ until namespaces
         //| let forwarded = signal;
         //@ end
         match kill(child, forwarded) {
@@ -384,7 +384,7 @@ pub fn wait_for_exit(child: Pid) -> Result<WaitStatus> {
     }
     //@ stub
     //| let _ = child;
-    //| todo!("chapter 1, `wait_for_exit`: wait until the child ends, passing on every signal minibox receives meanwhile; `cargo xtask hint 1 wait_for_exit` helps (book: Chapter 1, \"Waiting, and passing signals on\")")
+    //| todo!("chapter {chapter}, `wait_for_exit`: wait until the child ends, passing on every signal minibox receives meanwhile; `cargo xtask hint {chapter} wait_for_exit` helps (book: Chapter {chapter}, \"Waiting, and passing signals on\")")
     //@ end
 }
 // ANCHOR_END: wait
@@ -393,7 +393,7 @@ pub fn wait_for_exit(child: Pid) -> Result<WaitStatus> {
 /// The exit code minibox reports for a child that ended with `status`: its own exit code, or
 /// 128 + N when signal N killed it (what a shell reports, and what Docker does).
 pub fn exit_code(status: WaitStatus) -> i32 {
-    //@ exercise 1 exit_code
+    //@ exercise process exit_code
     match status {
         WaitStatus::Exited(_, code) => code,
         WaitStatus::Signaled(_, signal, _) => exit::SIGNAL_BASE + signal as i32,
@@ -401,7 +401,7 @@ pub fn exit_code(status: WaitStatus) -> i32 {
     }
     //@ stub
     //| let _ = status;
-    //| todo!("chapter 1, `exit_code`: turn how the child ended into the exit code a shell would report; `cargo xtask hint 1 exit_code` helps (book: Chapter 1, \"Exit statuses\")")
+    //| todo!("chapter {chapter}, `exit_code`: turn how the child ended into the exit code a shell would report; `cargo xtask hint {chapter} exit_code` helps (book: Chapter {chapter}, \"Exit statuses\")")
     //@ end
 }
 // ANCHOR_END: exit_code

@@ -1,11 +1,11 @@
-//@ begin 3
-//! Chapter 3: filesystem isolation. The container gets its own mount namespace, a root
+//@ begin rootfs
+//! The rootfs chapter: filesystem isolation. The container gets its own mount namespace, a root
 //! filesystem of its own (`pivot_root`), and fresh `/proc`, `/dev` and `/sys`.
 //!
 //! All of it happens in the child, between fork and exec, inside a new mount namespace: the
 //! host's mount table never changes, and everything mounted here vanishes with the container.
 
-//@ begin 5
+//@ begin images
 use crate::image::overlay::Overlay;
 //@ end
 use anyhow::{Context, Result, bail};
@@ -14,7 +14,7 @@ use nix::sched::{CloneFlags, unshare};
 use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-//@ exercise 3 imports
+//@ exercise rootfs imports
 use nix::mount::{MntFlags, umount2};
 use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{chdir, pivot_root};
@@ -27,8 +27,8 @@ pub struct Rootfs {
     pub dir: PathBuf,
     /// `--read-only`: mount it read-only.
     pub read_only: bool,
-    //@ begin 5
-    /// An image's layers, mounted on `dir` with overlayfs (chapter 5).
+    //@ begin images
+    /// An image's layers, mounted on `dir` with overlayfs (the images chapter).
     pub overlay: Option<Overlay>,
     /// Where the command starts: the image's working directory.
     pub workdir: PathBuf,
@@ -41,7 +41,7 @@ impl Rootfs {
         Rootfs {
             dir,
             read_only,
-            //@ begin 5
+            //@ begin images
             overlay: None,
             workdir: PathBuf::from("/"),
             //@ end
@@ -99,7 +99,7 @@ fn unbindable_mount_holding(mountinfo: &str, path: &Path) -> Option<String> {
 pub fn enter(rootfs: &Rootfs) -> Result<()> {
     unshare(CloneFlags::CLONE_NEWNS).context("unshare(CLONE_NEWNS): creating a mount namespace")?;
     prepare_new_root(&rootfs.dir)?;
-    //@ begin 5
+    //@ begin images
     if let Some(overlay) = &rootfs.overlay {
         overlay.mount_on(&rootfs.dir)?;
     }
@@ -107,7 +107,7 @@ pub fn enter(rootfs: &Rootfs) -> Result<()> {
     pivot_into(&rootfs.dir)?;
     mount_proc_and_sys()?;
     populate_dev()?;
-    //@ begin 5
+    //@ begin images
     std::fs::create_dir_all(&rootfs.workdir)
         .and_then(|()| std::env::set_current_dir(&rootfs.workdir))
         .with_context(|| format!("entering the working directory {}", rootfs.workdir.display()))?;
@@ -123,7 +123,7 @@ pub fn enter(rootfs: &Rootfs) -> Result<()> {
 /// Stop mount events from travelling between the container and the host, then make the new
 /// root a mount point of its own (pivot_root wants one).
 pub fn prepare_new_root(new_root: &Path) -> Result<()> {
-    //@ exercise 3 prepare_new_root
+    //@ exercise rootfs prepare_new_root
     // Private, recursively: nothing we mount or unmount from now on reaches the host, and
     // pivot_root refuses (EINVAL) to move a shared mount.
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
@@ -140,7 +140,7 @@ pub fn prepare_new_root(new_root: &Path) -> Result<()> {
     Ok(())
     //@ stub
     //| let _ = new_root;
-    //| todo!("chapter 3, `prepare_new_root`: make the new root ready for pivot_root, without any mount change reaching the host; `cargo xtask hint 3 prepare_new_root` helps (book: Chapter 3, \"Preparing the new root\")")
+    //| todo!("chapter {chapter}, `prepare_new_root`: make the new root ready for pivot_root, without any mount change reaching the host; `cargo xtask hint {chapter} prepare_new_root` helps (book: Chapter {chapter}, \"Preparing the new root\")")
     //@ end
 }
 // ANCHOR_END: prepare_new_root
@@ -149,7 +149,7 @@ pub fn prepare_new_root(new_root: &Path) -> Result<()> {
 /// Make `new_root` the root of this mount namespace, and detach the old root so that nothing of
 /// the host's filesystem stays reachable.
 pub fn pivot_into(new_root: &Path) -> Result<()> {
-    //@ exercise 3 pivot_into
+    //@ exercise rootfs pivot_into
     // pivot_root(".", "."): the old root ends up mounted on top of the new one, at "/", where it
     // can be detached at once. No directory for the old root is needed inside the container.
     chdir(new_root).with_context(|| format!("chdir {}", new_root.display()))?;
@@ -159,7 +159,7 @@ pub fn pivot_into(new_root: &Path) -> Result<()> {
     Ok(())
     //@ stub
     //| let _ = new_root;
-    //| todo!("chapter 3, `pivot_into`: make the new root this mount namespace's `/`, with nothing of the host's left reachable; `cargo xtask hint 3 pivot_into` helps (book: Chapter 3, \"pivot_root, not chroot\")")
+    //| todo!("chapter {chapter}, `pivot_into`: make the new root this mount namespace's `/`, with nothing of the host's left reachable; `cargo xtask hint {chapter} pivot_into` helps (book: Chapter {chapter}, \"pivot_root, not chroot\")")
     //@ end
 }
 // ANCHOR_END: pivot_into
@@ -167,7 +167,7 @@ pub fn pivot_into(new_root: &Path) -> Result<()> {
 // ANCHOR: mount_proc_and_sys
 /// A `/proc` of the container's own PID namespace, and a read-only `/sys`.
 pub fn mount_proc_and_sys() -> Result<()> {
-    //@ exercise 3 mount_proc_and_sys
+    //@ exercise rootfs mount_proc_and_sys
     let hardened = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     make_mount_point("/proc")?;
     // A procfs shows the PID namespace of the process that mounts it: this one.
@@ -177,7 +177,7 @@ pub fn mount_proc_and_sys() -> Result<()> {
         .context("mounting /sys read-only")?;
     Ok(())
     //@ stub
-    //| todo!("chapter 3, `mount_proc_and_sys`: give the container a /proc of its own and a read-only /sys, both safe to expose; `cargo xtask hint 3 mount_proc_and_sys` helps (book: Chapter 3, \"/proc, /dev and /sys\")")
+    //| todo!("chapter {chapter}, `mount_proc_and_sys`: give the container a /proc of its own and a read-only /sys, both safe to expose; `cargo xtask hint {chapter} mount_proc_and_sys` helps (book: Chapter {chapter}, \"/proc, /dev and /sys\")")
     //@ end
 }
 // ANCHOR_END: mount_proc_and_sys
@@ -186,7 +186,7 @@ pub fn mount_proc_and_sys() -> Result<()> {
 /// `--read-only`: make the container's `/` read-only. Only that mount changes: /proc, /dev and
 /// /sys are mounts of their own.
 pub fn remount_root_read_only() -> Result<()> {
-    //@ exercise 3 remount_root_read_only
+    //@ exercise rootfs remount_root_read_only
     // A bind remount sets this mount's flags anew: keep the restrictions it has (a root on a
     // nosuid mount must stay nosuid), and add read-only.
     let current = statvfs("/").context("reading the flags of /")?.flags();
@@ -202,7 +202,7 @@ pub fn remount_root_read_only() -> Result<()> {
     }
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).context("remounting / read-only")
     //@ stub
-    //| todo!("chapter 3, `remount_root_read_only`: make the container's root filesystem read-only; `cargo xtask hint 3 remount_root_read_only` helps (book: Chapter 3, \"/proc, /dev and /sys\")")
+    //| todo!("chapter {chapter}, `remount_root_read_only`: make the container's root filesystem read-only; `cargo xtask hint {chapter} remount_root_read_only` helps (book: Chapter {chapter}, \"/proc, /dev and /sys\")")
     //@ end
 }
 // ANCHOR_END: remount_read_only
@@ -313,7 +313,7 @@ pub fn sweep(dir: &Path, prefix: &str) -> Result<usize> {
     Ok(removed)
 }
 
-/// Chapter 3's leftovers: a default root filesystem whose building was interrupted.
+/// The rootfs chapter's leftovers: a default root filesystem whose building was interrupted.
 pub fn reclaim(state_dir: &Path) -> Result<usize> {
     sweep(&state_dir.join("rootfs"), ".busybox-")
 }
@@ -388,7 +388,7 @@ pub fn build_busybox_rootfs(busybox: &Path, dir: &Path) -> Result<()> {
 }
 
 /// The busybox root built on first use under the state directory: `minibox run`'s root when
-/// given none, and from chapter 5 the content of the default image.
+/// given none, and from the images chapter the content of the default image.
 pub fn default_busybox_rootfs(state_dir: &Path) -> Result<PathBuf> {
     let dir = state_dir.join("rootfs/busybox");
     if dir.join("bin/busybox").exists() {

@@ -34,8 +34,8 @@ pub const MINIBOX: &str = env!(concat!("CARGO_BIN_EXE_", env!("CARGO_PKG_NAME"))
 pub const PROBE: &str = env!("MINIBOX_PROBE");
 
 /// The book sections that this module's own reports point to.
-const FORK_AND_EXEC: &str = "Chapter 1, \"Fork and exec\"";
-const SIGNALS: &str = "Chapter 1, \"Waiting, and passing signals on\"";
+const FORK_AND_EXEC: &str = "process, \"Fork and exec\"";
+const SIGNALS: &str = "process, \"Waiting, and passing signals on\"";
 
 /// How long one minibox run may take: 60 s, or `MINIBOX_TEST_TIMEOUT` seconds. Once a run of
 /// this test binary has used up its time, the code under test is known to hang, and later runs
@@ -61,6 +61,12 @@ pub fn snapshot_chapter() -> u32 {
     PACKAGE.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(u32::MAX)
 }
 
+/// Does the snapshot under test have chapter `slug`'s code (written, or still a stub)?
+pub fn snapshot_has(slug: &str) -> bool {
+    let chapter = fixtures::chapters::by_slug(slug);
+    snapshot_chapter() >= chapter.unwrap_or_else(|| panic!("no chapter `{slug}` in chapters.txt")).number
+}
+
 /// Fail the test with a report a learner can act on.
 #[track_caller]
 pub fn fail(expected: impl Display, seen: impl Display, cause: &str, book: &str) -> ! {
@@ -73,7 +79,8 @@ pub fn fail(expected: impl Display, seen: impl Display, cause: &str, book: &str)
     let stub_book = stub_book.map(|rest| rest.trim_end().trim_end_matches(')').to_string());
     let stub = stub.map(|message| format!("minibox stopped at a todo!() stub: {message}"));
     let cause = stub.as_deref().unwrap_or(cause);
-    let book = stub_book.as_deref().unwrap_or(book);
+    // Tests cite by slug (`rootfs, "Pivot"`), which the learner reads as `Chapter 3, "Pivot"`.
+    let book = stub_book.unwrap_or_else(|| fixtures::chapters::cite(book));
     panic!(
         "\n  expected:     {expected}\n  seen:         {seen}\n  likely cause: {cause}\n  read:         book, {book}\n"
     )
@@ -113,7 +120,7 @@ pub fn private_temp_dir(prefix: &str) -> PathBuf {
 }
 
 impl Sandbox {
-    /// A fresh sandbox. From chapter 2 on, minibox needs root: without it the test stops here
+    /// A fresh sandbox. From the namespaces chapter on, minibox needs root: without it the test stops here
     /// with one clear message rather than a wall of permission errors.
     pub fn new() -> Sandbox {
         require_root();
@@ -264,9 +271,9 @@ pub fn busybox() -> PathBuf {
 /// test to find out explains, the others point to it.
 pub fn require_root() {
     static EXPLAINED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-    // Chapter 1 only forks and execs; from chapter 2 on, minibox makes namespaces.
+    // The process chapter only forks and execs; from the namespaces chapter on, minibox makes namespaces.
     // SAFETY: geteuid has no preconditions.
-    if snapshot_chapter() < 2 || unsafe { libc::geteuid() } == 0 {
+    if !snapshot_has("namespaces") || unsafe { libc::geteuid() } == 0 {
         return;
     }
     if EXPLAINED.swap(true, Ordering::Relaxed) {
@@ -885,7 +892,7 @@ impl Ran {
                 "the probe's JSON report on stdout",
                 format!("output that is not JSON ({e}){}", self.transcript()),
                 "the probe did not run, or something else wrote to stdout",
-                "Chapter 1, \"Check your work\"",
+                "process, \"Check your work\"",
             )
         })
     }
@@ -982,7 +989,7 @@ struct HostState {
     containers: BTreeSet<PathBuf>,
 }
 
-/// The container directories in a state directory (chapter 5 keeps one per running container).
+/// The container directories in a state directory (the images chapter keeps one per running container).
 fn container_dirs(state: &Path) -> BTreeSet<PathBuf> {
     std::fs::read_dir(state.join("containers"))
         .map(|entries| entries.flatten().map(|e| e.path()).collect())
@@ -1026,7 +1033,7 @@ impl HostState {
                 format!("a mount at {mount}, visible on the host"),
                 "the container's mounts must stay in its own mount namespace: make every mount private \
                  (MS_REC | MS_PRIVATE) before mounting anything",
-                "Chapter 3, \"Mount propagation\"",
+                "rootfs, \"Mount propagation\"",
             ));
             let _ = Command::new("umount").args(["-l", mount]).status();
         }
@@ -1038,7 +1045,7 @@ impl HostState {
                 format!("a cgroup at {}", cgroup.display()),
                 "the container's cgroup must be removed once the container has ended, on every path (error, \
                  kill, signal): cleanup belongs in a guard's Drop",
-                "Chapter 4, \"Cleaning up\"",
+                "cgroups, \"Cleaning up\"",
             ));
             remove_cgroup(cgroup);
         }
@@ -1047,7 +1054,7 @@ impl HostState {
                 format!("a container directory at {}", dir.display()),
                 "the container's directories must be removed once it has ended, on every path: cleanup \
                  belongs in a guard's Drop",
-                "Chapter 5, \"Running an image\"",
+                "images, \"Running an image\"",
             ));
         }
         if let Some((_, cause, book)) = found.first() {

@@ -23,7 +23,8 @@ const SHORTEST_LINE: usize = 21;
 /// One exercise region of the tagged source.
 #[derive(Debug)]
 struct Region {
-    chapter: u32,
+    /// The chapter's slug.
+    chapter: String,
     name: String,
     /// The file, relative to the workspace root (`minibox/src/rootfs.rs`).
     file: PathBuf,
@@ -83,7 +84,7 @@ fn exercise_regions(file: PathBuf, text: &str) -> Vec<Region> {
             match words.as_slice() {
                 ["exercise", chapter, name, ..] => {
                     regions.push(Region {
-                        chapter: chapter.parse().unwrap_or(0),
+                        chapter: chapter.to_string(),
                         name: name.to_string(),
                         file: file.clone(),
                         first: number,
@@ -214,7 +215,7 @@ fn check_page(ws: &Workspace, lines: &[PageLine], regions: &[Region]) -> Result<
             for region in regions.iter().filter(|r| r.file == source) {
                 if overlaps(ws, &source, include.selector.as_deref(), region)? {
                     defects.push(format!(
-                        "{place}: the include of {}{} shows exercise {} `{}` ({}:{}) before the reader \
+                        "{place}: the include of {}{} shows exercise {}/`{}` ({}:{}) before the reader \
                          has done it; teach it instead, or move the listing into a <details> after \
                          \"The exercise\"",
                         include.path,
@@ -232,7 +233,7 @@ fn check_page(ws: &Workspace, lines: &[PageLine], regions: &[Region]) -> Result<
             if let Some((number, code)) = region.code.iter().find(|(_, code)| trimmed.contains(code.as_str()))
             {
                 defects.push(format!(
-                    "{place}: shows line {number} of exercise {} `{}` ({}) before the reader has done \
+                    "{place}: shows line {number} of exercise {}/`{}` ({}) before the reader has done \
                      it: `{code}`",
                     region.chapter,
                     region.name,
@@ -293,13 +294,13 @@ fn anchor_name<'a>(line: &'a str, mark: &str) -> Option<&'a str> {
 fn hint_tiers(ws: &Workspace, regions: &[Region]) -> Result<Vec<String>> {
     let mut defects = Vec::new();
     for region in regions.iter().filter(|r| r.has_stub) {
-        let file = format!("book/src/chapters/chapter-{:02}/hints.md", region.chapter);
+        let file = format!("book/src/chapters/{}/hints.md", region.chapter);
         let text = std::fs::read_to_string(ws.path(&file)).unwrap_or_default();
         let tiers =
             hints::parse(&text).into_iter().filter(|h| hints::exercise_of(&h.title) == region.name).count();
         if tiers < 3 {
             defects.push(format!(
-                "{file}: exercise {} `{}` has {tiers} hint tiers of its own, want 3 (titles \"{}, hint 1: ...\")",
+                "{file}: exercise {}/`{}` has {tiers} hint tiers of its own, want 3 (titles \"{}, hint 1: ...\")",
                 region.chapter, region.name, region.name
             ));
         }

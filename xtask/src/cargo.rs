@@ -82,13 +82,13 @@ pub fn outcomes(text: &str) -> Vec<Outcome> {
     for line in text.lines() {
         let trimmed = line.trim_start();
         if let Some(rest) = trimmed.strip_prefix("Running ") {
-            // "Running ../../tests/ch01_process.rs (target/debug/deps/ch01_process-HASH)"
+            // "Running ../../tests/process.rs (target/debug/deps/ch01_process-HASH)": the target's
+            // name is the executable's, without its hash (the file is named by the chapter's slug).
             let path = rest.split_whitespace().next().unwrap_or("");
-            target = if path.contains("tests/") {
-                Path::new(path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
-            } else {
-                "unittests".into()
-            };
+            let executable = rest.rsplit_once('(').map_or("", |(_, e)| e.trim_end_matches(')'));
+            let name = Path::new(executable).file_name().map(|n| n.to_string_lossy().into_owned());
+            let name = name.and_then(|n| n.rsplit_once('-').map(|(t, _)| t.to_string()));
+            target = if path.contains("tests/") { name.unwrap_or_default() } else { "unittests".into() };
         } else if let Some(rest) = line.strip_prefix("test ") {
             let Some((name, result)) = rest.rsplit_once(" ... ") else { continue };
             let passed = match result.trim() {
@@ -155,7 +155,7 @@ mod tests {
     const SAMPLE: &str = "\
      Running unittests src/lib.rs (target/debug/deps/minibox-1)
 test process::tests::x ... ok
-     Running ../../tests/ch01_process.rs (target/debug/deps/ch01_process-2)
+     Running ../../tests/process.rs (target/debug/deps/ch01_process-2)
 test exit_codes_round_trip ... FAILED
 test stdin_reaches_the_command ... ok
 
@@ -163,7 +163,7 @@ failures:
 
 ---- exit_codes_round_trip stdout ----
 
-thread 'exit_codes_round_trip' panicked at tests/ch01_process.rs:38:74:
+thread 'exit_codes_round_trip' panicked at tests/process.rs:38:74:
 
   expected:     exit code 0
   seen:         exit code 101

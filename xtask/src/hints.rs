@@ -1,4 +1,4 @@
-//! Hints: one file per chapter (`book/src/chapters/chapter-NN/hints.md`), shown by the book as
+//! Hints: one file per chapter (`book/src/chapters/SLUG/hints.md`), shown by the book as
 //! collapsed sections and by `cargo xtask hint N` one tier at a time.
 //!
 //! Each tier is an HTML `<details>` block whose `<summary>` names it:

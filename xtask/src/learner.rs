@@ -18,14 +18,9 @@ fn state_dir(ws: &Workspace) -> PathBuf {
     ws.path(".workshop")
 }
 
-/// `ch03_rootfs` -> `rootfs`.
-fn topic(chapter: &Chapter) -> &str {
-    chapter.test_name.split_once('_').map_or(chapter.test_name.as_str(), |(_, t)| t)
-}
-
 /// The names of a chapter's graded tests, read from its test file (every `#[test]` function).
 pub fn graded_test_names(ws: &Workspace, chapter: &Chapter) -> Result<Vec<String>> {
-    let path = ws.path(format!("tests/{}.rs", chapter.test_name));
+    let path = ws.path(chapter.test_file());
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let mut names = Vec::new();
     let mut after_test_attribute = false;
@@ -62,7 +57,7 @@ impl Results {
 
     fn record(&mut self, chapter: &Chapter, outcomes: &[Outcome]) {
         for outcome in outcomes.iter().filter(|o| o.target == chapter.test_name) {
-            self.entries.insert(format!("{}::{}", topic(chapter), outcome.name), outcome.passed);
+            self.entries.insert(format!("{}::{}", chapter.slug, outcome.name), outcome.passed);
         }
     }
 
@@ -78,7 +73,7 @@ impl Results {
     /// (passing, total, ever run) for a chapter.
     fn progress(&self, ws: &Workspace, chapter: &Chapter) -> Result<(usize, usize, bool)> {
         let names = graded_test_names(ws, chapter)?;
-        let keys: Vec<String> = names.iter().map(|n| format!("{}::{n}", topic(chapter))).collect();
+        let keys: Vec<String> = names.iter().map(|n| format!("{}::{n}", chapter.slug)).collect();
         let passing = keys.iter().filter(|k| self.entries.get(*k) == Some(&true)).count();
         let run = keys.iter().any(|k| self.entries.contains_key(k));
         Ok((passing, names.len(), run))
@@ -134,7 +129,7 @@ pub fn status(ws: &Workspace) -> Result<()> {
         println!(
             "{:<10}  {:<34}  {:>7}  {:<5}  {next}",
             chapter.package(Kind::Starter),
-            shorten(&chapter.title(ws), 34),
+            shorten(&chapter.title, 34),
             tests,
             if done { "yes" } else { "no" }
         );
@@ -202,7 +197,7 @@ pub fn check(ws: &Workspace, number: Option<u32>) -> Result<()> {
             Some(next) => println!(
                 "Chapter {} is done. Next: {} ({})",
                 chapter.number,
-                next.title(ws),
+                next.heading(),
                 next.book_page().display()
             ),
             None => println!("Chapter {} is done, and it was the last one. Well built!", chapter.number),
@@ -248,7 +243,7 @@ pub fn hint(ws: &Workspace, number: u32, exercise: Option<&str>) -> Result<()> {
         bail!("chapter {number} has no hints");
     }
     let which = exercise.map(|name| format!("-{name}")).unwrap_or_default();
-    let seen_path = state_dir(ws).join(format!("hints-seen-{}{which}", topic(&chapter)));
+    let seen_path = state_dir(ws).join(format!("hints-seen-{}{which}", chapter.slug));
     let seen: usize =
         std::fs::read_to_string(&seen_path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
     let index = seen.min(tiers.len() - 1);

@@ -12,7 +12,7 @@ mod verify;
 mod wrong;
 
 use anyhow::Result;
-use clap::{Arg, ArgAction, ArgMatches, Command, value_parser};
+use clap::{Arg, ArgAction, ArgMatches, Command};
 use workspace::Workspace;
 // The modules the maintainers' tools share live in this package's library.
 use xtask::{cargo, workspace};
@@ -20,7 +20,8 @@ use xtask::{cargo, workspace};
 /// The command line. Written with clap's builder rather than its derive macros: those compile a
 /// Rust parser (syn) first, most of a learner's first `cargo xtask` build.
 fn cli() -> Command {
-    let chapter = || Arg::new("chapter").value_name("CHAPTER").value_parser(value_parser!(u32));
+    let chapter =
+        || Arg::new("chapter").value_name("CHAPTER").help("A chapter's number (3) or its name (rootfs)");
     let flag = |name: &'static str, help: &'static str| {
         Arg::new(name).long(name).action(ArgAction::SetTrue).help(help)
     };
@@ -70,7 +71,7 @@ fn cli() -> Command {
                     Arg::new("variant")
                         .long("variant")
                         .value_name("NAME")
-                        .help("Check only the wrong variants whose name (`ch01/spawn--no-cloexec`) contains this"),
+                        .help("Check only the wrong variants whose name (`process/spawn--no-cloexec`) contains this"),
                 ),
         ])
 }
@@ -89,8 +90,13 @@ fn main() {
 fn run(matches: &ArgMatches) -> Result<()> {
     let ws = Workspace::locate()?;
     let Some((task, args)) = matches.subcommand() else { unreachable!("clap requires a subcommand") };
-    let chapter = || args.get_one::<u32>("chapter").copied();
-    let required = || chapter().expect("clap requires the chapter");
+    let named = args.try_get_one::<String>("chapter").ok().flatten();
+    let number = match named {
+        Some(name) => Some(ws.chapter_named(name)?.number),
+        None => None,
+    };
+    let chapter = || number;
+    let required = || number.expect("clap requires the chapter");
     let flag = |name: &str| args.get_flag(name);
     match task {
         "sync" => sync::run(&ws, flag("check"), flag("force")),

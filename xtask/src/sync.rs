@@ -24,13 +24,14 @@ impl Source {
         let mut paths = Vec::new();
         collect_files(&ws.path("minibox"), Path::new(""), &mut paths)?;
         paths.sort();
+        let slugs: Vec<String> = ws.chapters()?.into_iter().map(|c| c.slug).collect();
         let (mut files, mut data) = (Vec::new(), Vec::new());
         for path in paths {
             let shown = Path::new("minibox").join(&path);
             let text = std::fs::read_to_string(ws.path(&shown))
                 .with_context(|| format!("reading {} (sync copies text files only)", shown.display()))?;
             if comment_leader(&path.to_string_lossy()).is_some() {
-                files.push((path, TaggedFile::parse(&shown.to_string_lossy(), &text)?));
+                files.push((path, TaggedFile::parse(&shown.to_string_lossy(), &text, &slugs)?));
             } else {
                 data.push((path, text));
             }
@@ -52,10 +53,6 @@ impl Source {
             }
             None => false,
         }
-    }
-
-    pub fn max_chapter(&self) -> u32 {
-        self.files.iter().map(|(_, f)| f.max_chapter).max().unwrap_or(1)
     }
 }
 
@@ -105,7 +102,7 @@ pub fn generate_crate(ws: &Workspace, source: &Source, chapter: &Chapter, kind: 
     for (path, text) in &source.data {
         tree.insert(dir.join(path), text.clone());
     }
-    let readme = snapshot_readme(ws, chapter, kind);
+    let readme = snapshot_readme(chapter, kind);
     tree.insert(dir.join("README.md"), with_header(&readme, Path::new("minibox"), chapter.number, kind));
     Ok(tree)
 }
@@ -114,15 +111,6 @@ pub fn generate_crate(ws: &Workspace, source: &Source, chapter: &Chapter, kind: 
 pub fn generate(ws: &Workspace) -> Result<Tree> {
     let source = Source::load(ws)?;
     let chapters = ws.chapters()?;
-    let last = chapters.last().map_or(0, |c| c.number);
-    if source.max_chapter() > last {
-        bail!(
-            "the source has tags for chapter {} but tests/ has graded tests up to chapter {last} only: \
-             add tests/ch{:02}_<topic>.rs",
-            source.max_chapter(),
-            source.max_chapter()
-        );
-    }
     let mut tree = Tree::new();
     for chapter in &chapters {
         for kind in [Kind::Solution, Kind::Starter] {
@@ -130,7 +118,120 @@ pub fn generate(ws: &Workspace) -> Result<Tree> {
         }
     }
     tree.insert(PathBuf::from("Cargo.toml"), workspace_manifest(ws, &chapters)?);
+    tree.extend(book_numbers(ws, &chapters)?);
     Ok(tree)
+}
+
+/// The book's chapter list in SUMMARY.md: `- [Chapter 3: Filesystem isolation](chapters/rootfs/index.md)`.
+pub fn summary_line(chapter: &Chapter) -> String {
+    format!(
+        "- [{}]({})",
+        chapter.heading(),
+        chapter.book_page().strip_prefix("book/src").unwrap_or(Path::new("")).display()
+    )
+}
+
+/// The book's pages with every chapter number where the manifest puts it: the summary's chapter
+/// list, each chapter page's heading, and the text of every link to a chapter's page
+/// (`[chapter 3](../rootfs/index.md)`). Pages are written by hand; only these spots are sync's.
+fn book_numbers(ws: &Workspace, chapters: &[Chapter]) -> Result<Tree> {
+    let mut tree = Tree::new();
+    let mut pages = Vec::new();
+    collect_files(&ws.path("book/src"), Path::new(""), &mut pages)?;
+    for page in pages.into_iter().filter(|p| p.extension().is_some_and(|e| e == "md")) {
+        let path = Path::new("book/src").join(&page);
+        let text =
+            std::fs::read_to_string(ws.path(&path)).with_context(|| format!("reading {}", path.display()))?;
+        let mut lines: Vec<String> = renumber_links(&text, chapters).lines().map(str::to_string).collect();
+        if page == Path::new("SUMMARY.md") {
+            let listed = |l: &String| l.contains("](chapters/") && l.contains("/index.md)");
+            let first = lines.iter().position(listed);
+            let first =
+                first.context("book/src/SUMMARY.md lists no chapter page (chapters/SLUG/index.md)")?;
+            lines.retain(|l| !listed(l));
+            for (at, chapter) in chapters.iter().enumerate() {
+                lines.insert(first + at, summary_line(chapter));
+            }
+        }
+        if let Some(chapter) = chapters.iter().find(|c| c.book_page() == path)
+            && lines.first().is_some_and(|l| l.starts_with("# "))
+        {
+            lines[0] = format!("# {}", chapter.heading());
+        }
+        // A chapter's pages show the code as it stands at that chapter: their listings come
+        // from its own solution (`solutions/solution-NN/`), whatever its number now is.
+        if let Some(chapter) =
+            chapters.iter().find(|c| path.starts_with(Path::new("book/src/chapters").join(&c.slug)))
+        {
+            let own = chapter.package(Kind::Solution);
+            for line in lines.iter_mut() {
+                *line = own_solution(line, &own);
+            }
+        }
+        tree.insert(path, lines.join("\n") + "\n");
+    }
+    Ok(tree)
+}
+
+/// `page` with the number in each link to a chapter's page made the manifest's: the link's
+/// target names the chapter (`../rootfs/index.md`, `chapters/rootfs/hints.md#x`), its text says
+/// `Chapter N`, `chapters N` (and then `[M](...)`), or is the bare number.
+fn renumber_links(page: &str, chapters: &[Chapter]) -> String {
+    let mut out = String::new();
+    let mut rest = page;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find("](").map(|i| open + i) else { break };
+        let Some(end) = rest[close..].find(')').map(|i| close + i) else { break };
+        let text = &rest[open + 1..close];
+        let target = &rest[close + 2..end];
+        let file = target.split('#').next().unwrap_or("");
+        let mut parts: Vec<&str> = file.split('/').collect();
+        parts.pop(); // the page
+        let slug = parts.last().copied().unwrap_or("");
+        let text = match chapters.iter().find(|c| c.slug == slug) {
+            Some(chapter) => renumber_text(text, chapter.number),
+            None => text.to_string(),
+        };
+        out.push_str(&rest[..open]);
+        out.push_str(&format!("[{text}]({target})"));
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `line` with every `solutions/solution-NN/` naming `own` instead.
+fn own_solution(line: &str, own: &str) -> String {
+    let mark = "solutions/solution-";
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(at) = rest.find(mark) {
+        let digits = rest[at + mark.len()..].chars().take_while(char::is_ascii_digit).count();
+        out.push_str(&rest[..at]);
+        out.push_str(&format!("solutions/{own}"));
+        rest = &rest[at + mark.len() + digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `Chapter 12` (or `chapter`, `chapters`, a line break for the space) in `text`, or `text`
+/// that is just `12`, with `number` for 12.
+fn renumber_text(text: &str, number: u32) -> String {
+    if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) {
+        return number.to_string();
+    }
+    for word in ["Chapters", "chapters", "Chapter", "chapter"] {
+        let Some(at) = text.find(word) else { continue };
+        let after = &text[at + word.len()..];
+        let space = after.len() - after.trim_start().len();
+        let digits = after[space..].chars().take_while(char::is_ascii_digit).count();
+        if space > 0 && digits > 0 {
+            let end = at + word.len() + space + digits;
+            return format!("{}{number}{}", &text[..end - digits], &text[end..]);
+        }
+    }
+    text.to_string()
 }
 
 /// The workspace's Cargo.toml with `default-members` listing every solution: cargo does not
@@ -192,8 +293,8 @@ fn snapshot_manifest(body: &str, package: &str, tests: &[&Chapter], first: Optio
         let earlier = first.is_some_and(|n| chapter.number < n);
         let name = if earlier { format!("earlier_{}", chapter.test_name) } else { chapter.test_name.clone() };
         out.push_str(&format!(
-            "[[test]]\nname = \"{name}\"\npath = \"../../tests/{}.rs\"\n\n",
-            chapter.test_name
+            "[[test]]\nname = \"{name}\"\npath = \"../../{}\"\n\n",
+            chapter.test_file().display()
         ));
     }
     out.truncate(out.trim_end().len());
@@ -201,10 +302,10 @@ fn snapshot_manifest(body: &str, package: &str, tests: &[&Chapter], first: Optio
     out
 }
 
-fn snapshot_readme(ws: &Workspace, chapter: &Chapter, kind: Kind) -> String {
+fn snapshot_readme(chapter: &Chapter, kind: Kind) -> String {
     let n = chapter.number;
     let package = chapter.package(kind);
-    let title = chapter.title(ws);
+    let title = &chapter.title;
     let page = chapter.book_page().display().to_string();
     match kind {
         Kind::Starter => format!(
@@ -348,8 +449,9 @@ pub fn write(ws: &Workspace, tree: &Tree, dirs: &[PathBuf], force: bool) -> Resu
     Ok(drifted.len())
 }
 
-pub fn generated_dirs(ws: &Workspace) -> Result<Vec<PathBuf>> {
-    Ok(ws.chapters()?.iter().flat_map(|c| [c.dir(Kind::Starter), c.dir(Kind::Solution)]).collect())
+/// Where generated crates live: a chapter's crate left behind when the list shrinks is an orphan.
+pub fn generated_dirs(_ws: &Workspace) -> Result<Vec<PathBuf>> {
+    Ok(vec![PathBuf::from("chapters"), PathBuf::from("solutions")])
 }
 
 /// `cargo xtask sync [--check] [--force]`
@@ -377,6 +479,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_chapters_listings_come_from_its_own_solution() {
+        let line = "{{#include ../../../../solutions/solution-04/src/a.rs:x}} and solutions/solution-1/b";
+        assert_eq!(
+            own_solution(line, "solution-07"),
+            "{{#include ../../../../solutions/solution-07/src/a.rs:x}} and solutions/solution-07/b",
+            "every solution path is the chapter's own"
+        );
+    }
+
+    #[test]
+    fn links_to_a_chapter_carry_its_number() {
+        let chapters: Vec<Chapter> = fixtures::chapters::parse("process P\nrootfs R\n")
+            .unwrap()
+            .into_iter()
+            .map(Chapter::from)
+            .collect();
+        let page = "see [chapter 7](../rootfs/index.md#x), [Chapter 9: R](chapters/process/index.md) and [a](b.md)\n\
+                    [chapters 5](../process/index.md) and [6](../rootfs/index.md), [Chapter\n8](rootfs/hints.md)";
+        assert_eq!(
+            renumber_links(page, &chapters),
+            "see [chapter 2](../rootfs/index.md#x), [Chapter 1: R](chapters/process/index.md) and [a](b.md)\n\
+             [chapters 1](../process/index.md) and [2](../rootfs/index.md), [Chapter\n2](rootfs/hints.md)",
+            "each link's number is its target's"
+        );
+    }
+
+    #[test]
     fn header_records_a_fingerprint_of_the_body() {
         let text = with_header("fn main() {}\n", Path::new("minibox/src/main.rs"), 2, Kind::Starter);
         let (fp, body) = recorded(&text).expect("a generated header");
@@ -395,12 +524,13 @@ mod tests {
             std::fs::write(root.join(path), text).unwrap();
         };
         file("minibox/Cargo.toml", "[package]\nname = \"minibox\"\n");
-        file("minibox/src/lib.rs", "//@ begin 1\npub fn f() {}\n//@ end\n");
+        file("minibox/src/lib.rs", "//@ begin process\npub fn f() {}\n//@ end\n");
         let profile = "{ \"defaultAction\": \"SCMP_ACT_ERRNO\" }\n";
         file("minibox/seccomp/default.json", profile);
         file("minibox/target/debug/junk", "build output");
         file("minibox/src/.lib.rs.swp", "an editor's state");
-        file("tests/ch01_process.rs", "");
+        file("chapters.txt", "process Process execution\n");
+        file("tests/process.rs", "");
         let ws = Workspace { root: root.clone() };
         let source = Source::load(&ws).unwrap();
         let chapter = ws.chapter(1).unwrap();
@@ -421,18 +551,25 @@ mod tests {
     #[test]
     fn manifest_is_renamed_and_gets_the_graded_tests() {
         let source = "[package]\nname = \"minibox\"\n\n[[bin]]\nname = \"minibox\"\npath = \"src/main.rs\"\n";
-        let ch1 = Chapter { number: 1, test_name: "ch01_process".into() };
-        let out = snapshot_manifest(source, "chapter-01", &[&ch1], Some(1));
+        let chapters: Vec<Chapter> = fixtures::chapters::parse("process P\nnamespaces N\n")
+            .unwrap()
+            .into_iter()
+            .map(Chapter::from)
+            .collect();
+        let (ch1, ch2) = (&chapters[0], &chapters[1]);
+        let out = snapshot_manifest(source, "chapter-01", &[ch1], Some(1));
         assert!(out.contains("[package]\nname = \"chapter-01\"\n"), "{out}");
         assert!(out.contains("[[bin]]\nname = \"chapter-01\"\n"), "{out}");
         assert!(out.contains("build = \"../../tests/support/build.rs\""), "{out}");
-        assert!(out.contains("[[test]]\nname = \"ch01_process\"\npath = \"../../tests/ch01_process.rs\""));
+        assert!(
+            out.contains("[[test]]\nname = \"ch01_process\"\npath = \"../../tests/process.rs\""),
+            "{out}"
+        );
         // A later starter runs its own chapter's tests first; a solution keeps the plain names.
-        let ch2 = Chapter { number: 2, test_name: "ch02_namespaces".into() };
-        let starter = snapshot_manifest(source, "chapter-02", &[&ch1, &ch2], Some(2));
-        assert!(starter.contains("name = \"earlier_ch01_process\"\npath = \"../../tests/ch01_process.rs\""));
+        let starter = snapshot_manifest(source, "chapter-02", &[ch1, ch2], Some(2));
+        assert!(starter.contains("name = \"earlier_ch01_process\"\npath = \"../../tests/process.rs\""));
         assert!(starter.contains("name = \"ch02_namespaces\"\n"), "{starter}");
-        let solution = snapshot_manifest(source, "solution-02", &[&ch1, &ch2], None);
+        let solution = snapshot_manifest(source, "solution-02", &[ch1, ch2], None);
         assert!(solution.contains("name = \"ch01_process\"\n"), "{solution}");
     }
 }

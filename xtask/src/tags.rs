@@ -4,17 +4,20 @@
 //! tags, written as whole-line comments (`//@` in Rust, `#@` in TOML):
 //!
 //! ```text
-//! //@ begin N          the lines up to the matching `end` appear from chapter N on
-//! //@ exercise N NAME  the learner writes these lines in chapter N; later chapters have them solved
-//! //@ stub             (inside an exercise) what chapter N's starter has instead, as `//|` lines
-//! //@ until N          lines that exist before chapter N only (code a later chapter replaces),
+//! //@ begin C          the lines up to the matching `end` appear from chapter C on
+//! //@ exercise C NAME  the learner writes these lines in chapter C; later chapters have them solved
+//! //@ stub             (inside an exercise) what chapter C's starter has instead, as `//|` lines
+//! //@ until C          lines that exist before chapter C only (code a later chapter replaces),
 //!                      kept as `//|` lines so that the finished runtime does not compile them
 //! //@ end              closes the innermost open tag
 //! ```
 //!
-//! Tags nest; an inner tag may not start before the chapter of the tag around it. A `//|` line is
-//! written out as the code after `//| `, indented like the comment. A file whose snapshot would be
-//! empty is not written at all, so a module that a chapter introduces is wrapped in `begin N`.
+//! C is a chapter's slug from `chapters.txt` (`//@ begin cgroups`), never its number, so that a
+//! chapter can be inserted or moved without touching the tags. Tags nest; an inner tag may not
+//! start before the chapter of the tag around it. A `//|` line is written out as the code after
+//! `//| `, indented like the comment; in a stub, `{chapter}` is written as the exercise's chapter
+//! number (for the `todo!` message's citation). A file whose snapshot would be empty is not
+//! written at all, so a module that a chapter introduces is wrapped in `begin C`.
 
 use std::fmt;
 
@@ -108,8 +111,6 @@ pub struct TaggedFile {
     name: String,
     lines: Vec<Line>,
     pub exercises: Vec<Exercise>,
-    /// The highest chapter any tag in the file names.
-    pub max_chapter: u32,
 }
 
 struct Line {
@@ -119,7 +120,8 @@ struct Line {
 }
 
 impl TaggedFile {
-    pub fn parse(file_name: &str, source: &str) -> Result<TaggedFile, TagError> {
+    /// Parse `source`; `chapters` are the chapters' slugs in order (the first is chapter 1).
+    pub fn parse(file_name: &str, source: &str, chapters: &[String]) -> Result<TaggedFile, TagError> {
         let name = file_name;
         let leader = comment_leader(name).unwrap_or("//");
         let tag = format!("{leader}@");
@@ -129,7 +131,6 @@ impl TaggedFile {
         let mut open: Vec<(Region, usize)> = Vec::new();
         let mut lines = Vec::new();
         let mut exercises = Vec::new();
-        let mut max_chapter = 1;
 
         for (index, text) in source.lines().enumerate() {
             let number = index + 1;
@@ -139,10 +140,13 @@ impl TaggedFile {
                 let chapter = |position: usize| -> Result<u32, TagError> {
                     let word = words
                         .get(position)
-                        .ok_or_else(|| err(number, format!("`{}` needs a chapter number", words[0])))?;
-                    match word.parse::<u32>() {
-                        Ok(n) if n >= 1 => Ok(n),
-                        _ => Err(err(number, format!("`{word}` is not a chapter number"))),
+                        .ok_or_else(|| err(number, format!("`{}` needs a chapter", words[0])))?;
+                    match chapters.iter().position(|slug| slug == word) {
+                        Some(index) => Ok(index as u32 + 1),
+                        None => Err(err(
+                            number,
+                            format!("`{word}` is not a chapter of chapters.txt ({})", chapters.join(", ")),
+                        )),
                     }
                 };
                 let enclosing = open.last().map(|(region, _)| region.clone());
@@ -154,7 +158,6 @@ impl TaggedFile {
                 match words.first().copied() {
                     Some("begin") | Some("exercise") | Some("until") => {
                         let n = chapter(1)?;
-                        max_chapter = max_chapter.max(n);
                         let region = match words[0] {
                             "begin" => Region::Begin(n),
                             "until" => Region::Until(n),
@@ -183,7 +186,9 @@ impl TaggedFile {
                                 return Err(err(
                                     number,
                                     format!(
-                                        "this tag is for chapter {n}, inside a region that starts in chapter {outer}"
+                                        "this tag is for `{}`, inside a region that starts in the later `{}`",
+                                        chapters[n as usize - 1],
+                                        chapters[outer as usize - 1]
                                     ),
                                 ));
                             }
@@ -234,7 +239,7 @@ impl TaggedFile {
             };
             return Err(err(*line, format!("`{what}` is never closed with `end`")));
         }
-        Ok(TaggedFile { name: name.to_string(), lines, exercises, max_chapter })
+        Ok(TaggedFile { name: name.to_string(), lines, exercises })
     }
 
     /// The file as it stands in one chapter's snapshot; `None` when it has no lines there.
@@ -255,6 +260,10 @@ impl TaggedFile {
                 let rest = line.text.trim_start()[code.len()..]
                     .strip_prefix(' ')
                     .unwrap_or_else(|| &line.text.trim_start()[code.len()..]);
+                let rest = match line.regions.last() {
+                    Some(Region::Exercise { chapter, .. }) => rest.replace("{chapter}", &chapter.to_string()),
+                    _ => rest.to_string(),
+                };
                 if rest.is_empty() { String::new() } else { format!("{indent}{rest}") }
             } else {
                 line.text.clone()
@@ -286,16 +295,16 @@ pub struct ExerciseLines {
     pub stub: std::ops::Range<usize>,
 }
 
-/// Find exercise `name` of `chapter` in `source` (a file whose tags start with `leader`).
+/// Find exercise `name` of chapter `slug` in `source` (a file whose tags start with `leader`).
 /// `None` when it is not there; the file is assumed to parse (see [`TaggedFile::parse`]).
-pub fn find_exercise(source: &str, leader: &str, chapter: u32, name: &str) -> Option<ExerciseLines> {
+pub fn find_exercise(source: &str, leader: &str, slug: &str, name: &str) -> Option<ExerciseLines> {
     let tag = format!("{leader}@");
     let words = |line: &str| -> Option<Vec<String>> {
         let directive = line.trim_start().strip_prefix(&tag)?;
         Some(directive.split_whitespace().map(str::to_string).collect())
     };
     let lines: Vec<&str> = source.lines().collect();
-    let wanted = ["exercise".to_string(), chapter.to_string(), name.to_string()];
+    let wanted = ["exercise".to_string(), slug.to_string(), name.to_string()];
     let start = lines.iter().position(|l| words(l).is_some_and(|w| w == wanted))?;
     let (mut depth, mut stub) = (0usize, None);
     for (index, line) in lines.iter().enumerate().skip(start + 1) {
@@ -321,32 +330,43 @@ mod tests {
 
     const SOURCE: &str = "\
 fn always() {}
-//@ begin 2
+//@ begin two
 fn from_two() {}
 //@ end
 fn run() {
-    //@ exercise 1 run
+    //@ exercise one run
     real_code();
-    //@ begin 3
+    //@ begin three
     more_in_three();
     //@ end
     //@ stub
-    //| todo!(\"chapter 1: write run\")
+    //| todo!(\"chapter {chapter}: write run\")
     //@ end
 }
-//@ until 3
+//@ until three
 //| fn old() {}
 //@ end
 ";
 
+    fn chapters() -> Vec<String> {
+        ["one", "two", "three", "four"].map(String::from).to_vec()
+    }
+
+    fn parse(name: &str, source: &str) -> Result<TaggedFile, TagError> {
+        TaggedFile::parse(name, source, &chapters())
+    }
+
     fn cut(snapshot: Snapshot) -> String {
-        TaggedFile::parse("x.rs", SOURCE).unwrap().cut(snapshot).unwrap()
+        parse("x.rs", SOURCE).unwrap().cut(snapshot).unwrap()
     }
 
     #[test]
     fn starter_of_the_exercise_chapter_has_the_stub() {
         let text = cut(Snapshot::Starter(1));
-        assert!(text.contains("    todo!(\"chapter 1: write run\")"), "{text}");
+        assert!(
+            text.contains("    todo!(\"chapter 1: write run\")"),
+            "the stub names its chapter's number: {text}"
+        );
         assert!(!text.contains("real_code"), "{text}");
         assert!(!text.contains("from_two"), "{text}");
         assert!(text.contains("fn old() {}"), "{text}");
@@ -372,58 +392,62 @@ fn run() {
 
     #[test]
     fn exercises_are_listed() {
-        let file = TaggedFile::parse("x.rs", SOURCE).unwrap();
+        let file = parse("x.rs", SOURCE).unwrap();
         assert_eq!(file.exercises.len(), 1);
         assert_eq!(file.exercises[0].name, "run");
         assert_eq!(file.exercises[0].chapter, 1);
         assert_eq!(file.exercises[0].line, 6);
-        assert_eq!(file.max_chapter, 3);
     }
 
     #[test]
     fn a_file_with_nothing_in_a_chapter_is_not_written() {
-        let file = TaggedFile::parse("m.rs", "//@ begin 4\n//! a module\nfn f() {}\n//@ end\n").unwrap();
+        let file = parse("m.rs", "//@ begin four\n//! a module\nfn f() {}\n//@ end\n").unwrap();
         assert_eq!(file.cut(Snapshot::Solution(3)), None);
         assert!(file.cut(Snapshot::Solution(4)).is_some());
     }
 
     #[test]
     fn toml_uses_hash_tags() {
-        let file = TaggedFile::parse("Cargo.toml", "a = 1\n#@ begin 4\nb = 2\n#@ end\n").unwrap();
+        let file = parse("Cargo.toml", "a = 1\n#@ begin four\nb = 2\n#@ end\n").unwrap();
         assert_eq!(file.cut(Snapshot::Solution(3)).unwrap(), "a = 1\n");
         assert_eq!(file.cut(Snapshot::Solution(4)).unwrap(), "a = 1\nb = 2\n");
     }
 
     fn error_of(source: &str) -> String {
-        TaggedFile::parse("bad.rs", source).err().expect("the source should be rejected").to_string()
+        parse("bad.rs", source).err().expect("the source should be rejected").to_string()
     }
 
     #[test]
     fn malformed_tags_are_rejected_with_file_and_line() {
         assert_eq!(error_of("a\n//@ end\n"), "bad.rs:2: `end` with no open tag");
-        assert_eq!(error_of("//@ begin\n"), "bad.rs:1: `begin` needs a chapter number");
-        assert_eq!(error_of("//@ begin two\n//@ end\n"), "bad.rs:1: `two` is not a chapter number");
-        assert_eq!(error_of("//@ begin 0\n//@ end\n"), "bad.rs:1: `0` is not a chapter number");
-        assert_eq!(error_of("x\n//@ begin 2\n"), "bad.rs:2: `begin` is never closed with `end`");
+        assert_eq!(error_of("//@ begin\n"), "bad.rs:1: `begin` needs a chapter");
+        assert_eq!(
+            error_of("//@ begin 2\n//@ end\n"),
+            "bad.rs:1: `2` is not a chapter of chapters.txt (one, two, three, four)"
+        );
+        assert_eq!(error_of("x\n//@ begin two\n"), "bad.rs:2: `begin` is never closed with `end`");
         assert_eq!(error_of("//@ stub\n"), "bad.rs:1: `stub` outside an `exercise`");
         assert!(error_of("//@ frobnicate 2\n").starts_with("bad.rs:1: unknown tag `frobnicate`"));
         assert_eq!(
-            error_of("//@ begin 3\n//@ exercise 2 early\n//@ end\n//@ end\n"),
-            "bad.rs:2: this tag is for chapter 2, inside a region that starts in chapter 3"
+            error_of("//@ begin three\n//@ exercise two early\n//@ end\n//@ end\n"),
+            "bad.rs:2: this tag is for `two`, inside a region that starts in the later `three`"
         );
-        assert!(error_of("//@ until 3\nlive_code();\n//@ end\n").starts_with("bad.rs:2: lines inside"));
-        assert_eq!(error_of("//@ exercise 2\n//@ end\n"), "bad.rs:1: `exercise` needs a chapter and a name");
+        assert!(error_of("//@ until three\nlive_code();\n//@ end\n").starts_with("bad.rs:2: lines inside"));
         assert_eq!(
-            error_of("//@ exercise 2 a\n//@ stub\n//@ stub\n//@ end\n"),
+            error_of("//@ exercise two\n//@ end\n"),
+            "bad.rs:1: `exercise` needs a chapter and a name"
+        );
+        assert_eq!(
+            error_of("//@ exercise two a\n//@ stub\n//@ stub\n//@ end\n"),
             "bad.rs:3: a second `stub` in one exercise"
         );
     }
 
     #[test]
     fn an_exercise_region_is_found_with_its_stub() {
-        let found = find_exercise(SOURCE, "//", 1, "run").expect("the exercise `run`");
+        let found = find_exercise(SOURCE, "//", "one", "run").expect("the exercise `run`");
         // Lines 7 to 10 (1-based) are the reference, nested `begin 3` included; line 12 the stub.
         assert_eq!(found, ExerciseLines { reference: 6..10, stub: 11..12 });
-        assert_eq!(find_exercise(SOURCE, "//", 2, "run"), None, "the chapter is part of the name");
+        assert_eq!(find_exercise(SOURCE, "//", "two", "run"), None, "the chapter is part of the name");
     }
 }

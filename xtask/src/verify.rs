@@ -53,6 +53,7 @@ pub fn run(ws: &Workspace, only: Option<u32>, variant: Option<&str>) -> Result<(
     defects.extend(assertions_without_messages(ws)?);
     defects.extend(book_references(ws)?);
     defects.extend(book_mirrors_chapters(ws)?);
+    defects.extend(book_chapter_numbers(ws)?);
     defects.extend(crate::book_check::run(ws)?);
 
     print_table(&rows);
@@ -157,7 +158,7 @@ fn check_chapter(ws: &Workspace, source: &Source, chapter: &Chapter, current: bo
 /// Check the chapter's wrong variants whose label contains `filter`: the table's cell
 /// (`caught/all`) and the defects. A malformed variant counts as one not caught.
 fn check_variants(ws: &Workspace, chapter: &Chapter, filter: &str) -> Result<(String, Vec<String>)> {
-    let (variants, mut defects) = wrong::load_chapter(ws, chapter.number)?;
+    let (variants, mut defects) = wrong::load_chapter(ws, chapter)?;
     let variants: Vec<_> = variants.into_iter().filter(|v| v.label().contains(filter)).collect();
     let malformed = if filter.is_empty() { defects.len() } else { 0 };
     if !filter.is_empty() {
@@ -185,7 +186,7 @@ fn check_variants(ws: &Workspace, chapter: &Chapter, filter: &str) -> Result<(St
     Ok((format!("{caught}/{}", variants.len() + malformed), defects))
 }
 
-/// `verify --variant FILTER`: only the wrong variants whose label (`ch01/spawn--no-cloexec`)
+/// `verify --variant FILTER`: only the wrong variants whose label (`process/spawn--no-cloexec`)
 /// contains FILTER, for a quick loop while writing one.
 fn variants_only(ws: &Workspace, only: Option<u32>, filter: &str) -> Result<()> {
     let mut defects = Vec::new();
@@ -318,53 +319,167 @@ fn assertions_without_messages(ws: &Workspace) -> Result<Vec<String>> {
     Ok(found)
 }
 
-/// The book's chapter pages mirror the chapter crates, both ways, and the summary lists each.
+/// The book's chapter pages are the manifest's, and its summary lists them in its order, under
+/// their headings: `- [Chapter 3: Filesystem isolation](chapters/rootfs/index.md)`. `sync`
+/// writes that list; this names what is out of step.
 fn book_mirrors_chapters(ws: &Workspace) -> Result<Vec<String>> {
     let mut defects = Vec::new();
     let chapters = ws.chapters()?;
     let summary = std::fs::read_to_string(ws.path("book/src/SUMMARY.md"))?;
+    let listed: Vec<&str> =
+        summary.lines().filter(|l| l.contains("](chapters/") && l.contains("/index.md)")).collect();
+    let wanted: Vec<String> = chapters.iter().map(crate::sync::summary_line).collect();
+    if listed != wanted.iter().map(String::as_str).collect::<Vec<_>>() {
+        defects.push(format!(
+            "book/src/SUMMARY.md lists the chapters as\n    {}\n  but chapters.txt gives\n    {}\n  (`cargo xtask sync` writes it)",
+            listed.join("\n    "),
+            wanted.join("\n    ")
+        ));
+    }
     for chapter in &chapters {
-        let page = chapter.book_page();
-        let linked = page.strip_prefix("book/src").map(|p| p.display().to_string()).unwrap_or_default();
-        if !summary.contains(&format!("]({linked})")) {
+        let page = std::fs::read_to_string(ws.path(chapter.book_page())).unwrap_or_default();
+        let heading = format!("# {}", chapter.heading());
+        if page.lines().next() != Some(heading.as_str()) {
             defects.push(format!(
-                "book/src/SUMMARY.md does not link chapter {}'s page {linked}",
-                chapter.number
+                "{} should start with `{heading}` (`cargo xtask sync` writes it)",
+                chapter.book_page().display()
             ));
         }
     }
     for entry in std::fs::read_dir(ws.path("book/src/chapters"))? {
         let name = entry?.file_name().to_string_lossy().into_owned();
-        let number = name.strip_prefix("chapter-").and_then(|n| n.parse::<u32>().ok());
-        if !number.is_some_and(|n| chapters.iter().any(|c| c.number == n)) {
-            defects.push(format!(
-                "book/src/chapters/{name} has no chapter crate (chapters/{name}) and no graded tests"
-            ));
+        if !chapters.iter().any(|c| c.slug == name) {
+            defects.push(format!("book/src/chapters/{name} is no chapter of chapters.txt"));
         }
     }
     Ok(defects)
 }
 
-/// Every `Chapter N, "Section"` that a test or a stub cites is a heading of that chapter's page.
+/// The book names a chapter by number only in a link to its page (`[chapter 3](../rootfs/index.md)`),
+/// whose number `sync` keeps current: a bare "chapter 3" would go stale when a chapter is inserted.
+fn book_chapter_numbers(ws: &Workspace) -> Result<Vec<String>> {
+    let mut defects = Vec::new();
+    let mut pages = Vec::new();
+    collect_pages(&ws.path("book/src"), &mut pages)?;
+    for page in pages {
+        let shown = page.strip_prefix(&ws.root).unwrap_or(&page).display().to_string();
+        let text = std::fs::read_to_string(&page)?;
+        for line in unlinked_chapter_numbers(&text) {
+            defects.push(format!("{shown}:{line}: a chapter number outside a link to the chapter's page"));
+        }
+    }
+    Ok(defects)
+}
+
+/// The 1-based lines of `page` that say `chapter N` outside a link's text, code and headings.
+fn unlinked_chapter_numbers(page: &str) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut fenced = false;
+    for (index, line) in page.lines().enumerate() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        }
+        if fenced || line.starts_with('#') {
+            continue;
+        }
+        // What is left after removing code spans and whole links.
+        let mut plain = String::new();
+        let mut rest = line;
+        while let Some(at) = rest.find(['`', '[']) {
+            plain.push_str(&rest[..at]);
+            let close = if rest[at..].starts_with('`') {
+                rest[at + 1..].find('`').map(|i| at + 1 + i + 1)
+            } else {
+                rest[at..].find("](").and_then(|i| rest[at + i..].find(')').map(|j| at + i + j + 1))
+            };
+            match close {
+                Some(end) => rest = &rest[end..],
+                None => {
+                    rest = &rest[at + 1..];
+                }
+            }
+        }
+        plain.push_str(rest);
+        let lower = plain.to_lowercase();
+        let numbered = ["chapter ", "chapters "].iter().any(|word| {
+            lower
+                .match_indices(word)
+                .any(|(at, w)| lower[at + w.len()..].starts_with(|c: char| c.is_ascii_digit()))
+        });
+        if numbered {
+            found.push(index + 1);
+        }
+    }
+    found
+}
+
+fn collect_pages(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_pages(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "md") && !path.ends_with("SUMMARY.md") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Every section that a test, the runtime or a stub cites is a heading of that chapter's page,
+/// and the source names chapters by slug, never by number.
 fn book_references(ws: &Workspace) -> Result<Vec<String>> {
     let mut defects = Vec::new();
+    let chapters = ws.chapters()?;
+    let slugs: Vec<String> = chapters.iter().map(|c| c.slug.clone()).collect();
+    let is_heading = |chapter: &Chapter, section: &str| {
+        let page = std::fs::read_to_string(ws.path(chapter.book_page())).unwrap_or_default();
+        page.lines().any(|l| l.starts_with('#') && l.trim_start_matches('#').trim() == section)
+    };
     let mut files = Vec::new();
     collect(&ws.path("tests"), &mut files)?;
     collect(&ws.path("minibox/src"), &mut files)?;
     for file in files {
+        let shown = file.strip_prefix(&ws.root).unwrap_or(&file).display().to_string();
         let text = std::fs::read_to_string(&file)?;
-        for (chapter, section) in citations(&text) {
-            let page = ws.path(format!("book/src/chapters/chapter-{chapter:02}/index.md"));
-            let headings = std::fs::read_to_string(&page).unwrap_or_default();
-            let found =
-                headings.lines().any(|l| l.starts_with('#') && l.trim_start_matches('#').trim() == section);
-            if !found {
-                defects.push(format!(
-                    "{} cites Chapter {chapter}, \"{section}\", which is not a heading of {}",
-                    file.strip_prefix(&ws.root).unwrap_or(&file).display(),
-                    page.strip_prefix(&ws.root).unwrap_or(&page).display()
-                ));
+        for (written, section) in citations(&text, &slugs) {
+            match chapters.iter().find(|c| c.slug == written) {
+                Some(chapter) if !is_heading(chapter, &section) => defects.push(format!(
+                    "{shown} cites {written}, \"{section}\", which is not a heading of {}",
+                    chapter.book_page().display()
+                )),
+                Some(_) => {}
+                None if written == "{chapter}" => {} // a stub's: checked with its exercise below
+                None => defects.push(format!(
+                    "{shown} cites Chapter {written}, \"{section}\": name the chapter by its slug \
+                     (`rootfs, \\\"{section}\\\"`), so that its number can change"
+                )),
             }
+        }
+    }
+    let source = crate::sync::Source::load(ws)?;
+    for exercise in source.exercises() {
+        let chapter = &chapters[exercise.chapter as usize - 1];
+        let text = std::fs::read_to_string(ws.path(&exercise.file))?;
+        let leader = crate::tags::comment_leader(&exercise.file).unwrap_or("//");
+        let Some(region) = crate::tags::find_exercise(&text, leader, &chapter.slug, &exercise.name) else {
+            continue;
+        };
+        let stub =
+            text.lines().skip(region.stub.start).take(region.stub.len()).collect::<Vec<_>>().join("\n");
+        match stub_section(&stub) {
+            Some(section) if !is_heading(chapter, &section) => defects.push(format!(
+                "{}:{}: the stub of `{}` cites \"{section}\", which is not a heading of {}",
+                exercise.file,
+                exercise.line,
+                exercise.name,
+                chapter.book_page().display()
+            )),
+            Some(_) => {}
+            None if region.stub.is_empty() => {}
+            None => defects.push(format!(
+                "{}:{}: the stub of `{}` names no section (`(book: Chapter {{chapter}}, \\\"...\\\")`)",
+                exercise.file, exercise.line, exercise.name
+            )),
         }
     }
     defects.sort();
@@ -384,21 +499,37 @@ fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// `Chapter N, \"Section\"` as it appears inside Rust string literals.
-pub fn citations(text: &str) -> Vec<(u32, String)> {
+/// The citations in Rust source text, as they appear inside string literals: `(chapter,
+/// section)` for each `SLUG, \"Section\"` whose SLUG is one of `slugs`, and for each
+/// `Chapter N, \"Section\"` or `Chapter {chapter}, \"Section\"`, where the chapter is given as
+/// written (`3`, `{chapter}`): the source names chapters by slug, and only a stub's `todo!`
+/// message uses `{chapter}`, which sync writes as the number.
+pub fn citations(text: &str, slugs: &[String]) -> Vec<(String, String)> {
     let mut found = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("Chapter ") {
-        rest = &rest[at + "Chapter ".len()..];
-        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-        let Ok(chapter) = digits.parse::<u32>() else { continue };
-        let after = &rest[digits.len()..];
-        let Some(quoted) = after.strip_prefix(", \\\"") else { continue };
-        if let Some(end) = quoted.find("\\\"") {
-            found.push((chapter, quoted[..end].to_string()));
+    let opening = ", \\\"";
+    let mut from = 0;
+    while let Some(at) = text[from..].find(opening) {
+        let comma = from + at;
+        let quoted = &text[comma + opening.len()..];
+        from = comma + opening.len();
+        let Some(end) = quoted.find("\\\"") else { continue };
+        let section = quoted[..end].to_string();
+        let before = &text[..comma];
+        let word_start = before
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '{' || c == '}'))
+            .map_or(0, |i| i + 1);
+        let word = &before[word_start..];
+        let chapter_word = before[..word_start].strip_suffix(' ').is_some_and(|b| b.ends_with("Chapter"));
+        if chapter_word || slugs.iter().any(|s| s == word) {
+            found.push((word.to_string(), section));
         }
     }
     found
+}
+
+/// The book section that a stub's `todo!` message names: `(book: Chapter {chapter}, \"S\")`.
+pub fn stub_section(stub: &str) -> Option<String> {
+    citations(stub, &[]).into_iter().find(|(chapter, _)| chapter == "{chapter}").map(|(_, section)| section)
 }
 
 #[cfg(test)]
@@ -406,12 +537,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn citations_are_found_in_string_literals() {
-        let text = r#"const A: &str = "Chapter 1, \"Exit statuses\""; todo!("x (book: Chapter 12, \"Fork and exec\")")"#;
+    fn bare_chapter_numbers_are_found_outside_links_and_code() {
+        let page = "# Chapter 3: x\nsee [chapter 3](a.md) and `chapter 3`\nas chapter 3 showed\n```\nchapter 4\n```\nChapters 2 to 5\n";
         assert_eq!(
-            citations(text),
-            vec![(1, "Exit statuses".to_string()), (12, "Fork and exec".to_string())],
-            "both citations"
+            unlinked_chapter_numbers(page),
+            vec![3, 7],
+            "the prose lines, not the link, code or heading"
         );
+    }
+
+    #[test]
+    fn citations_are_found_in_string_literals() {
+        let text = r#"const A: &str = "process, \"Exit statuses\""; todo!("x (book: Chapter 12, \"Fork and exec\")");
+            todo!("y (book: Chapter {chapter}, \"Pivot\")"); f("unknown, \"No\"")"#;
+        let pair = |c: &str, s: &str| (c.to_string(), s.to_string());
+        assert_eq!(
+            citations(text, &["process".to_string()]),
+            vec![pair("process", "Exit statuses"), pair("12", "Fork and exec"), pair("{chapter}", "Pivot")],
+            "a slug's, a number's and a stub's citation; not an unknown word's"
+        );
+        assert_eq!(stub_section(text), Some("Pivot".to_string()), "the stub's own section");
     }
 }

@@ -1,9 +1,9 @@
 //! Where things are in the workshop, and which chapters exist.
 //!
-//! Chapters are discovered, never listed by hand: chapter N exists when `tests/chNN_<topic>.rs`
-//! (its graded tests) exists. Everything else about it is derived from that number.
+//! The chapters are those of `chapters.txt` (see `fixtures::chapters`): a slug names each one's
+//! files, and its place in the list gives its number, from which its packages are named.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 
 pub struct Workspace {
@@ -20,7 +20,11 @@ pub enum Kind {
 #[derive(Clone, Debug)]
 pub struct Chapter {
     pub number: u32,
-    /// The graded test target, for example `ch03_rootfs`.
+    /// Its name in tags and file names, for example `rootfs`.
+    pub slug: String,
+    pub title: String,
+    /// The graded test target, for example `ch03_rootfs` (built from `tests/rootfs.rs`): the
+    /// number keeps cargo's order of targets the order of the chapters.
     pub test_name: String,
 }
 
@@ -39,20 +43,11 @@ impl Workspace {
     }
 
     pub fn chapters(&self) -> Result<Vec<Chapter>> {
-        let dir = self.path("tests");
-        let mut chapters = Vec::new();
-        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-            let name = entry?.file_name().to_string_lossy().into_owned();
-            let Some(stem) = name.strip_suffix(".rs") else { continue };
-            let Some(number) = stem.strip_prefix("ch").and_then(|s| s.get(..2)) else { continue };
-            let Ok(number) = number.parse::<u32>() else { continue };
-            if chapters.iter().any(|c: &Chapter| c.number == number) {
-                bail!("two graded test files for chapter {number} in tests/");
-            }
-            chapters.push(Chapter { number, test_name: stem.to_string() });
-        }
-        chapters.sort_by_key(|c| c.number);
-        Ok(chapters)
+        let manifest = self.path("chapters.txt");
+        let text =
+            std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
+        let listed = fixtures::chapters::parse(&text)?;
+        Ok(listed.into_iter().map(Chapter::from).collect())
     }
 
     pub fn chapter(&self, number: u32) -> Result<Chapter> {
@@ -63,9 +58,46 @@ impl Workspace {
             .find(|c| c.number == number)
             .with_context(|| format!("there is no chapter {number}: chapters are 1 to {last}"))
     }
+
+    /// A chapter named by its number (`3`) or its slug (`rootfs`), as a learner may type it.
+    pub fn chapter_named(&self, name: &str) -> Result<Chapter> {
+        if let Ok(number) = name.parse::<u32>() {
+            return self.chapter(number);
+        }
+        let chapters = self.chapters()?;
+        let slugs: Vec<&str> = chapters.iter().map(|c| c.slug.as_str()).collect();
+        let known = slugs.join(", ");
+        chapters
+            .iter()
+            .find(|c| c.slug == name)
+            .cloned()
+            .with_context(|| format!("there is no chapter `{name}`: give a number or one of {known}"))
+    }
+}
+
+impl From<fixtures::chapters::Chapter> for Chapter {
+    fn from(c: fixtures::chapters::Chapter) -> Chapter {
+        let test_name = format!("ch{:02}_{}", c.number, c.slug.replace('-', "_"));
+        Chapter { number: c.number, slug: c.slug, title: c.title, test_name }
+    }
 }
 
 impl Chapter {
+    /// Its graded tests, relative to the workspace root.
+    pub fn test_file(&self) -> PathBuf {
+        PathBuf::from(format!("tests/{}.rs", self.slug))
+    }
+
+    /// Its wrong variants' directory, relative to the workspace root.
+    pub fn wrong_dir(&self) -> PathBuf {
+        PathBuf::from(format!("tests/wrong/{}", self.slug))
+    }
+
+    /// A book citation of a section of this chapter, as learners read it.
+    pub fn cite(&self, section: &str) -> String {
+        format!("Chapter {}, \"{section}\"", self.number)
+    }
+
     pub fn package(&self, kind: Kind) -> String {
         match kind {
             Kind::Starter => format!("chapter-{:02}", self.number),
@@ -81,21 +113,18 @@ impl Chapter {
         }
     }
 
-    /// The chapter's book page; its directory mirrors `chapters/chapter-NN`.
+    /// The chapter's book page.
     pub fn book_page(&self) -> PathBuf {
-        PathBuf::from(format!("book/src/chapters/chapter-{:02}/index.md", self.number))
+        PathBuf::from(format!("book/src/chapters/{}/index.md", self.slug))
     }
 
     /// The chapter's hints: one file, shown by the book and by `cargo xtask hint`.
     pub fn hints_file(&self) -> PathBuf {
-        PathBuf::from(format!("book/src/chapters/chapter-{:02}/hints.md", self.number))
+        PathBuf::from(format!("book/src/chapters/{}/hints.md", self.slug))
     }
 
-    /// The chapter's title: the first heading of its book page.
-    pub fn title(&self, ws: &Workspace) -> String {
-        std::fs::read_to_string(ws.path(self.book_page()))
-            .ok()
-            .and_then(|page| page.lines().find_map(|l| l.strip_prefix("# ").map(|t| t.trim().to_string())))
-            .unwrap_or_else(|| format!("Chapter {}", self.number))
+    /// The chapter's heading, in the book's list and on its page: `Chapter 3: Filesystem isolation`.
+    pub fn heading(&self) -> String {
+        format!("Chapter {}: {}", self.number, self.title)
     }
 }

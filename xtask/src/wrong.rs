@@ -1,18 +1,19 @@
 //! Wrong variants: plausible wrong code for one exercise, which the graded tests must catch
 //! (the README's contract 9).
 //!
-//! A variant is a file `tests/wrong/chNN/EXERCISE--VARIANT.rs`, where EXERCISE is the name in
-//! an `//@ exercise NN EXERCISE` tag of `minibox/`. It starts with header lines, then come the
+//! A variant is a file `tests/wrong/SLUG/EXERCISE--VARIANT.rs`, where EXERCISE is the name in
+//! an `//@ exercise SLUG EXERCISE` tag of `minibox/`. It starts with header lines, then come the
 //! lines that replace the exercise's reference lines (everything between its `exercise` tag
 //! and its `stub`; tags may appear, as in the source):
 //!
 //! ```text
 //! //! wrong: the report pipe is made without O_CLOEXEC, so the parent never sees EOF
-//! //! caught-by: ch01_process::sigterm_to_minibox_reaches_the_command
+//! //! caught-by: process::sigterm_to_minibox_reaches_the_command
 //! <the replacement lines>
 //! ```
 //!
-//! `verify` cuts chapter NN's solution with the region replaced into a scratch workspace
+//! `caught-by` names a chapter's graded tests by its slug (`process` is `tests/process.rs`).
+//! `verify` cuts the chapter's solution with the region replaced into a scratch workspace
 //! (`target/wrong/ws`), builds it in a target directory of its own (`target/wrong/target`,
 //! kept between variants and runs, so that only the changed crate rebuilds), runs just the
 //! `caught-by` tests, and expects each to fail, in bounded time, with a report that points at
@@ -36,14 +37,16 @@ const WALL_LIMIT: Duration = Duration::from_secs(300);
 /// One wrong variant, parsed.
 #[derive(Debug)]
 pub struct Variant {
-    /// Relative to the workspace root: `tests/wrong/ch01/spawn--no-cloexec.rs`.
+    /// Relative to the workspace root: `tests/wrong/process/spawn--no-cloexec.rs`.
     pub path: PathBuf,
     pub chapter: u32,
+    /// The chapter's slug, which is also its directory's name.
+    pub slug: String,
     pub exercise: String,
     pub name: String,
     /// What is wrong with it, in a sentence.
     pub wrong: String,
-    /// The tests that must fail on it: (test file, test name).
+    /// The tests that must fail on it: (test target, test name); written `SLUG::TEST`.
     pub caught_by: Vec<(String, String)>,
     pub body: Vec<String>,
     /// The 1-based line of the body's first line in the file.
@@ -51,14 +54,19 @@ pub struct Variant {
 }
 
 impl Variant {
-    /// `ch01/spawn--no-cloexec`
+    /// `process/spawn--no-cloexec`
     pub fn label(&self) -> String {
-        format!("ch{:02}/{}--{}", self.chapter, self.exercise, self.name)
+        format!("{}/{}--{}", self.slug, self.exercise, self.name)
     }
 
     /// Parse a variant's file. `path` is shown in errors; its name gives the exercise and the
-    /// variant's name, and `chapter` is that of its directory.
-    pub fn parse(path: &Path, chapter: u32, text: &str) -> Result<Variant, TagError> {
+    /// variant's name, and `chapter` is that of its directory, one of `chapters`.
+    pub fn parse(
+        path: &Path,
+        chapter: &Chapter,
+        chapters: &[Chapter],
+        text: &str,
+    ) -> Result<Variant, TagError> {
         let shown = path.display().to_string();
         let err = |line: usize, message: String| TagError { file: shown.clone(), line, message };
         let stem = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".rs"));
@@ -85,28 +93,24 @@ impl Variant {
                     return Err(err(number, "one `//! wrong:` line, saying what is wrong".into()));
                 }
                 Some(("caught-by", test)) => {
-                    let (file, test) = test.trim().split_once("::").ok_or_else(|| {
-                        err(number, "`caught-by:` names TEST-FILE::TEST, for example ch01_process::stdin_reaches_the_command".into())
+                    let (slug, test) = test.trim().split_once("::").ok_or_else(|| {
+                        err(number, "`caught-by:` names CHAPTER::TEST, for example process::stdin_reaches_the_command".into())
                     })?;
-                    let file_chapter =
-                        file.strip_prefix("ch").and_then(|s| s.get(..2)).and_then(|n| n.parse::<u32>().ok());
-                    match file_chapter {
+                    let file = match chapters.iter().find(|c| c.slug == slug) {
                         None => {
-                            return Err(err(
-                                number,
-                                format!("`{file}` is not a graded test file (chNN_topic)"),
-                            ));
+                            return Err(err(number, format!("`{slug}` is not a chapter of chapters.txt")));
                         }
-                        Some(n) if n > chapter => {
+                        Some(c) if c.number > chapter.number => {
                             return Err(err(
                                 number,
                                 format!(
-                                    "`{file}` is chapter {n}'s: chapter {chapter}'s solution does not run it"
+                                    "`{slug}` comes after `{}`: that chapter's solution does not run its tests",
+                                    chapter.slug
                                 ),
                             ));
                         }
-                        Some(_) => {}
-                    }
+                        Some(c) => c.test_name.clone(),
+                    };
                     if test.is_empty() || test.contains(char::is_whitespace) {
                         return Err(err(number, format!("`{test}` is not a test's name")));
                     }
@@ -129,7 +133,8 @@ impl Variant {
         let body: Vec<String> = text.lines().skip(body_line - 1).map(str::to_string).collect();
         Ok(Variant {
             path: path.to_path_buf(),
-            chapter,
+            chapter: chapter.number,
+            slug: chapter.slug.clone(),
             exercise: exercise.to_string(),
             name: name.to_string(),
             wrong,
@@ -140,9 +145,10 @@ impl Variant {
     }
 }
 
-/// The variants of chapter `n` (`tests/wrong/chNN/`), and a defect per malformed file.
-pub fn load_chapter(ws: &Workspace, n: u32) -> Result<(Vec<Variant>, Vec<String>)> {
-    let dir = PathBuf::from(format!("tests/wrong/ch{n:02}"));
+/// The variants of `chapter` (`tests/wrong/<slug>/`), and a defect per malformed file.
+pub fn load_chapter(ws: &Workspace, chapter: &Chapter) -> Result<(Vec<Variant>, Vec<String>)> {
+    let chapters = ws.chapters()?;
+    let dir = chapter.wrong_dir();
     let (mut variants, mut defects) = (Vec::new(), Vec::new());
     let Ok(entries) = std::fs::read_dir(ws.path(&dir)) else { return Ok((variants, defects)) };
     let mut paths: Vec<PathBuf> =
@@ -155,7 +161,7 @@ pub fn load_chapter(ws: &Workspace, n: u32) -> Result<(Vec<Variant>, Vec<String>
         }
         let text =
             std::fs::read_to_string(ws.path(&path)).with_context(|| format!("reading {}", path.display()))?;
-        match Variant::parse(&path, n, &text) {
+        match Variant::parse(&path, chapter, &chapters, &text) {
             Ok(variant) => variants.push(variant),
             Err(error) => defects.push(error.to_string()),
         }
@@ -169,8 +175,8 @@ pub fn strays(ws: &Workspace, chapters: &[Chapter]) -> Result<Vec<String>> {
     let mut defects = Vec::new();
     for entry in entries {
         let name = entry?.file_name().to_string_lossy().into_owned();
-        if !chapters.iter().any(|c| name == format!("ch{:02}", c.number)) {
-            defects.push(format!("tests/wrong/{name}: not a chapter's directory of wrong variants (chNN)"));
+        if !chapters.iter().any(|c| name == c.slug) {
+            defects.push(format!("tests/wrong/{name}: not a chapter's directory of wrong variants (a slug)"));
         }
     }
     Ok(defects)
@@ -212,10 +218,10 @@ fn cut(ws: &Workspace, chapter: &Chapter, variant: &Variant) -> Result<Cut, TagE
         .map_err(|e| err(1, format!("reading {}: {e}", exercise.file)))?;
     let leader = tags::comment_leader(&exercise.file).unwrap_or("//");
     let lines: Vec<&str> = text.lines().collect();
-    let region = tags::find_exercise(&text, leader, exercise.chapter, &exercise.name)
+    let region = tags::find_exercise(&text, leader, &chapter.slug, &exercise.name)
         .ok_or_else(|| err(1, format!("the exercise's region in {} is malformed", exercise.file)))?;
     let stub = lines[region.stub.clone()].join("\n");
-    let (n, section) = crate::verify::citations(&stub).into_iter().next().ok_or_else(|| {
+    let section = crate::verify::stub_section(&stub).ok_or_else(|| {
         err(
             1,
             format!(
@@ -228,7 +234,8 @@ fn cut(ws: &Workspace, chapter: &Chapter, variant: &Variant) -> Result<Cut, TagE
     spliced.extend(variant.body.iter().map(String::as_str));
     spliced.extend(&lines[region.reference.end..]);
     let first = region.reference.start + 1; // the body's first line, 1-based, in the spliced file
-    let parsed = TaggedFile::parse(&exercise.file, &(spliced.join("\n") + "\n")).map_err(|e| {
+    let slugs: Vec<String> = ws.chapters().map_err(other)?.into_iter().map(|c| c.slug).collect();
+    let parsed = TaggedFile::parse(&exercise.file, &(spliced.join("\n") + "\n"), &slugs).map_err(|e| {
         if (first..first + variant.body.len()).contains(&e.line) {
             err(variant.body_line + e.line - first, e.message)
         } else {
@@ -239,7 +246,7 @@ fn cut(ws: &Workspace, chapter: &Chapter, variant: &Variant) -> Result<Cut, TagE
         Path::new(&exercise.file).strip_prefix("minibox").unwrap_or(Path::new(&exercise.file)).to_path_buf();
     source.replace(&relative, parsed);
     let tree = crate::sync::generate_crate(ws, &source, chapter, Kind::Solution).map_err(other)?;
-    Ok(Cut { tree, pointer: format!("Chapter {n}, \"{section}\"") })
+    Ok(Cut { tree, pointer: chapter.cite(&section) })
 }
 
 /// How one variant fared.
@@ -388,13 +395,20 @@ fn write_if_changed(path: &Path, text: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn chapters() -> Vec<Chapter> {
+        let manifest = "process Process execution\nrootfs Filesystem isolation\n";
+        fixtures::chapters::parse(manifest).unwrap().into_iter().map(Chapter::from).collect()
+    }
+
     fn parse(name: &str, text: &str) -> Result<Variant, String> {
-        Variant::parse(&Path::new("tests/wrong/ch01").join(name), 1, text).map_err(|e| e.to_string())
+        let chapters = chapters();
+        Variant::parse(&Path::new("tests/wrong/process").join(name), &chapters[0], &chapters, text)
+            .map_err(|e| e.to_string())
     }
 
     #[test]
     fn a_variant_is_read_with_its_header_and_body() {
-        let text = "//! wrong: no O_CLOEXEC\n//! caught-by: ch01_process::a\n//! caught-by: ch01_process::b\n    body();\n\n    more();\n";
+        let text = "//! wrong: no O_CLOEXEC\n//! caught-by: process::a\n//! caught-by: process::b\n    body();\n\n    more();\n";
         let variant = parse("spawn--no-cloexec.rs", text).expect("a well-formed variant");
         assert_eq!(variant.exercise, "spawn", "the exercise comes from the file's name");
         assert_eq!(variant.name, "no-cloexec", "and so does the variant's name");
@@ -402,40 +416,44 @@ mod tests {
         assert_eq!(variant.caught_by.len(), 2, "two caught-by lines");
         assert_eq!(variant.body, vec!["    body();", "", "    more();"], "the body, blank lines kept");
         assert_eq!(variant.body_line, 4, "the body starts after the header");
-        assert_eq!(variant.label(), "ch01/spawn--no-cloexec", "the label");
+        assert_eq!(variant.label(), "process/spawn--no-cloexec", "the label");
     }
 
     #[test]
     fn malformed_variants_are_rejected_with_file_and_line() {
-        let good_header = "//! wrong: x\n//! caught-by: ch01_process::t\n";
+        let good_header = "//! wrong: x\n//! caught-by: process::t\n";
         let cases = [
             (
                 "spawn-no-cloexec.rs",
                 "x\n",
-                "tests/wrong/ch01/spawn-no-cloexec.rs:1: a wrong variant's file is named",
+                "tests/wrong/process/spawn-no-cloexec.rs:1: a wrong variant's file is named",
             ),
             (
                 "spawn--a.rs",
-                "//! caught-by: ch01_process::t\nx\n",
-                "tests/wrong/ch01/spawn--a.rs:1: no `//! wrong:` line",
+                "//! caught-by: process::t\nx\n",
+                "tests/wrong/process/spawn--a.rs:1: no `//! wrong:` line",
             ),
-            ("spawn--a.rs", "//! wrong: x\nx\n", "tests/wrong/ch01/spawn--a.rs:1: no `//! caught-by:` line"),
+            (
+                "spawn--a.rs",
+                "//! wrong: x\nx\n",
+                "tests/wrong/process/spawn--a.rs:1: no `//! caught-by:` line",
+            ),
             (
                 "spawn--a.rs",
                 "//! wrong: x\n//! caught-by: t\nx\n",
-                "tests/wrong/ch01/spawn--a.rs:2: `caught-by:` names",
+                "tests/wrong/process/spawn--a.rs:2: `caught-by:` names",
             ),
             (
                 "spawn--a.rs",
-                "//! wrong: x\n//! caught-by: ch03_rootfs::t\nx\n",
-                "tests/wrong/ch01/spawn--a.rs:2: `ch03_rootfs` is chapter 3's",
+                "//! wrong: x\n//! caught-by: rootfs::t\nx\n",
+                "tests/wrong/process/spawn--a.rs:2: `rootfs` comes after `process`",
             ),
             (
                 "spawn--a.rs",
                 "//! wrong: x\n//! whatever\nx\n",
-                "tests/wrong/ch01/spawn--a.rs:2: header lines are",
+                "tests/wrong/process/spawn--a.rs:2: header lines are",
             ),
-            ("spawn--a.rs", good_header, "tests/wrong/ch01/spawn--a.rs:2: no replacement lines"),
+            ("spawn--a.rs", good_header, "tests/wrong/process/spawn--a.rs:2: no replacement lines"),
         ];
         for (name, text, expected) in cases {
             let error = parse(name, text).expect_err("a malformed variant");
@@ -447,7 +465,7 @@ mod tests {
     fn every_variant_in_the_tree_cuts_into_its_snapshot() {
         let ws = Workspace::locate().expect("the workspace");
         for chapter in ws.chapters().expect("the chapters") {
-            let (variants, defects) = load_chapter(&ws, chapter.number).expect("reading tests/wrong");
+            let (variants, defects) = load_chapter(&ws, &chapter).expect("reading tests/wrong");
             assert!(defects.is_empty(), "malformed variants: {defects:?}");
             for variant in variants {
                 let cut = cut(&ws, &chapter, &variant).unwrap_or_else(|e| panic!("{}: {e}", variant.label()));

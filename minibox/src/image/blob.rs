@@ -1,4 +1,4 @@
-//@ begin 5
+//@ begin images
 //! Content addressing: a blob's name is the SHA-256 digest of its bytes, so a blob cannot be
 //! changed without changing its name, and a wrong or tampered blob is caught before use.
 
@@ -8,7 +8,7 @@ use sha2::{Digest as _, Sha256};
 use std::io::{Read, Write};
 use std::path::Path;
 use std::str::FromStr;
-//@ exercise 5 imports
+//@ exercise images imports
 use anyhow::Context;
 //@ end
 
@@ -76,7 +76,7 @@ pub fn check_sha256(digest: &Digest) -> Result<&str> {
 /// Check that the file at `path` is exactly the blob that `digest` and `size` name. Images come
 /// from strangers: every blob is checked before anything is done with it.
 pub fn verify(path: &Path, digest: &Digest, size: u64) -> Result<()> {
-    //@ exercise 5 verify
+    //@ exercise images verify
     check_sha256(digest)?;
     let file = std::fs::File::open(path)
         .with_context(|| format!("blob {digest} is missing ({})", path.display()))?;
@@ -90,7 +90,7 @@ pub fn verify(path: &Path, digest: &Digest, size: u64) -> Result<()> {
     Ok(())
     //@ stub
     //| let _ = (path, digest, size);
-    //| todo!("chapter 5, `verify`: check that the file is exactly the blob the descriptor names; `cargo xtask hint 5 verify` helps (book: Chapter 5, \"Content addressing\")")
+    //| todo!("chapter {chapter}, `verify`: check that the file is exactly the blob the descriptor names; `cargo xtask hint {chapter} verify` helps (book: Chapter {chapter}, \"Content addressing\")")
     //@ end
 }
 // ANCHOR_END: verify

@@ -1,4 +1,4 @@
-//@ begin 5
+//@ begin images
 //! Unpacking a layer: a tar archive of the files that one build step added, changed or deleted.
 //!
 //! Layers come from strangers, and a tar archive can name any path: `/etc/passwd`,
@@ -12,7 +12,7 @@ use oci_spec::image::{Digest, MediaType};
 use std::ffi::CString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-//@ exercise 5 imports
+//@ exercise images imports
 use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 use std::path::Component;
 //@ end
@@ -186,7 +186,7 @@ pub fn unpack_tar(reader: impl Read, into: &Path, whiteouts: Whiteouts) -> Resul
 // ANCHOR: safe_relative_path
 /// The path of a tar entry, checked: relative, and without `..`. `./a/b` becomes `a/b`.
 pub fn safe_relative_path(path: &Path) -> Result<PathBuf> {
-    //@ exercise 5 safe_relative_path
+    //@ exercise images safe_relative_path
     let mut clean = PathBuf::new();
     for component in path.components() {
         match component {
@@ -203,7 +203,7 @@ pub fn safe_relative_path(path: &Path) -> Result<PathBuf> {
     Ok(clean)
     //@ stub
     //| let _ = path;
-    //| todo!("chapter 5, `safe_relative_path`: the entry's path under the root, or an error if it could lead out of it; `cargo xtask hint 5 safe_relative_path` helps (book: Chapter 5, \"Unpacking layers safely\")")
+    //| todo!("chapter {chapter}, `safe_relative_path`: the entry's path under the root, or an error if it could lead out of it; `cargo xtask hint {chapter} safe_relative_path` helps (book: Chapter {chapter}, \"Unpacking layers safely\")")
     //@ end
 }
 // ANCHOR_END: safe_relative_path
@@ -213,7 +213,7 @@ pub fn safe_relative_path(path: &Path) -> Result<PathBuf> {
 /// an earlier entry could have made `etc` a link to `/etc`, and `etc/passwd` would then land on
 /// the host.
 pub fn refuse_symlinks_on_the_way(root: &Path, relative: &Path) -> Result<()> {
-    //@ exercise 5 refuse_symlinks_on_the_way
+    //@ exercise images refuse_symlinks_on_the_way
     let mut walked = root.to_path_buf();
     let parents = relative.parent().map(|p| p.components().collect::<Vec<_>>()).unwrap_or_default();
     for component in parents {
@@ -231,7 +231,7 @@ pub fn refuse_symlinks_on_the_way(root: &Path, relative: &Path) -> Result<()> {
     Ok(())
     //@ stub
     //| let _ = (root, relative);
-    //| todo!("chapter 5, `refuse_symlinks_on_the_way`: refuse the entry if anything on its way under the root is a symbolic link; `cargo xtask hint 5 refuse_symlinks_on_the_way` helps (book: Chapter 5, \"Unpacking layers safely\")")
+    //| todo!("chapter {chapter}, `refuse_symlinks_on_the_way`: refuse the entry if anything on its way under the root is a symbolic link; `cargo xtask hint {chapter} refuse_symlinks_on_the_way` helps (book: Chapter {chapter}, \"Unpacking layers safely\")")
     //@ end
 }
 // ANCHOR_END: refuse_symlinks
@@ -241,7 +241,7 @@ pub fn refuse_symlinks_on_the_way(root: &Path, relative: &Path) -> Result<()> {
 /// character device 0/0 named NAME; `.wh..wh..opq` marks its directory opaque with the extended
 /// attribute `trusted.overlay.opaque=y`.
 pub fn apply_whiteout(root: &Path, relative: &Path) -> Result<()> {
-    //@ exercise 5 apply_whiteout
+    //@ exercise images apply_whiteout
     let parent = root.join(relative.parent().unwrap_or(Path::new("")));
     let name = relative.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     if name == OPAQUE_WHITEOUT {
@@ -252,7 +252,7 @@ pub fn apply_whiteout(root: &Path, relative: &Path) -> Result<()> {
         .with_context(|| format!("making the whiteout {}", hidden.display()))
     //@ stub
     //| let _ = (root, relative);
-    //| todo!("chapter 5, `apply_whiteout`: turn an OCI whiteout entry into the form overlayfs understands; `cargo xtask hint 5 apply_whiteout` helps (book: Chapter 5, \"Whiteouts\")")
+    //| todo!("chapter {chapter}, `apply_whiteout`: turn an OCI whiteout entry into the form overlayfs understands; `cargo xtask hint {chapter} apply_whiteout` helps (book: Chapter {chapter}, \"Whiteouts\")")
     //@ end
 }
 // ANCHOR_END: whiteout

@@ -1,5 +1,5 @@
-//@ begin 5
-//! Chapter 5: images. An image is a stack of layers (tar archives of file changes) plus a
+//@ begin images
+//! The images chapter: images. An image is a stack of layers (tar archives of file changes) plus a
 //! configuration (the command, environment and working directory to run with), tied together by
 //! a manifest. Everything is addressed by its SHA-256 digest.
 //!
@@ -604,7 +604,7 @@ pub fn find_for_run(state_dir: &Path, name: Option<&str>) -> Result<Image> {
     store.find(&reference)?.context("the default image vanished as it was built")
 }
 
-/// Build `busybox:latest`: chapter 3's busybox root filesystem, archived as one layer.
+/// Build `busybox:latest`: the rootfs chapter's busybox root filesystem, archived as one layer.
 fn build_default_image(store: &Store, reference: &Reference) -> Result<()> {
     let rootfs = crate::rootfs::default_busybox_rootfs(&store.state_dir)?;
     let scratch = ScratchDir(store.state_dir.join(format!("tmp/busybox-{}", std::process::id())));
@@ -620,7 +620,7 @@ fn build_default_image(store: &Store, reference: &Reference) -> Result<()> {
 }
 
 // ANCHOR: reclaim
-/// Chapter 5's leftovers of a killed minibox: container directories whose owner is gone (a live
+/// The images chapter's leftovers of a killed minibox: container directories whose owner is gone (a live
 /// minibox holds a lock on its own), and temporary entries of unpacks, imports and loads whose
 /// maker is gone. Returns how many went.
 pub fn reclaim(state_dir: &Path) -> Result<usize> {

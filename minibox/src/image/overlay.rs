@@ -1,10 +1,10 @@
-//@ begin 5
+//@ begin images
 //! Copy-on-write with overlayfs: the image's layers stay read-only and shared, and each
 //! container writes into an "upper" directory of its own. Starting a container copies nothing.
 
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-//@ exercise 5 imports
+//@ exercise images imports
 use nix::mount::{MsFlags, mount};
 //@ end
 
@@ -21,7 +21,7 @@ impl Overlay {
     // ANCHOR: options
     /// The mount options: `lowerdir=TOP:...:BOTTOM,upperdir=UPPER,workdir=WORK`.
     pub fn options(&self) -> String {
-        //@ exercise 5 options
+        //@ exercise images options
         let lower: Vec<String> = self.lower.iter().map(|p| p.display().to_string()).collect();
         format!(
             "lowerdir={},upperdir={},workdir={}",
@@ -30,7 +30,7 @@ impl Overlay {
             self.work.display()
         )
         //@ stub
-        //| todo!("chapter 5, `Overlay::options`: the overlay's mount options for these layers and this container's directories; `cargo xtask hint 5 options` helps (book: Chapter 5, \"Copy-on-write with overlayfs\")")
+        //| todo!("chapter {chapter}, `Overlay::options`: the overlay's mount options for these layers and this container's directories; `cargo xtask hint {chapter} options` helps (book: Chapter {chapter}, \"Copy-on-write with overlayfs\")")
         //@ end
     }
     // ANCHOR_END: options
@@ -39,13 +39,13 @@ impl Overlay {
     /// Mount the overlay on `target`. minibox does this in the container's own mount namespace,
     /// so the host never sees it, and it disappears with the container.
     pub fn mount_on(&self, target: &Path) -> Result<()> {
-        //@ exercise 5 mount_on
+        //@ exercise images mount_on
         let options = self.options();
         mount(Some("overlay"), target, Some("overlay"), MsFlags::empty(), Some(options.as_str()))
             .with_context(|| format!("mounting the overlay on {} ({options})", target.display()))
         //@ stub
         //| let _ = target;
-        //| todo!("chapter 5, `Overlay::mount_on`: mount the overlay at `target`; `cargo xtask hint 5 mount_on` helps (book: Chapter 5, \"Copy-on-write with overlayfs\")")
+        //| todo!("chapter {chapter}, `Overlay::mount_on`: mount the overlay at `target`; `cargo xtask hint {chapter} mount_on` helps (book: Chapter {chapter}, \"Copy-on-write with overlayfs\")")
         //@ end
     }
     // ANCHOR_END: mount
