@@ -158,14 +158,13 @@ fn book_numbers(ws: &Workspace, chapters: &[Chapter]) -> Result<Tree> {
         {
             lines[0] = format!("# {}", chapter.heading());
         }
-        // A chapter's pages show the code as it stands at that chapter: their listings come
-        // from its own solution (`solutions/solution-NN/`), whatever its number now is.
-        if let Some(chapter) =
-            chapters.iter().find(|c| path.starts_with(Path::new("book/src/chapters").join(&c.slug)))
-        {
-            let own = chapter.package(Kind::Solution);
+        // A chapter's pages speak of its own packages (`cargo test -p chapter-03`), and show the
+        // code as it stands at that chapter, from its own solution (`solutions/solution-03/`),
+        // whatever its number now is.
+        let chapter_dir = |c: &&Chapter| path.starts_with(Path::new("book/src/chapters").join(&c.slug));
+        if let Some(chapter) = chapters.iter().find(chapter_dir) {
             for line in lines.iter_mut() {
-                *line = own_solution(line, &own);
+                *line = own_packages(line, chapter);
             }
         }
         tree.insert(path, lines.join("\n") + "\n");
@@ -200,18 +199,24 @@ fn renumber_links(page: &str, chapters: &[Chapter]) -> String {
     out
 }
 
-/// `line` with every `solutions/solution-NN/` naming `own` instead.
-fn own_solution(line: &str, own: &str) -> String {
-    let mark = "solutions/solution-";
-    let mut out = String::new();
-    let mut rest = line;
-    while let Some(at) = rest.find(mark) {
-        let digits = rest[at + mark.len()..].chars().take_while(char::is_ascii_digit).count();
-        out.push_str(&rest[..at]);
-        out.push_str(&format!("solutions/{own}"));
-        rest = &rest[at + mark.len() + digits..];
+/// `line` with every package name of a chapter (`chapter-NN`, `solution-NN`) that of `own`.
+fn own_packages(line: &str, own: &Chapter) -> String {
+    let mut out = line.to_string();
+    for kind in [Kind::Starter, Kind::Solution] {
+        let package = own.package(kind);
+        let mark = &package[..package.len() - 2]; // `chapter-`, `solution-`
+        let mut renamed = String::new();
+        let mut rest = out.as_str();
+        while let Some(at) = rest.find(mark) {
+            let after = &rest[at + mark.len()..];
+            let digits = after.chars().take_while(char::is_ascii_digit).count();
+            renamed.push_str(&rest[..at]);
+            renamed.push_str(if digits == 2 { &package } else { mark });
+            rest = &rest[at + mark.len() + if digits == 2 { 2 } else { 0 }..];
+        }
+        renamed.push_str(rest);
+        out = renamed;
     }
-    out.push_str(rest);
     out
 }
 
@@ -479,12 +484,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_chapters_listings_come_from_its_own_solution() {
-        let line = "{{#include ../../../../solutions/solution-04/src/a.rs:x}} and solutions/solution-1/b";
+    fn a_chapters_pages_name_its_own_packages() {
+        let chapters: Vec<Chapter> =
+            fixtures::chapters::parse("a A\nb B\n").unwrap().into_iter().map(Chapter::from).collect();
+        let line = "{{#include ../../../../solutions/solution-04/src/a.rs:x}}, `cargo test -p chapter-01`, chapter-x";
         assert_eq!(
-            own_solution(line, "solution-07"),
-            "{{#include ../../../../solutions/solution-07/src/a.rs:x}} and solutions/solution-07/b",
-            "every solution path is the chapter's own"
+            own_packages(line, &chapters[1]),
+            "{{#include ../../../../solutions/solution-02/src/a.rs:x}}, `cargo test -p chapter-02`, chapter-x",
+            "every package is the chapter's own"
         );
     }
 
