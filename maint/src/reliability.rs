@@ -187,7 +187,7 @@ impl Lab {
                 .iter()
                 .map(|(pid, name)| format!("{pid} {name}"))
                 .collect(),
-            cgroups: minibox_cgroups().iter().map(|p| p.display().to_string()).collect(),
+            cgroups: fixtures::cgroup::minibox_cgroups().iter().map(|p| p.display().to_string()).collect(),
             ..Left::default()
         };
         if !mounts_before.is_empty() {
@@ -240,33 +240,6 @@ fn processes_with(needle: &str) -> Vec<(i32, String)> {
 
 fn mount_points() -> BTreeSet<String> {
     fixtures::mounts::Mount::all().into_iter().map(|m| m.point.display().to_string()).collect()
-}
-
-/// Every container cgroup under a `minibox` parent, in every hierarchy: under this process's
-/// cgroup (v1) or at the root (v2).
-fn minibox_cgroups() -> BTreeSet<PathBuf> {
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let mut found = BTreeSet::new();
-    for line in std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines() {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let Some(dash) = fields.iter().position(|f| *f == "-") else { continue };
-        if !matches!(fields.get(dash + 1), Some(&"cgroup") | Some(&"cgroup2")) {
-            continue;
-        }
-        let mount = Path::new(fields[4]);
-        let mut parents = vec![mount.join("minibox")];
-        parents.extend(
-            own.lines()
-                .filter_map(|l| l.splitn(3, ':').nth(2))
-                .map(|p| mount.join(p.trim_start_matches('/')).join("minibox")),
-        );
-        for parent in parents {
-            if let Ok(entries) = std::fs::read_dir(&parent) {
-                found.extend(entries.flatten().filter(|e| e.path().is_dir()).map(|e| e.path()));
-            }
-        }
-    }
-    found
 }
 
 fn kill(pid: i32) {
@@ -430,7 +403,7 @@ impl Lab {
                     soak.minibox_kills += 1;
                     // What it left, as seen before the next start: its cgroups and directories.
                     let containers = entries(&state.join("containers"), "");
-                    pending = Some((marker.clone(), minibox_cgroups(), containers));
+                    pending = Some((marker.clone(), fixtures::cgroup::minibox_cgroups(), containers));
                 }
                 Kind::KillContainer => {
                     // Half of them early, while the container may still be being set up.

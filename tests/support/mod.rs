@@ -1078,51 +1078,8 @@ pub fn mounts_under(dirs: &[PathBuf]) -> BTreeSet<String> {
         .collect()
 }
 
-/// The `minibox` parent cgroups that this process's runs use, where they exist: on cgroup v1,
-/// `minibox` under this process's own cgroup in each hierarchy (minibox nests containers under
-/// its own cgroup, which it inherits from the test); on cgroup v2, `/minibox` at the root.
-pub fn minibox_parent_cgroups() -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let own = cgroup_lines("self");
-    for mounted in fixtures::mounts::Mount::all() {
-        let mount = mounted.point.as_path();
-        let candidate = match mounted.fstype.as_str() {
-            "cgroup2" => Some(mount.join("minibox")),
-            "cgroup" => {
-                // This hierarchy's line of /proc/self/cgroup: the one whose controllers it mounts.
-                let options: Vec<&str> = mounted.options.split(',').collect();
-                own.iter().find_map(|own_line| {
-                    let mut parts = own_line.splitn(3, ':');
-                    let controllers = parts.nth(1)?;
-                    let path = parts.next()?;
-                    let matches =
-                        !controllers.is_empty() && controllers.split(',').all(|c| options.contains(&c));
-                    matches.then(|| mount.join(path.trim_start_matches('/')).join("minibox"))
-                })
-            }
-            _ => None,
-        };
-        if let Some(candidate) = candidate.filter(|c| c.is_dir() && !found.contains(c)) {
-            found.push(candidate);
-        }
-    }
-    found
-}
-
-/// Every container cgroup under a `minibox` parent of this process's runs, in every hierarchy.
-pub fn minibox_cgroups() -> BTreeSet<PathBuf> {
-    let mut found = BTreeSet::new();
-    for parent in minibox_parent_cgroups() {
-        if let Ok(entries) = std::fs::read_dir(&parent) {
-            for entry in entries.flatten() {
-                if entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
-                    found.insert(entry.path());
-                }
-            }
-        }
-    }
-    found
-}
+// Where the runs' cgroups are: written once, with the reliability suite.
+pub use fixtures::cgroup::{minibox_cgroups, minibox_parent_cgroups};
 
 fn cgroup_has_processes(path: &Path) -> bool {
     std::fs::read_to_string(path.join("cgroup.procs")).is_ok_and(|procs| !procs.trim().is_empty())

@@ -19,12 +19,8 @@ pub struct Output {
 /// Run `command` in `dir`; echo its output as it comes when `echo` is set. stdout and stderr
 /// share one pipe, so that their lines keep their order (cargo says which test binary runs on
 /// stderr, libtest reports its tests on stdout).
-pub fn run(mut command: Command, dir: &Path, echo: bool) -> Result<Output> {
-    let (reader, writer) = std::io::pipe().context("creating a pipe")?;
-    command.current_dir(dir).stdout(writer.try_clone()?).stderr(writer);
-    let shown = format!("{command:?}");
-    let mut child = command.spawn().with_context(|| format!("starting {shown}"))?;
-    drop(command); // our copies of the pipe's write end: the read below ends when the child's do
+pub fn run(command: Command, dir: &Path, echo: bool) -> Result<Output> {
+    let (mut child, reader, shown) = start(command, dir)?;
     let mut text = String::new();
     for line in BufReader::new(reader).lines() {
         let line = line.unwrap_or_default();
@@ -42,11 +38,8 @@ pub fn run(mut command: Command, dir: &Path, echo: bool) -> Result<Output> {
 /// killed and `None` is returned. The command gets a process group of its own for that.
 pub fn run_bounded(mut command: Command, dir: &Path, limit: std::time::Duration) -> Result<Option<Output>> {
     use std::os::unix::process::CommandExt;
-    let (reader, writer) = std::io::pipe().context("creating a pipe")?;
-    command.current_dir(dir).stdout(writer.try_clone()?).stderr(writer).process_group(0);
-    let shown = format!("{command:?}");
-    let mut child = command.spawn().with_context(|| format!("starting {shown}"))?;
-    drop(command);
+    command.process_group(0);
+    let (mut child, reader, shown) = start(command, dir)?;
     let (tell, told) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut text = String::new();
@@ -62,6 +55,17 @@ pub fn run_bounded(mut command: Command, dir: &Path, limit: std::time::Duration)
     };
     let status = child.wait().with_context(|| format!("waiting for {shown}"))?;
     Ok(Some(Output { success: status.success(), text }))
+}
+
+/// Start `command` in `dir` with stdout and stderr on one pipe; its read end, and how to name
+/// the command in errors.
+fn start(mut command: Command, dir: &Path) -> Result<(std::process::Child, std::io::PipeReader, String)> {
+    let (reader, writer) = std::io::pipe().context("creating a pipe")?;
+    command.current_dir(dir).stdout(writer.try_clone()?).stderr(writer);
+    let shown = format!("{command:?}");
+    let child = command.spawn().with_context(|| format!("starting {shown}"))?;
+    drop(command); // our copies of the pipe's write end: a read ends when the child's do
+    Ok((child, reader, shown))
 }
 
 /// One test, as libtest reported it.
