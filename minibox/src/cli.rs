@@ -44,7 +44,82 @@ pub enum Command {
         state: StateDir,
     },
     //@ end
+    //@ begin 6
+    /// Pull an image from a registry: NAME[:TAG|@DIGEST] (Docker Hub unless NAME starts with a host).
+    Pull {
+        /// [REGISTRY/]NAME[:TAG|@sha256:DIGEST], for example busybox or 127.0.0.1:5000/app:v1.
+        reference: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Push an image to a registry.
+    Push {
+        /// The local image, NAME[:TAG].
+        local: String,
+        /// Where to push it, [REGISTRY/]NAME[:TAG] (default: the local name).
+        remote: Option<String>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Save credentials for a registry (the password is read from standard input).
+    Login {
+        /// The registry: docker.io, ghcr.io, 127.0.0.1:5000...
+        registry: String,
+        /// The user name.
+        #[arg(short, long)]
+        username: String,
+        #[command(flatten)]
+        registry_args: RegistryArgs,
+    },
+    //@ end
 }
+//@ begin 6
+
+#[derive(Args, Debug)]
+pub struct RegistryArgs {
+    /// Speak plain HTTP, not HTTPS: for a registry on this machine (loopback) only.
+    #[arg(long)]
+    pub insecure: bool,
+    #[command(flatten)]
+    pub state: StateDir,
+}
+
+fn registry_command(command: Command) -> Result<i32> {
+    use crate::registry::{self, reference::RemoteReference};
+    match command {
+        Command::Pull { reference, registry } => {
+            let remote = RemoteReference::parse(&reference)?;
+            let store = crate::image::Store::open(&registry.state.dir)?;
+            let pulled = registry::pull::pull(&store, &registry.state.dir, &remote, registry.insecure)?;
+            let size = crate::cgroups::human_size(pulled.fetched);
+            println!("pulled {} ({}, {size} fetched)", pulled.local_name, pulled.manifest);
+        }
+        Command::Push { local, remote, registry } => {
+            let local = crate::image::Reference::parse(&local)?;
+            let remote = RemoteReference::parse(remote.as_deref().unwrap_or(&local.to_string()))?;
+            let store = crate::image::Store::open(&registry.state.dir)?;
+            let (digest, sent) =
+                registry::push::push(&store, &registry.state.dir, &local, &remote, registry.insecure)?;
+            println!("pushed {remote} ({digest}, {sent} blobs sent)");
+        }
+        Command::Login { registry, username, registry_args } => {
+            let mut password = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut password)?;
+            let password = password.trim_end_matches(['\n', '\r']).to_string();
+            if password.is_empty() {
+                bail!(
+                    "no password on standard input: echo \"$TOKEN\" | minibox login {registry} -u {username}"
+                );
+            }
+            let credentials = registry::auth::Credentials { user: username, password };
+            registry::login(&registry_args.state.dir, &registry, credentials, registry_args.insecure)?;
+            println!("logged in to {registry}");
+        }
+        _ => unreachable!("only registry commands come here"),
+    }
+    Ok(0)
+}
+//@ end
 //@ begin 5
 
 #[derive(Subcommand, Debug)]
@@ -285,6 +360,10 @@ pub fn main() -> i32 {
         Command::Images(state) => list_images(&state),
         Command::Rmi { reference, state } => remove_image(&reference, &state),
         //@ end
+        //@ begin 6
+        command @ (Command::Pull { .. } | Command::Push { .. } | Command::Login { .. }) => {
+            registry_command(command)
+        } //@ end
     };
     match result {
         Ok(code) => code,
