@@ -84,39 +84,36 @@ pub struct RegistryArgs {
     pub state: StateDir,
 }
 
-fn registry_command(command: Command) -> Result<i32> {
-    use crate::registry::{self, reference::RemoteReference};
-    match command {
-        Command::Pull { reference, registry } => {
-            let remote = RemoteReference::parse(&reference)?;
-            let store = crate::image::Store::open(&registry.state.dir)?;
-            let pulled = registry::pull::pull(&store, &registry.state.dir, &remote, registry.insecure)?;
-            let size = crate::cgroups::human_size(pulled.fetched);
-            println!("pulled {} ({}, {size} fetched)", pulled.local_name, pulled.manifest);
-        }
-        Command::Push { local, remote, registry } => {
-            let local = crate::image::Reference::parse(&local)?;
-            let remote = RemoteReference::parse(remote.as_deref().unwrap_or(&local.to_string()))?;
-            let store = crate::image::Store::open(&registry.state.dir)?;
-            let (digest, sent) =
-                registry::push::push(&store, &registry.state.dir, &local, &remote, registry.insecure)?;
-            println!("pushed {remote} ({digest}, {sent} blobs sent)");
-        }
-        Command::Login { registry, username, registry_args } => {
-            let mut password = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut password)?;
-            let password = password.trim_end_matches(['\n', '\r']).to_string();
-            if password.is_empty() {
-                bail!(
-                    "no password on standard input: echo \"$TOKEN\" | minibox login {registry} -u {username}"
-                );
-            }
-            let credentials = registry::auth::Credentials { user: username, password };
-            registry::login(&registry_args.state.dir, &registry, credentials, registry_args.insecure)?;
-            println!("logged in to {registry}");
-        }
-        _ => unreachable!("only registry commands come here"),
+fn pull(reference: &str, registry: &RegistryArgs) -> Result<i32> {
+    let remote = crate::registry::reference::RemoteReference::parse(reference)?;
+    let store = crate::image::Store::open(&registry.state.dir)?;
+    let pulled = crate::registry::pull::pull(&store, &registry.state.dir, &remote, registry.insecure)?;
+    let size = crate::cgroups::human_size(pulled.fetched);
+    println!("pulled {} ({}, {size} fetched)", pulled.local_name, pulled.manifest);
+    Ok(0)
+}
+
+fn push(local: &str, remote: Option<&str>, registry: &RegistryArgs) -> Result<i32> {
+    let local = crate::image::Reference::parse(local)?;
+    let remote = crate::registry::reference::RemoteReference::parse(remote.unwrap_or(&local.to_string()))?;
+    let store = crate::image::Store::open(&registry.state.dir)?;
+    let (digest, sent) =
+        crate::registry::push::push(&store, &registry.state.dir, &local, &remote, registry.insecure)?;
+    println!("pushed {remote} ({digest}, {sent} blobs sent)");
+    Ok(0)
+}
+
+/// The password comes on standard input, never in the arguments (which `ps` shows to all).
+fn login(registry: &str, username: String, args: &RegistryArgs) -> Result<i32> {
+    let mut password = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut password)?;
+    let password = password.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        bail!("no password on standard input: echo \"$TOKEN\" | minibox login {registry} -u {username}");
     }
+    let credentials = crate::registry::auth::Credentials { user: username, password };
+    crate::registry::login(&args.state.dir, registry, credentials, args.insecure)?;
+    println!("logged in to {registry}");
     Ok(0)
 }
 //@ end
@@ -361,9 +358,10 @@ pub fn main() -> i32 {
         Command::Rmi { reference, state } => remove_image(&reference, &state),
         //@ end
         //@ begin 6
-        command @ (Command::Pull { .. } | Command::Push { .. } | Command::Login { .. }) => {
-            registry_command(command)
-        } //@ end
+        Command::Pull { reference, registry } => pull(&reference, &registry),
+        Command::Push { local, remote, registry } => push(&local, remote.as_deref(), &registry),
+        Command::Login { registry, username, registry_args } => login(&registry, username, &registry_args),
+        //@ end
     };
     match result {
         Ok(code) => code,

@@ -127,22 +127,26 @@ pub fn choose_manifest(index: &ImageIndex, arch: &Arch) -> Result<Descriptor> {
                 && (*arch != Arch::ARM64 || p.variant().as_deref().is_none_or(|v| v == "v8"))
         })
     };
-    if let Some(descriptor) = index.manifests().iter().find(fits) {
-        return Ok(descriptor.clone());
+    match index.manifests().iter().find(fits) {
+        Some(descriptor) => Ok(descriptor.clone()),
+        None => Err(no_manifest_for(index, arch)),
     }
     //@ stub
-    //| let _ = (index, arch, Os::Linux);
+    //| let _ = (index, arch, Os::Linux, no_manifest_for);
     //| todo!("chapter 6, `platform`: find the manifest an index lists for Linux on this machine's architecture; `cargo xtask hint 6 platform` helps (book: Chapter 6, \"One name, many platforms\")")
     //@ end
-    #[allow(unreachable_code)]
+}
+// ANCHOR_END: choose
+
+/// The error for an index without this machine's platform: what it does offer.
+fn no_manifest_for(index: &ImageIndex, arch: &Arch) -> anyhow::Error {
     let offered: Vec<String> = index
         .manifests()
         .iter()
         .filter_map(|d| d.platform().as_ref().map(|p| format!("{}/{}", p.os(), p.architecture())))
         .collect();
-    bail!("the image has no manifest for linux/{arch} (it has: {})", offered.join(", "))
+    anyhow::anyhow!("the image has no manifest for linux/{arch} (it has: {})", offered.join(", "))
 }
-// ANCHOR_END: choose
 
 /// Fetch the blobs the store lacks, a few at a time; return how many bytes came. A failure
 /// leaves the blobs already checked in the store and the one under way in `downloads/`, so a
@@ -208,12 +212,13 @@ pub enum BlobError {
 pub fn receive_blob(
     body: &mut dyn Read,
     file: &mut File,
-    mut hasher: Sha256,
-    mut received: u64,
+    hasher: Sha256,
+    received: u64,
     expected: &Digest,
     size: u64,
 ) -> Result<(), BlobError> {
     //@ exercise 6 receive
+    let (mut hasher, mut received) = (hasher, received);
     let mut buffer = vec![0u8; 1 << 16];
     loop {
         let n = body.read(&mut buffer).map_err(BlobError::Interrupted)?;
@@ -243,7 +248,7 @@ pub fn receive_blob(
     }
     Ok(())
     //@ stub
-    //| let _ = (body, file, hasher, received, expected, size, Write::write_all, blob::digest_from_hasher);
+    //| let _ = (body, file, hasher, received, expected, size, <File as Write>::write_all, blob::digest_from_hasher);
     //| todo!("chapter 6, `receive`: append the body to the file, hashing it, and tell an interrupted transfer from a wrong blob; `cargo xtask hint 6 receive` helps (book: Chapter 6, \"Checking while it streams\")")
     //@ end
 }

@@ -70,7 +70,7 @@ impl RemoteReference {
         remote.check(text)?;
         Ok(remote)
         //@ stub
-        //| let _ = (text, Digest::from_str, blob::check_sha256, DOCKER_HUB);
+        //| let _ = (text, Digest::from_str, blob::check_sha256, DOCKER_HUB, RemoteReference::check);
         //| todo!("chapter 6, `reference`: split a reference into registry, repository and tag or digest, with Docker Hub's defaults; `cargo xtask hint 6 reference` helps (book: Chapter 6, \"Names, tags and digests\")")
         //@ end
     }
