@@ -56,7 +56,7 @@ pub fn pull(store: &Store, state_dir: &Path, remote: &RemoteReference, insecure:
         // A manifest is named by its digest: one already in the store needs no request.
         bytes = match std::fs::read(store.blob_path(&digest)?) {
             Ok(stored) => stored,
-            Err(_) => fetch_manifest(&client, &digest.to_string(), Some(&digest))?.1,
+            Err(_) => fetch_manifest(&client, digest.as_ref(), Some(&digest))?.1,
         };
     }
     let manifest: ImageManifest = serde_json::from_slice(&bytes).context("reading the image manifest")?;
