@@ -471,3 +471,35 @@ fn a_registry_with_tokens_wants_a_login() {
         TOKENS,
     );
 }
+
+#[test]
+#[serial]
+fn podman_pulls_what_minibox_pushed() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let (layout, _) = busybox_layout(&sandbox, "app", "for podman\n");
+    sandbox.run(&["image", "load", "--tag", "app:v1", layout.dir.to_str().unwrap()]).expect_code(
+        0,
+        "loading the test layout",
+        PUSH,
+    );
+    let remote = format!("{}/test/for-podman:v1", registry.host);
+    let pushed = sandbox.run(&["push", "--insecure", "app:v1", &remote]);
+    pushed.expect_code(0, "pushing an image should work", PUSH);
+    // podman checks every digest and the manifest's format as it pulls: another client's verdict.
+    let storage = sandbox.dir.join("podman");
+    let (pulled, digest) = registry::podman_pull(&storage, &remote);
+    ensure(
+        pulled.status.success() && pushed.stdout.contains(digest.trim()) && !digest.trim().is_empty(),
+        format!("podman pulls {remote}, with the manifest digest minibox printed"),
+        format!(
+            "podman: {} {}; its digest {:?}; minibox said {:?}",
+            pulled.status,
+            String::from_utf8_lossy(&pulled.stderr).trim(),
+            digest.trim(),
+            pushed.stdout.trim()
+        ),
+        "push each blob with ?digest=, then the manifest with its own media type as Content-Type",
+        PUSH,
+    );
+}

@@ -25,9 +25,9 @@ MDBOOK=0.5.4
 MDBOOK_MERMAID=0.17.0
 # build-essential brings cc and libc6-dev (libc.a: the tests' probe is linked statically);
 # busybox-static fills the containers; procps and strace serve the book's demonstrations.
-# Chapter 6 (registry): its tests run docker-registry, push with skopeo, and sign tokens with
-# openssl.
-PACKAGES="build-essential busybox-static ca-certificates curl git procps strace docker-registry skopeo openssl"
+# Chapter 6 (registry): its tests run docker-registry, push with skopeo, sign tokens with
+# openssl, and let podman pull what minibox pushed.
+PACKAGES="build-essential busybox-static ca-certificates curl git procps strace docker-registry skopeo openssl podman"
 BOOK_PORT=3000 # inside the VM; the Vagrantfile forwards it to the host's 127.0.0.1:3000
 
 usage() {

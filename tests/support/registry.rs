@@ -314,12 +314,13 @@ fn percent_decode(text: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
         }
         out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
         i += 1;
@@ -568,4 +569,35 @@ fn copy_with_budget(
     }
     let _ = to.shutdown(Shutdown::Both);
     let _ = from.shutdown(Shutdown::Both);
+}
+
+// ---- another client ---------------------------------------------------------------------------
+
+/// `podman pull --tls-verify=false IMAGE` into a storage of its own under `storage` (vfs: no
+/// mount); returns podman's output and the pulled image's manifest digest.
+pub fn podman_pull(storage: &Path, image: &str) -> (std::process::Output, String) {
+    let podman = require_tool("podman");
+    let base = |command: &mut Command| {
+        command.arg("--root").arg(storage.join("root")).arg("--runroot").arg(storage.join("run")).args([
+            "--storage-driver",
+            "vfs",
+            "--cgroup-manager",
+            "cgroupfs",
+            "--events-backend",
+            "file",
+        ]);
+    };
+    let mut pull = Command::new(&podman);
+    base(&mut pull);
+    let output = pull
+        .args(["pull", "--quiet", "--tls-verify=false", image])
+        .output()
+        .or_fixture("running podman pull");
+    let mut inspect = Command::new(&podman);
+    base(&mut inspect);
+    let digest = inspect
+        .args(["image", "inspect", "--format", "{{.Digest}}", image])
+        .output()
+        .or_fixture("running podman image inspect");
+    (output, String::from_utf8_lossy(&digest.stdout).into_owned())
 }
