@@ -282,6 +282,18 @@ fn fetch_blob(
         return Ok(());
     }
     let (hasher, mut have) = resume_point(&mut file, descriptor.size())?;
+    if have == descriptor.size() {
+        // Every byte arrived last time (the move into the store did not happen): check them.
+        return keep_if_right(
+            store,
+            &partial_path,
+            &mut std::io::empty(),
+            &mut file,
+            hasher,
+            have,
+            descriptor,
+        );
+    }
     let range = format!("bytes={have}-");
     let headers: &[(&str, &str)] = if have > 0 { &[("Range", &range)] } else { &[] };
     let response = client.send("GET", &client.url(&format!("blobs/{digest}")), headers, Payload::Nothing)?;
@@ -301,16 +313,31 @@ fn fetch_blob(
     file.seek(SeekFrom::Start(have))?;
     progress.add(have);
     let mut body = Counted { inner: response.into_body().into_reader(), progress };
-    match receive_blob(&mut body, &mut file, hasher, have, digest, descriptor.size()) {
+    keep_if_right(store, &partial_path, &mut body, &mut file, hasher, have, descriptor)
+}
+
+/// Receive the rest of a blob; move it into the store when it is whole and right, keep it for
+/// a resume when the transfer stopped, remove it when it is wrong.
+fn keep_if_right(
+    store: &Store,
+    partial_path: &Path,
+    body: &mut dyn Read,
+    file: &mut File,
+    hasher: Sha256,
+    have: u64,
+    descriptor: &Descriptor,
+) -> Result<()> {
+    let digest = descriptor.digest();
+    match receive_blob(body, file, hasher, have, digest, descriptor.size()) {
         Ok(()) => {
-            store.put_checked(&partial_path, descriptor)?;
+            store.put_checked(partial_path, descriptor)?;
             Ok(())
         }
         Err(BlobError::Interrupted(error)) => {
             Err(error).with_context(|| format!("fetching blob {digest} (run the pull again to resume)"))
         }
         Err(BlobError::Mismatch(message)) => {
-            let _ = std::fs::remove_file(&partial_path);
+            let _ = std::fs::remove_file(partial_path);
             bail!("{message}")
         }
     }
