@@ -1,6 +1,5 @@
 //! wrong: the tag starts at the first colon, so a registry's port is read as a tag
 //! caught-by: ch06_registry::references_get_docker_hubs_defaults
-//! caught-by: ch06_registry::pull_by_tag_runs_and_a_second_pull_costs_one_request
         let (name, target) = match text.split_once('@') {
             Some((name, digest)) => {
                 let digest = Digest::from_str(digest)
