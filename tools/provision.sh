@@ -25,7 +25,9 @@ MDBOOK=0.5.4
 MDBOOK_MERMAID=0.17.0
 # build-essential brings cc and libc6-dev (libc.a: the tests' probe is linked statically);
 # busybox-static fills the containers; procps and strace serve the book's demonstrations.
-PACKAGES="build-essential busybox-static ca-certificates curl git procps strace"
+# The registry chapter: its tests run docker-registry, push with skopeo, sign tokens with
+# openssl, and let podman pull what minibox pushed.
+PACKAGES="build-essential busybox-static ca-certificates curl git procps strace docker-registry skopeo openssl podman"
 BOOK_PORT=3000 # inside the VM; the Vagrantfile forwards it to the host's 127.0.0.1:3000
 
 usage() {
@@ -217,6 +219,15 @@ step_packages() {
             # Only its schema validator is wanted here: a machine that was not set up by cloud-init
             # should not start running it at its next boot.
             [ -e /etc/cloud/cloud-init.disabled ] || : >/etc/cloud/cloud-init.disabled
+            ;;
+    esac
+    case " $missing " in
+        *" docker-registry "*)
+            # The registry chapter's tests start registries of their own, on loopback. The package's
+            # service would listen on every address (:5000): stop it and keep it off.
+            if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+                systemctl disable --now docker-registry >/dev/null 2>&1 || true
+            fi
             ;;
     esac
     did "installed$missing"

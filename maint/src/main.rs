@@ -5,6 +5,7 @@
 
 mod assertions;
 mod bench;
+mod bench_pull; // the registry chapter
 mod executables;
 mod reliability;
 mod vm;
@@ -32,6 +33,8 @@ enum Task {
     VmTest,
     /// Measure minibox against runc, crun and the unshare floor, and a VM boot against a container start.
     Bench(bench::Options),
+    /// The registry chapter's lab: `minibox pull` of a large image from a local registry against `skopeo copy`.
+    BenchPull(bench_pull::Options),
     /// Abuse the finished runtime: a soak with random SIGKILLs and a corpus of bad inputs, each
     /// counting what is left (`cargo xtask test` runs this).
     Reliability,
@@ -52,6 +55,7 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Task::VmTest => vm::run(&ws),
         Task::Bench(options) => bench::run(&ws, &options),
+        Task::BenchPull(options) => bench_pull::run(&ws, &options),
         Task::Assertions => assertions::run(&ws),
         Task::Reliability => reliability::run(&ws),
     }

@@ -44,7 +44,79 @@ pub enum Command {
         state: StateDir,
     },
     //@ end
+    //@ begin registry
+    /// Pull an image from a registry: NAME[:TAG|@DIGEST] (Docker Hub unless NAME starts with a host).
+    Pull {
+        /// [REGISTRY/]NAME[:TAG|@sha256:DIGEST], for example busybox or 127.0.0.1:5000/app:v1.
+        reference: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Push an image to a registry.
+    Push {
+        /// The local image, NAME[:TAG].
+        local: String,
+        /// Where to push it, [REGISTRY/]NAME[:TAG] (default: the local name).
+        remote: Option<String>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Save credentials for a registry (the password is read from standard input).
+    Login {
+        /// The registry: docker.io, ghcr.io, 127.0.0.1:5000...
+        registry: String,
+        /// The user name.
+        #[arg(short, long)]
+        username: String,
+        #[command(flatten)]
+        registry_args: RegistryArgs,
+    },
+    //@ end
 }
+//@ begin registry
+
+#[derive(Args, Debug)]
+pub struct RegistryArgs {
+    /// Speak plain HTTP, not HTTPS: for a registry on this machine (loopback) only.
+    #[arg(long)]
+    pub insecure: bool,
+    #[command(flatten)]
+    pub state: StateDir,
+}
+
+fn pull(reference: &str, registry: &RegistryArgs) -> Result<i32> {
+    let remote = crate::registry::reference::RemoteReference::parse(reference)?;
+    let store = crate::image::Store::open(&registry.state.dir)?;
+    let pulled = crate::registry::pull::pull(&store, &registry.state.dir, &remote, registry.insecure)?;
+    let size = crate::cgroups::human_size(pulled.fetched);
+    println!("pulled {} ({}, {size} fetched)", pulled.local_name, pulled.manifest);
+    Ok(0)
+}
+
+fn push(local: &str, remote: Option<&str>, registry: &RegistryArgs) -> Result<i32> {
+    let local = crate::image::Reference::parse(local)?;
+    let remote = crate::registry::reference::RemoteReference::parse(remote.unwrap_or(&local.to_string()))?;
+    let store = crate::image::Store::open(&registry.state.dir)?;
+    let (digest, sent) =
+        crate::registry::push::push(&store, &registry.state.dir, &local, &remote, registry.insecure)?;
+    println!("pushed {remote} ({digest}, {sent} blobs sent)");
+    Ok(0)
+}
+
+/// The password comes on standard input, never in the arguments (which `ps` shows to all).
+fn login(registry: &str, username: String, args: &RegistryArgs) -> Result<i32> {
+    let mut password = String::new();
+    std::io::Read::read_to_string(&mut std::io::stdin(), &mut password)?;
+    let password = password.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        bail!("no password on standard input: echo \"$TOKEN\" | minibox login {registry} -u {username}");
+    }
+    let credentials = crate::registry::auth::Credentials { user: username, password };
+    crate::registry::login(&args.state.dir, registry, credentials, args.insecure)?;
+    println!("logged in to {registry}");
+    Ok(0)
+}
+//@ end
 //@ begin images
 
 #[derive(Subcommand, Debug)]
@@ -284,6 +356,11 @@ pub fn main() -> i32 {
         Command::Image(command) => images(command),
         Command::Images(state) => list_images(&state),
         Command::Rmi { reference, state } => remove_image(&reference, &state),
+        //@ end
+        //@ begin registry
+        Command::Pull { reference, registry } => pull(&reference, &registry),
+        Command::Push { local, remote, registry } => push(&local, remote.as_deref(), &registry),
+        Command::Login { registry, username, registry_args } => login(&registry, username, &registry_args),
         //@ end
     };
     match result {

@@ -18,6 +18,9 @@
 //@ begin images
 //! | 5 | [`image`] | images: layers, overlayfs, copy-on-write |
 //@ end
+//@ begin registry
+//! | 6 | [`registry`] | pulling and pushing images: the distribution API, tokens |
+//@ end
 
 pub mod cli;
 pub mod container;
@@ -36,4 +39,7 @@ pub mod cgroups;
 //@ end
 //@ begin images
 pub mod image;
+//@ end
+//@ begin registry
+pub mod registry;
 //@ end

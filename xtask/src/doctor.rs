@@ -28,6 +28,7 @@ const CHECKS: &[Check] = &[
     Check { name: "user namespaces", run: user_namespaces },
     Check { name: "busybox", run: busybox },
     Check { name: "static libc", run: static_libc },
+    Check { name: "registry tools", run: registry_tools }, // the registry chapter
     Check { name: "Rust", run: rust },
     Check { name: "mdbook", run: mdbook },
     Check { name: "mdbook-mermaid", run: mdbook_mermaid },
@@ -316,6 +317,25 @@ fn rust(ws: &Workspace) -> Finding {
 
 fn mdbook(_: &Workspace) -> Finding {
     book_tool("mdbook", Version(0, 5, 0), "0.5", "mdbook@0.5.4")
+}
+
+/// The registry chapter's tests run a registry (docker-registry) and its clients (skopeo, podman), and
+/// sign tokens with openssl.
+fn registry_tools(_: &Workspace) -> Finding {
+    let wanted = ["docker-registry", "skopeo", "podman", "openssl"];
+    let on_path = |tool: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+    };
+    let missing: Vec<&str> = wanted.into_iter().filter(|tool| !on_path(tool)).collect();
+    if missing.is_empty() {
+        Finding::ok("docker-registry, skopeo, podman and openssl are installed")
+    } else {
+        Finding::fail(
+            format!("missing {}: the registry chapter's tests cannot run", missing.join(", ")),
+            format!("`sudo apt install {}` (or `sudo tools/provision.sh`)", missing.join(" ")),
+        )
+    }
 }
 
 fn mdbook_mermaid(_: &Workspace) -> Finding {

@@ -21,6 +21,15 @@ struct Tool {
 }
 
 const TOOLS: &[Tool] = &[
+    // The registry chapter: a real registry, the clients that push into it and pull from it,
+    // and the signing of the token service's tokens.
+    Tool {
+        programs: &["docker-registry", "skopeo", "podman", "openssl"],
+        for_what: "the registry chapter's tests (a local registry, its clients, its token service)",
+        package: "docker-registry skopeo podman openssl",
+        any: false,
+        vm_only: false,
+    },
     Tool {
         programs: &["shellcheck"],
         for_what: "linting the shell scripts",

@@ -17,7 +17,8 @@ pub fn sha256_of(bytes: &[u8]) -> Digest {
     digest_from_hasher(Sha256::new_with_prefix(bytes))
 }
 
-fn digest_from_hasher(hasher: Sha256) -> Digest {
+/// The digest a hasher has computed, as `sha256:<hex>`.
+pub fn digest_from_hasher(hasher: Sha256) -> Digest {
     let hex: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     Digest::from_str(&format!("sha256:{hex}")).expect("a sha256 digest of 64 hex digits is valid")
 }

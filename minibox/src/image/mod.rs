@@ -337,6 +337,40 @@ impl Store {
         self.tag(reference, manifest_descriptor)?;
         Ok(())
     }
+    //@ begin registry
+
+    /// The manifest `reference` names in the store, if any.
+    pub fn tagged(&self, reference: &Reference) -> Result<Option<Descriptor>> {
+        Ok(self.list()?.into_iter().find(|(r, _)| r == reference).map(|(_, d)| d))
+    }
+
+    /// Move a blob whose digest was checked as it arrived (`minibox pull`) into the store.
+    pub fn put_checked(&self, checked: &Path, descriptor: &Descriptor) -> Result<PathBuf> {
+        let target = self.blob_path(descriptor.digest())?;
+        std::fs::rename(checked, &target).context("moving a blob into place")?;
+        Ok(target)
+    }
+
+    /// Store a manifest's bytes, which must be the blob `descriptor` names.
+    pub fn put_manifest(&self, descriptor: &Descriptor, bytes: &[u8]) -> Result<()> {
+        let stored = self.put_bytes(descriptor.media_type().clone(), bytes)?;
+        if stored.digest() != descriptor.digest() {
+            bail!("manifest {} does not match its digest ({})", descriptor.digest(), stored.digest());
+        }
+        Ok(())
+    }
+
+    /// Finish an image whose blobs are all in the store: unpack and check its layers, then name
+    /// it, as `image load` does.
+    pub fn complete(&self, manifest_descriptor: &Descriptor, reference: &Reference) -> Result<()> {
+        let manifest = ImageManifest::from_file(self.blob_path(manifest_descriptor.digest())?)
+            .context("reading the manifest")?;
+        let config = ImageConfiguration::from_file(self.blob_path(manifest.config().digest())?)
+            .context("reading the image configuration")?;
+        self.unpack_and_check(&manifest, &config)?;
+        self.tag(reference, manifest_descriptor)
+    }
+    //@ end
 
     /// Unpack every layer (once), and check that the uncompressed layers are the ones the
     /// configuration names (its `rootfs.diff_ids`).
@@ -434,7 +468,7 @@ fn without_name(manifests: &[Descriptor], name: &str) -> Vec<Descriptor> {
 }
 
 /// The architecture name the OCI specifications use for this machine.
-fn this_arch() -> Arch {
+pub fn this_arch() -> Arch {
     match std::env::consts::ARCH {
         "aarch64" => Arch::ARM64,
         "x86_64" => Arch::Amd64,
