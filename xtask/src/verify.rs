@@ -346,6 +346,19 @@ fn book_mirrors_chapters(ws: &Workspace) -> Result<Vec<String>> {
             ));
         }
     }
+    // The README's table of chapters: a row per chapter, in the manifest's order.
+    let readme = std::fs::read_to_string(ws.path("README.md"))?;
+    let rows: Vec<&str> = readme
+        .lines()
+        .filter_map(|l| l.strip_prefix("| [")?.split_once(']').map(|(slug, _)| slug))
+        .filter(|slug| !slug.contains(' '))
+        .collect();
+    let slugs: Vec<&str> = chapters.iter().map(|c| c.slug.as_str()).collect();
+    if rows != slugs {
+        defects.push(format!(
+            "README.md's table of chapters has rows {rows:?}; chapters.txt lists {slugs:?}: a row per chapter, in order"
+        ));
+    }
     for entry in std::fs::read_dir(ws.path("book/src/chapters"))? {
         let name = entry?.file_name().to_string_lossy().into_owned();
         if !chapters.iter().any(|c| c.slug == name) {
