@@ -17,6 +17,10 @@ use anyhow::bail;
 use crate::rootfs::{self, Rootfs};
 use std::path::PathBuf;
 //@ end
+//@ begin 6
+use crate::network::{self, Mode, Network, Published};
+use crate::process::channel::{self, Channel};
+//@ end
 use crate::step;
 use anyhow::Result;
 
@@ -49,6 +53,12 @@ pub struct Config {
     /// The image to run; the default image when neither this nor `--rootfs` is given.
     pub image: Option<String>,
     //@ end
+    //@ begin 6
+    /// `--network`: none, host or bridge (the default).
+    pub network: Mode,
+    /// `-p HOSTPORT:CONTAINERPORT`: ports published on the host.
+    pub publish: Vec<Published>,
+    //@ end
 }
 //@ begin 2
 
@@ -64,6 +74,10 @@ struct Prepared {
     //@ begin 5
     /// The container's upper, work and mount directories, removed when the container has ended.
     _container_dirs: Option<ContainerDirs>,
+    //@ end
+    //@ begin 6
+    /// The container's network: an address, a veth pair, published ports.
+    network: Network,
     //@ end
 }
 //@ end
@@ -96,10 +110,20 @@ pub fn run(config: &Config) -> Result<i32> {
     //@ end
     step!("root filesystem {}", rootfs.dir.display());
     //@ end
+    let hostname = config.hostname.clone().unwrap_or_else(|| id.to_string());
+    //@ begin 6
+    let network = Network::prepare(config.network, &config.publish, id.as_str(), &hostname)?;
+    //@ end
     let prepared = Prepared {
-        hostname: config.hostname.clone().unwrap_or_else(|| id.to_string()),
+        hostname,
+        //@ begin 6
+        rootfs: Rootfs { files: network.etc_files(), ..rootfs },
+        network,
+        //@ end
         //@ begin 3
-        rootfs,
+        //@ until 6
+        //| rootfs,
+        //@ end
         //@ end
         //@ begin 4
         cgroup: ContainerCgroup::create(id.as_str(), config.limits)?,
@@ -114,8 +138,25 @@ pub fn run(config: &Config) -> Result<i32> {
     //@ end
 
     //@ begin 2
+    //@ begin 6
+    let own_pid_namespace = namespaces::own_pid_namespace()?;
+    //@ end
     namespaces::new_pid_namespace_for_children()?;
-    let child = process::spawn(&command, || set_up(config, &prepared))?;
+    //@ begin 6
+    // The child makes its network namespace, the parent plugs the veth pair into it: a turn each.
+    let (channel, child_channel) = channel::pair()?;
+    let child = process::spawn(&command, || set_up(config, &prepared, &child_channel))?;
+    namespaces::restore_pid_namespace_for_children(&own_pid_namespace)?;
+    drop(child_channel); // the child's end: only the child may hold it, so its death reads as the end
+    if let Err(error) = prepared.network.attach(child.pid, &channel) {
+        drop(channel); // the child stops waiting, fails, and is reaped by `started`
+        let _ = child.started();
+        return Err(error);
+    }
+    //@ end
+    //@ until 6
+    //| let child = process::spawn(&command, || set_up(config, &prepared))?;
+    //@ end
     //@ end
     //@ until 2
     //| let child = process::spawn(&command, || Ok(()))?;
@@ -135,6 +176,11 @@ pub fn run(config: &Config) -> Result<i32> {
     if let Err(error) = prepared.cgroup.remove() {
         eprintln!("minibox: warning: {error:#}");
     }
+    //@ begin 6
+    if let Err(error) = prepared.network.release() {
+        eprintln!("minibox: warning: {error:#}");
+    }
+    //@ end
     Ok(code)
     //@ end
     //@ until 4
@@ -147,12 +193,20 @@ pub fn run(config: &Config) -> Result<i32> {
 // ANCHOR: set_up
 /// The container's side of the fork: everything that must be in place before the command starts.
 /// It runs in the child, so nothing here can change the host.
-fn set_up(config: &Config, prepared: &Prepared) -> Result<()> {
+//@ begin 6
+fn set_up(config: &Config, prepared: &Prepared, channel: &Channel) -> Result<()> {
+//@ end
+//@ until 6
+//| fn set_up(config: &Config, prepared: &Prepared) -> Result<()> {
+//@ end
     //@ begin 4
     // First, while /sys/fs/cgroup is still in view: from here on, all of it is counted and limited.
     prepared.cgroup.join()?;
     //@ end
     namespaces::enter(&prepared.hostname)?;
+    //@ begin 6
+    prepared.network.enter(channel)?;
+    //@ end
     //@ begin 3
     rootfs::enter(&prepared.rootfs)?;
     //@ end
@@ -179,6 +233,9 @@ fn reclaim_leftovers(config: &Config) {
         //@ end
         //@ begin 5
         image::reclaim(&config.state_dir),
+        //@ end
+        //@ begin 6
+        network::reclaim(),
         //@ end
     ];
     for outcome in reclaimed {

@@ -23,6 +23,9 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+//@ begin 6
+pub mod channel;
+//@ end
 
 /// What to run: the program with its arguments, and the whole environment it gets.
 #[derive(Clone, Debug, Default)]
