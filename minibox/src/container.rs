@@ -110,12 +110,17 @@ pub fn run(config: &Config) -> Result<i32> {
     //@ end
     step!("root filesystem {}", rootfs.dir.display());
     //@ end
-    let hostname = config.hostname.clone().unwrap_or_else(|| id.to_string());
     //@ begin 6
+    let hostname = config.hostname.clone().unwrap_or_else(|| id.to_string());
     let network = Network::prepare(config.network, &config.publish, id.as_str(), &hostname)?;
     //@ end
     let prepared = Prepared {
+        //@ begin 6
         hostname,
+        //@ end
+        //@ until 6
+        //| hostname: config.hostname.clone().unwrap_or_else(|| id.to_string()),
+        //@ end
         //@ begin 6
         rootfs: Rootfs { files: network.etc_files(), ..rootfs },
         network,

@@ -43,16 +43,11 @@ pub struct LeaseRecord {
 /// subnet's own address (all host bits zero), not the gateway, not the broadcast address (all
 /// host bits one). `None` when every address is taken.
 pub fn next_free_address(taken: &BTreeSet<Ipv4Addr>) -> Option<Ipv4Addr> {
-    //@ exercise 6 next_free_address
     let base = u32::from(SUBNET);
     let hosts = 1u32 << (32 - PREFIX);
     (1..hosts - 1)
         .map(|offset| Ipv4Addr::from(base + offset))
         .find(|address| *address != GATEWAY && !taken.contains(address))
-    //@ stub
-    //| let _ = taken;
-    //| todo!("chapter 6, `next_free_address`: pick the lowest address of the subnet a container may have that no lease holds; `cargo xtask hint 6 next_free_address` helps (book: Chapter 6, \"Addresses: a small IPAM\")")
-    //@ end
 }
 // ANCHOR_END: next_free_address
 

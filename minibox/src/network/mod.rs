@@ -15,9 +15,11 @@ pub mod netlink;
 use crate::process::channel::{Channel, Message};
 use crate::step;
 use anyhow::{Context, Result, bail};
+//@ exercise 6 imports
+use nix::sched::{CloneFlags, unshare};
+//@ end
 use ipam::{GATEWAY, Lease, PREFIX};
 use netlink::Netlink;
-use nix::sched::{CloneFlags, unshare};
 use std::fs::File;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
@@ -156,9 +158,7 @@ impl Network {
         if self.mode == Mode::Host {
             return Ok(());
         }
-        unshare(CloneFlags::CLONE_NEWNET).context("unshare(CLONE_NEWNET): creating a network namespace")?;
-        let mut netlink = Netlink::open()?;
-        netlink.set_up("lo")?;
+        let mut netlink = new_network_namespace()?;
         let Some(bridged) = &self.bridged else { return Ok(()) };
         channel.send(Message::NamespacesMade)?;
         channel.expect(Message::NetworkReady, "minibox")?;
@@ -198,6 +198,22 @@ impl Drop for Network {
         }
     }
 }
+
+// ANCHOR: new_network_namespace
+/// Move this process into a network namespace of its own, with its loopback device up (a new
+/// namespace's `lo` starts down), and return a netlink socket that speaks to that namespace.
+pub fn new_network_namespace() -> Result<Netlink> {
+    //@ exercise 6 new_network_namespace
+    unshare(CloneFlags::CLONE_NEWNET).context("unshare(CLONE_NEWNET): creating a network namespace")?;
+    // A netlink socket talks to the namespace it was opened in: open it after unshare.
+    let mut netlink = Netlink::open()?;
+    netlink.set_up("lo")?;
+    Ok(netlink)
+    //@ stub
+    //| todo!("chapter 6, `new_network_namespace`: give this process a network namespace of its own, with its loopback device up; `cargo xtask hint 6 new_network_namespace` helps (book: Chapter 6, \"Network namespaces\")")
+    //@ end
+}
+// ANCHOR_END: new_network_namespace
 
 // ANCHOR: connect_to_bridge
 /// The host's side of a container's link: a veth pair whose one end (`eth0`) is made inside the

@@ -9,7 +9,6 @@
 //! building the kernel's expression bytecode by hand.
 
 use super::Published;
-use super::ipam::{PREFIX, SUBNET};
 use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -39,10 +38,12 @@ pub fn nat_ruleset(bridge: &str) -> String {
   }}
   chain postrouting {{
     type nat hook postrouting priority srcnat; policy accept;
-    ip saddr {SUBNET}/{PREFIX} oifname != \"{bridge}\" masquerade
+    ip saddr {}/{} oifname != \"{bridge}\" masquerade
   }}
 }}
-"
+",
+        super::ipam::SUBNET,
+        super::ipam::PREFIX
     )
     //@ stub
     //| let _ = bridge;

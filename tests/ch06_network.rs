@@ -1,0 +1,254 @@
+//! Chapter 6: networking. Every test runs minibox inside a "test host", a network namespace the
+//! test makes (and removes, also when it fails), so the bridge, veths, routes and nftables rules
+//! minibox makes never reach the real host, and every packet stays in namespaces the test made.
+
+mod support;
+
+use serial_test::serial;
+use std::io::Read;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+use support::network::{GATEWAY, HOST_ADDRESS, OUTSIDE_ADDRESS, TestHost};
+use support::{Sandbox, ensure, fail};
+
+const NAMESPACE: &str = "Chapter 6, \"Network namespaces\"";
+const VETH: &str = "Chapter 6, \"A cable between namespaces: veth\"";
+const ROUTES: &str = "Chapter 6, \"Routes\"";
+const NAT: &str = "Chapter 6, \"NAT and published ports\"";
+const CLEANING_UP: &str = "Chapter 6, \"Cleaning up the network\"";
+
+/// The address of `eth0` that `ip -o -4 addr show dev eth0` printed, if any.
+fn address_in(output: &str) -> Option<Ipv4Addr> {
+    output.lines().find(|l| l.contains("eth0") && l.contains("inet "))?.split("inet ").nth(1)?.split('/').next()?.parse().ok()
+}
+
+/// Connect to `address:port` until something answers (for up to 10 s), and read what it says.
+fn read_from(address: &str, port: u16) -> Result<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last_error = String::new();
+    while Instant::now() < deadline {
+        match TcpStream::connect_timeout(&format!("{address}:{port}").parse().unwrap(), Duration::from_secs(1)) {
+            Ok(mut stream) => {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut text = String::new();
+                let _ = stream.read_to_string(&mut text);
+                if !text.is_empty() {
+                    return Ok(text);
+                }
+                last_error = "the connection was accepted, then closed without a word".into();
+            }
+            Err(error) => last_error = error.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(last_error)
+}
+
+#[test]
+#[serial]
+fn with_network_none_the_container_has_only_loopback_and_it_is_up() {
+    let host = TestHost::new();
+    let sandbox = Sandbox::new().in_test_host(&host);
+    let ran = sandbox.run(&["run", "--network", "none", "--", "sh", "-c", "ip -o link show; ip -o -4 addr show"]);
+    ran.expect_code(0, "`ip` inside the container should run", NAMESPACE);
+    let devices: Vec<&str> =
+        ran.stdout.lines().filter(|l| l.contains(": <")).filter_map(|l| l.split(": ").nth(1)).collect();
+    ensure(
+        devices == ["lo"],
+        "exactly one network device inside, lo",
+        format!("{devices:?}{}", ran.transcript()),
+        "the container needs a network namespace of its own (unshare CLONE_NEWNET) before anything else of \
+         the network",
+        NAMESPACE,
+    );
+    let lo_up = ran.stdout.lines().any(|l| l.contains(": lo:") && l.contains(",UP"));
+    ensure(
+        lo_up && ran.stdout.contains("inet 127.0.0.1/8"),
+        "lo up, with 127.0.0.1/8",
+        ran.transcript(),
+        "a new network namespace's lo starts down: bring it up (a netlink RTM_NEWLINK/SETLINK with IFF_UP)",
+        NAMESPACE,
+    );
+}
+
+#[test]
+#[serial]
+fn a_bridged_container_reaches_the_bridge_and_another_container_with_an_address_of_its_own() {
+    let host = TestHost::new();
+    let sandbox = Sandbox::new().in_test_host(&host);
+    // The first container on a fresh bridge gets its first free address, 10.77.0.2.
+    let first = sandbox.start(&["run", "--", "sh", "-c", "ip -o -4 addr show dev eth0; nc -l -p 7000"]);
+    let (first, _) = first.expect_process(|p| p.command == "nc", "the first container's `nc -l`", VETH);
+    let second = sandbox.run(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            "ip -o -4 addr show dev eth0; ping -c 1 -W 2 {GATEWAY} >/dev/null && echo gateway-answered; \
+             for i in $(seq 50); do echo hello-from-the-second | nc 10.77.0.2 7000 && echo sent && break; \
+             sleep 0.1; done"
+        ),
+    ]);
+    let first = first.wait_for(
+        Duration::from_secs(20),
+        "the first container to end once the second had sent it a line",
+        "the second container could not reach the first through the bridge",
+        VETH,
+    );
+    let (a, b) = (address_in(&first.stdout), address_in(&second.stdout));
+    ensure(
+        a.is_some() && b.is_some(),
+        "an IPv4 address on eth0 in each container",
+        format!("{a:?} and {b:?}{}{}", first.transcript(), second.transcript()),
+        "the container's end of the veth pair (eth0) gets the lease's address, then goes up",
+        ROUTES,
+    );
+    ensure(
+        a != b && [a, b].iter().flatten().all(|ip| ip.octets()[..3] == [10, 77, 0]),
+        "two different addresses in 10.77.0.0/24",
+        format!("{a:?} and {b:?}"),
+        "each container's address comes from its own lease",
+        ROUTES,
+    );
+    ensure(
+        second.stdout.contains("gateway-answered"),
+        format!("the bridge's address {GATEWAY} to answer a ping from the container"),
+        second.transcript(),
+        "the host's end of the veth pair must be plugged into the bridge (its controller) and be up, and the \
+         container's end must be up with its address",
+        VETH,
+    );
+    ensure(
+        first.stdout.contains("hello-from-the-second") && second.stdout.contains("sent"),
+        "a line sent by the second container to the first (10.77.0.2:7000)",
+        format!("{}{}", first.transcript(), second.transcript()),
+        "both containers' veths must be on the same bridge, up",
+        VETH,
+    );
+}
+
+#[test]
+#[serial]
+fn a_published_port_answers_from_the_host_and_from_outside() {
+    let host = TestHost::with_outside();
+    let sandbox = Sandbox::new().in_test_host(&host);
+    let server = sandbox.start(&[
+        "run",
+        "-p",
+        "8080:80",
+        "--",
+        "sh",
+        "-c",
+        "echo to-the-host | nc -l -p 80; echo to-the-outside | nc -l -p 80",
+    ]);
+    let (server, _) = server.expect_process(|p| p.command == "nc", "the container's `nc -l -p 80`", NAT);
+    let from_host = host.inside(|| read_from(HOST_ADDRESS, 8080));
+    if from_host.as_deref().map(str::trim) != Ok("to-the-host") {
+        drop(server);
+        fail(
+            format!("the container's server to answer on {HOST_ADDRESS}:8080 from the host itself"),
+            format!("{from_host:?}"),
+            "a connection that starts on the host goes through the nat output hook, not prerouting: DNAT the \
+             published port in both",
+            NAT,
+        );
+    }
+    let from_outside = host.outside(|| read_from(HOST_ADDRESS, 8080));
+    let ran = server.wait_for(Duration::from_secs(20), "the server to end after two connections", "", NAT);
+    ensure(
+        from_outside.as_deref().map(str::trim) == Ok("to-the-outside"),
+        format!("the container's server to answer on {HOST_ADDRESS}:8080 from the outside host"),
+        format!("{from_outside:?}{}", ran.transcript()),
+        "traffic that arrives from outside goes through the nat prerouting hook: DNAT the published port there, \
+         and the container needs its default route to answer",
+        NAT,
+    );
+}
+
+#[test]
+#[serial]
+fn outbound_traffic_leaves_with_the_hosts_address() {
+    let host = TestHost::with_outside();
+    let sandbox = Sandbox::new().in_test_host(&host);
+    let listener = host.outside(|| TcpListener::bind((OUTSIDE_ADDRESS, 9000)).expect("listening outside"));
+    listener.set_nonblocking(true).expect("a non-blocking listener");
+    // The outside host accepts one connection, reads it, and hangs up (so that nc ends).
+    let outside = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match listener.accept() {
+                Ok((mut stream, peer)) => {
+                    let _ = stream.set_nonblocking(false);
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                    let mut text = String::new();
+                    let _ = stream.read_to_string(&mut text);
+                    break Some(peer);
+                }
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => break None,
+            }
+        }
+    });
+    let ran = sandbox.run(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        &format!("echo from-the-container | nc -w 3 {OUTSIDE_ADDRESS} 9000; echo nc-ended-$?"),
+    ]);
+    let peer = if ran.stdout.contains("nc-ended-0") { outside.join().unwrap_or(None) } else { None };
+    match peer {
+        Some(peer) => ensure(
+            peer.ip().to_string() == HOST_ADDRESS,
+            format!("the outside host to see the test host's address {HOST_ADDRESS}"),
+            format!("a connection from {peer}{}", ran.transcript()),
+            "outbound traffic from the containers' subnet must be masqueraded (nat postrouting, for packets that \
+             leave through another device than the bridge)",
+            NAT,
+        ),
+        None => fail(
+            format!("a connection from the container at the outside host {OUTSIDE_ADDRESS}:9000"),
+            format!("none arrived{}", ran.transcript()),
+            "the container needs a default route through the bridge, and its packets must leave masqueraded: the \
+             outside host has no route back to 10.77.0.0/24",
+            ROUTES,
+        ),
+    }
+}
+
+#[test]
+#[serial]
+fn nothing_is_left_when_the_container_ends_or_when_minibox_is_killed() {
+    let host = TestHost::new();
+    let sandbox = Sandbox::new().in_test_host(&host);
+    sandbox.run(&["run", "-p", "8081:80", "--", "true"]).expect_code(0, "`true` should run", CLEANING_UP);
+    let left = host.inside(support::network::links);
+    ensure(
+        left == ["lo"],
+        "no bridge and no veth left once the only container has ended",
+        format!("devices {left:?}"),
+        "the last container's minibox must remove the bridge (and the NAT rules) as it gives its lease back",
+        CLEANING_UP,
+    );
+    let running = sandbox.start(&["run", "-p", "8082:80", "--", "sleep", "30"]);
+    let (running, _) = running.expect_process(|p| p.command == "sleep", "`sleep 30`", CLEANING_UP);
+    running.signal(libc::SIGKILL);
+    // The next minibox, whatever its network, reclaims what the killed one left.
+    let next = sandbox.run(&["run", "--network", "none", "--", "true"]);
+    next.expect_code(0, "a minibox started after another was killed should run normally", CLEANING_UP);
+    let left = host.inside(support::network::links);
+    let table = host.inside(|| {
+        std::process::Command::new("nft").args(["list", "tables"]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    });
+    ensure(
+        left == ["lo"] && table.as_deref().is_ok_and(|t| !t.contains("minibox")),
+        "the killed minibox's veth, lease, bridge and nftables table reclaimed by the next minibox",
+        format!("devices {left:?}, tables {table:?}{}", next.transcript()),
+        "a lease whose lock can be taken belongs to a dead minibox: give back its ports, veth and address, and \
+         the bridge with the last lease",
+        CLEANING_UP,
+    );
+    // The killed run's own leak check.
+    running.wait();
+}
