@@ -113,6 +113,15 @@ pub fn run(config: &Config) -> Result<i32> {
     //@ begin 6
     let hostname = config.hostname.clone().unwrap_or_else(|| id.to_string());
     let network = Network::prepare(config.network, &config.publish, id.as_str(), &hostname)?;
+    let mut rootfs = rootfs;
+    // An image's container gets its /etc/hosts, hostname and resolv.conf as a layer of its own on
+    // top of the image's (nothing is written into its upper directory, nothing mounted over /etc).
+    // A --rootfs directory is the user's: minibox neither writes into it nor mounts over it.
+    if let (Some(overlay), Some(dirs)) = (rootfs.overlay.as_mut(), container_dirs.as_ref())
+        && let Some(layer) = network.etc_layer(&dirs.dir.join("network"))?
+    {
+        overlay.lower.insert(0, layer);
+    }
     //@ end
     let prepared = Prepared {
         //@ begin 6
@@ -121,14 +130,11 @@ pub fn run(config: &Config) -> Result<i32> {
         //@ until 6
         //| hostname: config.hostname.clone().unwrap_or_else(|| id.to_string()),
         //@ end
-        //@ begin 6
-        rootfs: Rootfs { files: network.etc_files(), ..rootfs },
-        network,
-        //@ end
         //@ begin 3
-        //@ until 6
-        //| rootfs,
+        rootfs,
         //@ end
+        //@ begin 6
+        network,
         //@ end
         //@ begin 4
         cgroup: ContainerCgroup::create(id.as_str(), config.limits)?,

@@ -62,6 +62,12 @@ impl TestHost {
         host
     }
 
+    /// Give the outside host a route to the containers' subnet through the test host.
+    pub fn route_back_from_outside(&self) {
+        let outside = self.outside.as_ref().expect("a test host made with_outside()");
+        ip(&["-n", outside, "route", "add", "10.77.0.0/24", "via", HOST_ADDRESS]);
+    }
+
     /// Run `f` on a thread inside the test host's network namespace.
     pub fn inside<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
         in_namespace(Some(&self.path), f)

@@ -27,6 +27,7 @@ const CHECKS: &[Check] = &[
     Check { name: "overlayfs", run: overlayfs },
     Check { name: "user namespaces", run: user_namespaces },
     Check { name: "busybox", run: busybox },
+    Check { name: "nftables", run: nftables },
     Check { name: "static libc", run: static_libc },
     Check { name: "Rust", run: rust },
     Check { name: "mdbook", run: mdbook },
@@ -268,6 +269,18 @@ fn busybox(_: &Workspace) -> Finding {
             format!("{install}; it replaces the dynamic `busybox` package"),
         ),
         Err(why) => Finding::fail(format!("{shown}: {why}"), install),
+    }
+}
+
+/// Chapter 6: bridged containers get their NAT rules from the nft program.
+fn nftables(_: &Workspace) -> Finding {
+    let found = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"].into_iter().find(|p| Path::new(p).exists());
+    match found {
+        Some(path) => Finding::ok(format!("{path} (NAT for bridged containers, chapter 6)")),
+        None => Finding::fail(
+            "no nft: from chapter 6 on, containers on the bridge (the default) need it for their NAT rules",
+            "`sudo apt install nftables` (Fedora: `sudo dnf install nftables`)",
+        ),
     }
 }
 

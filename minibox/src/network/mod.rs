@@ -102,9 +102,7 @@ struct Bridged {
     /// kernel's 15).
     host_device: String,
     ports: Vec<Published>,
-    /// The container's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf`, written here and
-    /// bind-mounted over the root filesystem's.
-    etc: PathBuf,
+    hostname: String,
 }
 
 impl Network {
@@ -128,26 +126,33 @@ impl Network {
             }
         };
         step!("address {}/{PREFIX} on {BRIDGE}", lease.address);
-        let etc = dir.path.join("containers").join(id);
         let host_device = format!("mb{id}");
-        let bridged = Bridged { dir, lease: Some(lease), host_device, ports: ports.to_vec(), etc };
+        let hostname = hostname.to_string();
+        let bridged = Bridged { dir, lease: Some(lease), host_device, ports: ports.to_vec(), hostname };
         // From here on, dropping `network` gives everything back (under the lock, so not before
         // this one is let go).
         let network = Network { mode, bridged: Some(bridged) };
         let bridged = network.bridged.as_ref().expect("just made");
-        let made = bridged.dir.ensure_bridge().and_then(|()| write_etc_files(&bridged.etc, hostname, bridged.address()));
+        let made = bridged.dir.ensure_bridge();
         drop(locked);
         made?;
         Ok(network)
     }
 
-    /// The files to bind-mount over the root filesystem's, as (source, path in the container).
-    pub fn etc_files(&self) -> Vec<(PathBuf, PathBuf)> {
-        let Some(bridged) = &self.bridged else { return Vec::new() };
-        ["hosts", "hostname", "resolv.conf"]
-            .into_iter()
-            .map(|name| (bridged.etc.join(name), Path::new("/etc").join(name)))
-            .collect()
+    /// For a bridged container, a directory holding its `etc/hosts`, `etc/hostname` and
+    /// `etc/resolv.conf`, written under `dir` (which goes with the container), to lay over its
+    /// root filesystem: `None` for the other modes.
+    pub fn etc_layer(&self, dir: &Path) -> Result<Option<PathBuf>> {
+        let Some(bridged) = &self.bridged else { return Ok(None) };
+        let (address, name) = (bridged.address(), &bridged.hostname);
+        let etc = dir.join("etc");
+        std::fs::create_dir_all(&etc).with_context(|| format!("creating {}", etc.display()))?;
+        let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{address}\t{name}\n");
+        let resolv = resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
+        for (file, content) in [("hosts", hosts), ("hostname", format!("{name}\n")), ("resolv.conf", resolv)] {
+            std::fs::write(etc.join(file), content).with_context(|| format!("writing {}/{file}", etc.display()))?;
+        }
+        Ok(Some(dir.to_path_buf()))
     }
 
     // ANCHOR: enter
@@ -261,7 +266,6 @@ impl Bridged {
         };
         note(nat::unpublish(&self.ports));
         note(Netlink::open().and_then(|mut n| n.delete_link(&self.host_device)).map(|_| ()));
-        note(remove_dir_if_there(&self.etc));
         if let Some(lease) = self.lease.take() {
             note(lease.release());
         }
@@ -325,7 +329,6 @@ impl NetworkDir {
                 step!("reclaiming {} from container {} (its minibox was killed)", record.address, record.id);
                 let _ = nat::unpublish(&record.ports);
                 netlink.delete_link(&format!("mb{}", record.id))?;
-                remove_dir_if_there(&self.path.join("containers").join(&record.id))?;
                 ipam::forget(&leases, record)?;
             }
         }
@@ -373,7 +376,7 @@ impl NetworkDir {
             return Ok(());
         }
         // The lock file goes last: whoever waits on it sees it gone and takes a new one.
-        for entry in ["leases", "containers", "lock"] {
+        for entry in ["leases", "lock"] {
             let path = self.path.join(entry);
             let _ = std::fs::remove_file(&path).or_else(|_| std::fs::remove_dir(&path));
         }
@@ -399,16 +402,6 @@ pub fn reclaim() -> Result<usize> {
     Ok(before - ipam::read_all(&dir.leases())?.len())
 }
 
-/// `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` for the container, in `dir`.
-fn write_etc_files(dir: &Path, hostname: &str, address: Ipv4Addr) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{address}\t{hostname}\n");
-    std::fs::write(dir.join("hosts"), hosts)?;
-    std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
-    std::fs::write(dir.join("resolv.conf"), resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()))?;
-    Ok(())
-}
-
 /// The host's resolver configuration as a container can use it: a name server on the host's
 /// loopback (systemd-resolved's 127.0.0.53) is not reachable from the container's own loopback,
 /// so those go; when none is left, public ones take their place (as Docker does).
@@ -428,15 +421,6 @@ pub fn resolv_conf(host: &str) -> String {
         kept.extend(["nameserver 8.8.8.8", "nameserver 8.8.4.4"]);
     }
     kept.join("\n") + "\n"
-}
-
-fn remove_dir_if_there(dir: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-            Err(error).with_context(|| format!("removing {}", dir.display()))
-        }
-        _ => Ok(()),
-    }
 }
 
 #[cfg(test)]

@@ -72,6 +72,7 @@ impl Netlink {
         self.request(RouteNetlinkMessage::NewLink(link), true, &format!("ip link add {name} type bridge"))
     }
 
+    // ANCHOR: create_veth
     /// `ip link add HOST type veth peer name PEER netns PID`: a veth pair whose peer is made
     /// directly in the network namespace of process `pid`.
     pub fn create_veth(&mut self, host: &str, peer: &str, pid: u32) -> Result<()> {
@@ -88,6 +89,7 @@ impl Netlink {
         let what = format!("ip link add {host} type veth peer name {peer} netns {pid}");
         self.request(RouteNetlinkMessage::NewLink(link), true, &what)
     }
+    // ANCHOR_END: create_veth
 
     /// `ip link set NAME master BRIDGE`
     pub fn set_controller(&mut self, name: &str, bridge: &str) -> Result<()> {
