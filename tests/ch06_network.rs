@@ -19,7 +19,15 @@ const CLEANING_UP: &str = "Chapter 6, \"Cleaning up the network\"";
 
 /// The address of `eth0` that `ip -o -4 addr show dev eth0` printed, if any.
 fn address_in(output: &str) -> Option<Ipv4Addr> {
-    output.lines().find(|l| l.contains("eth0") && l.contains("inet "))?.split("inet ").nth(1)?.split('/').next()?.parse().ok()
+    output
+        .lines()
+        .find(|l| l.contains("eth0") && l.contains("inet "))?
+        .split("inet ")
+        .nth(1)?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Connect to `address:port` until something answers (for up to 10 s), and read what it says.
@@ -27,7 +35,10 @@ fn read_from(address: &str, port: u16) -> Result<String, String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut last_error = String::new();
     while Instant::now() < deadline {
-        match TcpStream::connect_timeout(&format!("{address}:{port}").parse().unwrap(), Duration::from_secs(1)) {
+        match TcpStream::connect_timeout(
+            &format!("{address}:{port}").parse().unwrap(),
+            Duration::from_secs(1),
+        ) {
             Ok(mut stream) => {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
                 let mut text = String::new();
@@ -49,7 +60,8 @@ fn read_from(address: &str, port: u16) -> Result<String, String> {
 fn with_network_none_the_container_has_only_loopback_and_it_is_up() {
     let host = TestHost::new();
     let sandbox = Sandbox::new().in_test_host(&host);
-    let ran = sandbox.run(&["run", "--network", "none", "--", "sh", "-c", "ip -o link show; ip -o -4 addr show"]);
+    let ran =
+        sandbox.run(&["run", "--network", "none", "--", "sh", "-c", "ip -o link show; ip -o -4 addr show"]);
     ran.expect_code(0, "`ip` inside the container should run", NAMESPACE);
     let devices: Vec<&str> =
         ran.stdout.lines().filter(|l| l.contains(": <")).filter_map(|l| l.split(": ").nth(1)).collect();
@@ -85,8 +97,8 @@ fn a_bridged_container_reaches_the_bridge_and_another_container_with_an_address_
         "sh",
         "-c",
         &format!(
-            "ip -o -4 addr show dev eth0; ping -c 1 -W 2 {GATEWAY} >/dev/null && echo gateway-answered; \
-             for i in $(seq 50); do echo hello-from-the-second | nc 10.77.0.2 7000 && echo sent && break; \
+            "ip -o -4 addr show dev eth0; ping -c 1 -W 2 {GATEWAY} >/dev/null && echo gateway-answered && \
+             for i in $(seq 50); do echo hello-from-the-second | nc -w 1 10.77.0.2 7000 && echo sent && break; \
              sleep 0.1; done"
         ),
     ]);
@@ -121,7 +133,10 @@ fn a_bridged_container_reaches_the_bridge_and_another_container_with_an_address_
     );
     let (a, b) = (address_in(&first.stdout), address_in(&second.stdout));
     ensure(
-        a.is_some() && b.is_some() && a != b && [a, b].iter().flatten().all(|ip| ip.octets()[..3] == [10, 77, 0]),
+        a.is_some()
+            && b.is_some()
+            && a != b
+            && [a, b].iter().flatten().all(|ip| ip.octets()[..3] == [10, 77, 0]),
         "two different IPv4 addresses in 10.77.0.0/24 on the containers' eth0",
         format!("{a:?} and {b:?}{}{}", first.transcript(), second.transcript()),
         "the container's end of the veth pair (eth0) gets its own lease's address",
@@ -243,7 +258,10 @@ fn nothing_is_left_when_the_container_ends_or_when_minibox_is_killed() {
     next.expect_code(0, "a minibox started after another was killed should run normally", CLEANING_UP);
     let left = host.inside(support::network::links);
     let table = host.inside(|| {
-        std::process::Command::new("nft").args(["list", "tables"]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        std::process::Command::new("nft")
+            .args(["list", "tables"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
     });
     ensure(
         left == ["lo"] && table.as_deref().is_ok_and(|t| !t.contains("minibox")),

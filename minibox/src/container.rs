@@ -204,12 +204,13 @@ pub fn run(config: &Config) -> Result<i32> {
 // ANCHOR: set_up
 /// The container's side of the fork: everything that must be in place before the command starts.
 /// It runs in the child, so nothing here can change the host.
-//@ begin 6
-fn set_up(config: &Config, prepared: &Prepared, channel: &Channel) -> Result<()> {
-//@ end
-//@ until 6
-//| fn set_up(config: &Config, prepared: &Prepared) -> Result<()> {
-//@ end
+fn set_up(
+    config: &Config,
+    prepared: &Prepared,
+    //@ begin 6
+    channel: &Channel,
+    //@ end
+) -> Result<()> {
     //@ begin 4
     // First, while /sys/fs/cgroup is still in view: from here on, all of it is counted and limited.
     prepared.cgroup.join()?;

@@ -53,7 +53,10 @@ impl TestHost {
         let outside = format!("{}-out", host.name);
         ip(&["netns", "add", &outside]);
         host.outside = Some(outside.clone());
-        ip(&["-n", &host.name, "link", "add", "uplink", "type", "veth", "peer", "name", "eth0", "netns", &outside]);
+        ip(&[
+            "-n", &host.name, "link", "add", "uplink", "type", "veth", "peer", "name", "eth0", "netns",
+            &outside,
+        ]);
         ip(&["-n", &host.name, "addr", "add", &format!("{HOST_ADDRESS}/24"), "dev", "uplink"]);
         ip(&["-n", &host.name, "link", "set", "uplink", "up"]);
         ip(&["-n", &outside, "addr", "add", &format!("{OUTSIDE_ADDRESS}/24"), "dev", "eth0"]);
@@ -93,7 +96,8 @@ fn sweep_stale_namespaces() {
     let Ok(entries) = std::fs::read_dir("/run/netns") else { return };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(PREFIX).and_then(|rest| rest.split('-').next()?.parse::<i32>().ok())
+        let Some(pid) =
+            name.strip_prefix(PREFIX).and_then(|rest| rest.split('-').next()?.parse::<i32>().ok())
         else {
             continue;
         };
@@ -111,7 +115,9 @@ fn ip(args: &[&str]) {
             &format!("ip {}", args.join(" ")),
             String::from_utf8_lossy(&output.stderr).trim(),
         ),
-        Err(error) => super::fixture_failed(&format!("ip {} (is iproute2 installed?)", args.join(" ")), error),
+        Err(error) => {
+            super::fixture_failed(&format!("ip {} (is iproute2 installed?)", args.join(" ")), error)
+        }
     }
 }
 
@@ -122,11 +128,16 @@ pub fn in_namespace<T: Send>(path: Option<&Path>, f: impl FnOnce() -> T + Send) 
         scope
             .spawn(|| {
                 if let Some(path) = path {
-                    let namespace = File::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+                    let namespace =
+                        File::open(path).unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
                     // SAFETY: setns takes a descriptor that `namespace` keeps open; it changes
                     // this thread's network namespace only.
                     if unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                        panic!("entering the network namespace {}: {}", path.display(), std::io::Error::last_os_error());
+                        panic!(
+                            "entering the network namespace {}: {}",
+                            path.display(),
+                            std::io::Error::last_os_error()
+                        );
                     }
                 }
                 f()
@@ -222,7 +233,9 @@ fn clean_up(namespace: Option<&Path>, now: &NetworkState, ip_forward: &str) {
     in_namespace(namespace, || {
         for link in links() {
             let veth_of = link.strip_prefix("mb").filter(|id| id.len() == 12);
-            if veth_of.is_some_and(|id| !now.live_ids.contains(id)) || (link == BRIDGE && now.live_ids.is_empty()) {
+            if veth_of.is_some_and(|id| !now.live_ids.contains(id))
+                || (link == BRIDGE && now.live_ids.is_empty())
+            {
                 let _ = Command::new("ip").args(["link", "del", &link]).status();
             }
         }

@@ -79,7 +79,8 @@ pub fn allocate(leases: &Path, id: &str, ports: &[Published]) -> Result<Lease> {
 impl Lease {
     /// Give the address back.
     pub fn release(self) -> Result<()> {
-        std::fs::remove_file(&self.path).with_context(|| format!("removing the lease {}", self.path.display()))
+        std::fs::remove_file(&self.path)
+            .with_context(|| format!("removing the lease {}", self.path.display()))
     }
 }
 

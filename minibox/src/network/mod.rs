@@ -68,7 +68,8 @@ pub struct Published {
 impl std::str::FromStr for Published {
     type Err = String;
     fn from_str(text: &str) -> Result<Published, String> {
-        let wrong = || format!("-p wants HOSTPORT:CONTAINERPORT[/tcp|/udp] with ports 1 to 65535, not `{text}`");
+        let wrong =
+            || format!("-p wants HOSTPORT:CONTAINERPORT[/tcp|/udp] with ports 1 to 65535, not `{text}`");
         let (ports, protocol) = match text.split_once('/') {
             Some((ports, "tcp")) => (ports, "tcp"),
             Some((ports, "udp")) => (ports, "udp"),
@@ -118,13 +119,14 @@ impl Network {
         nat::check_nft_installed()?;
         let dir = NetworkDir::of_this_namespace()?;
         let locked = dir.lock()?;
-        let (lease, dir) = match dir.reclaim_orphans(false).and_then(|()| ipam::allocate(&dir.leases(), id, ports)) {
-            Ok(lease) => (lease, dir),
-            Err(error) => {
-                drop(locked);
-                return Err(error);
-            }
-        };
+        let (lease, dir) =
+            match dir.reclaim_orphans(false).and_then(|()| ipam::allocate(&dir.leases(), id, ports)) {
+                Ok(lease) => (lease, dir),
+                Err(error) => {
+                    drop(locked);
+                    return Err(error);
+                }
+            };
         step!("address {}/{PREFIX} on {BRIDGE}", lease.address);
         let host_device = format!("mb{id}");
         let hostname = hostname.to_string();
@@ -147,10 +149,13 @@ impl Network {
         let (address, name) = (bridged.address(), &bridged.hostname);
         let etc = dir.join("etc");
         std::fs::create_dir_all(&etc).with_context(|| format!("creating {}", etc.display()))?;
-        let hosts = format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{address}\t{name}\n");
+        let hosts =
+            format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{address}\t{name}\n");
         let resolv = resolv_conf(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default());
-        for (file, content) in [("hosts", hosts), ("hostname", format!("{name}\n")), ("resolv.conf", resolv)] {
-            std::fs::write(etc.join(file), content).with_context(|| format!("writing {}/{file}", etc.display()))?;
+        for (file, content) in [("hosts", hosts), ("hostname", format!("{name}\n")), ("resolv.conf", resolv)]
+        {
+            std::fs::write(etc.join(file), content)
+                .with_context(|| format!("writing {}/{file}", etc.display()))?;
         }
         Ok(Some(dir.to_path_buf()))
     }
@@ -298,7 +303,8 @@ impl NetworkDir {
     /// taken is checked to be on the file that is still there (or taken again).
     fn lock(&self) -> Result<File> {
         loop {
-            std::fs::create_dir_all(&self.path).with_context(|| format!("creating {}", self.path.display()))?;
+            std::fs::create_dir_all(&self.path)
+                .with_context(|| format!("creating {}", self.path.display()))?;
             let path = self.path.join("lock");
             let file = std::fs::OpenOptions::new()
                 .create(true)
@@ -308,7 +314,8 @@ impl NetworkDir {
                 .with_context(|| format!("opening {}", path.display()))?;
             // SAFETY: flock takes a descriptor that `file` keeps open for the call.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-                return Err(std::io::Error::last_os_error()).with_context(|| format!("locking {}", path.display()));
+                return Err(std::io::Error::last_os_error())
+                    .with_context(|| format!("locking {}", path.display()));
             }
             let still_there = std::fs::metadata(&path).ok().map(|m| m.ino());
             if still_there == Some(file.metadata()?.ino()) {
@@ -353,7 +360,8 @@ impl NetworkDir {
         let before = std::fs::read_to_string(IP_FORWARD).with_context(|| format!("reading {IP_FORWARD}"))?;
         if before.trim() != "1" {
             std::fs::write(self.path.join("ip_forward.before"), &before)?;
-            std::fs::write(IP_FORWARD, "1").with_context(|| format!("turning forwarding on ({IP_FORWARD})"))?;
+            std::fs::write(IP_FORWARD, "1")
+                .with_context(|| format!("turning forwarding on ({IP_FORWARD})"))?;
         }
         step!("made the bridge {BRIDGE} ({GATEWAY}/{PREFIX}) and the nftables table {}", nat::TABLE);
         Ok(())
@@ -439,7 +447,10 @@ mod tests {
 
     #[test]
     fn loopback_name_servers_are_replaced() {
-        assert_eq!(resolv_conf("nameserver 127.0.0.53\nsearch lan\n"), "search lan\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+        assert_eq!(
+            resolv_conf("nameserver 127.0.0.53\nsearch lan\n"),
+            "search lan\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
+        );
         assert_eq!(resolv_conf("nameserver 192.168.1.1\n"), "nameserver 192.168.1.1\n");
     }
 }

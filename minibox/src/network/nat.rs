@@ -73,7 +73,10 @@ pub fn publish(ports: &[Published], address: Ipv4Addr) -> Result<()> {
     let script = format!("add element ip {TABLE} ports {{ {} }}\n", elements.join(", "));
     nft(&script, "publishing ports").map_err(|error| {
         if format!("{error:#}").contains("File exists") {
-            anyhow::anyhow!("publishing ports: one of {} is already published by another container", list(ports))
+            anyhow::anyhow!(
+                "publishing ports: one of {} is already published by another container",
+                list(ports)
+            )
         } else {
             error
         }
@@ -111,7 +114,10 @@ pub fn check_nft_installed() -> Result<()> {
 
 /// Run `nft -f -` with `script` on its standard input.
 fn nft(script: &str, what: &str) -> Result<()> {
-    let program = ["/usr/sbin/nft", "/sbin/nft"].into_iter().find(|p| std::path::Path::new(p).is_file()).unwrap_or("nft");
+    let program = ["/usr/sbin/nft", "/sbin/nft"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+        .unwrap_or("nft");
     let mut child = Command::new(program)
         .args(["-f", "-"])
         .stdin(Stdio::piped())

@@ -10,7 +10,9 @@ use netlink_packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
@@ -46,7 +48,10 @@ impl Netlink {
         self.socket.send(&buffer, 0).with_context(|| format!("{what}: sending the request"))?;
         let mut answer = vec![0; 8192];
         loop {
-            let size = self.socket.recv(&mut &mut answer[..], 0).with_context(|| format!("{what}: reading the answer"))?;
+            let size = self
+                .socket
+                .recv(&mut &mut answer[..], 0)
+                .with_context(|| format!("{what}: reading the answer"))?;
             let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&answer[..size])
                 .with_context(|| format!("{what}: decoding the answer"))?;
             if reply.header.sequence_number != self.sequence {
@@ -55,7 +60,9 @@ impl Netlink {
             return match reply.payload {
                 NetlinkPayload::Error(error) => match error.code {
                     None => Ok(()),
-                    Some(code) => Err(std::io::Error::from_raw_os_error(-code.get())).context(what.to_string()),
+                    Some(code) => {
+                        Err(std::io::Error::from_raw_os_error(-code.get())).context(what.to_string())
+                    }
                 },
                 other => bail!("{what}: unexpected answer {other:?}"),
             };
@@ -96,7 +103,11 @@ impl Netlink {
         let mut link = LinkMessage::default();
         link.header.index = index_of(name)?;
         link.attributes = vec![LinkAttribute::Controller(index_of(bridge)?)];
-        self.request(RouteNetlinkMessage::SetLink(link), false, &format!("ip link set {name} master {bridge}"))
+        self.request(
+            RouteNetlinkMessage::SetLink(link),
+            false,
+            &format!("ip link set {name} master {bridge}"),
+        )
     }
 
     /// `ip link set NAME up`
@@ -114,8 +125,10 @@ impl Netlink {
         message.header.family = AddressFamily::Inet;
         message.header.prefix_len = prefix;
         message.header.index = index_of(name)?;
-        message.attributes =
-            vec![AddressAttribute::Local(IpAddr::V4(address)), AddressAttribute::Address(IpAddr::V4(address))];
+        message.attributes = vec![
+            AddressAttribute::Local(IpAddr::V4(address)),
+            AddressAttribute::Address(IpAddr::V4(address)),
+        ];
         let what = format!("ip addr add {address}/{prefix} dev {name}");
         self.request(RouteNetlinkMessage::NewAddress(message), true, &what)
     }
@@ -129,7 +142,11 @@ impl Netlink {
         route.header.scope = RouteScope::Universe;
         route.header.kind = RouteType::Unicast;
         route.attributes = vec![RouteAttribute::Gateway(RouteAddress::Inet(gateway))];
-        self.request(RouteNetlinkMessage::NewRoute(route), true, &format!("ip route add default via {gateway}"))
+        self.request(
+            RouteNetlinkMessage::NewRoute(route),
+            true,
+            &format!("ip route add default via {gateway}"),
+        )
     }
 
     /// `ip link del NAME`; `false` when there was no such device.

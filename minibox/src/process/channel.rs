@@ -70,7 +70,8 @@ impl Channel {
         let mut buffer = [0u8; 64];
         let received = loop {
             // SAFETY: recv writes at most `buffer.len()` bytes into the buffer.
-            let n = unsafe { libc::recv(self.socket.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len(), 0) };
+            let n =
+                unsafe { libc::recv(self.socket.as_raw_fd(), buffer.as_mut_ptr().cast(), buffer.len(), 0) };
             if n >= 0 {
                 break n as usize;
             }
@@ -85,7 +86,9 @@ impl Channel {
         let word = &buffer[..received];
         match Message::ALL.into_iter().find(|m| m.word().as_bytes() == word) {
             Some(message) => Ok(Some(message)),
-            None => bail!("the set-up channel carried an unknown message {:?}", String::from_utf8_lossy(word)),
+            None => {
+                bail!("the set-up channel carried an unknown message {:?}", String::from_utf8_lossy(word))
+            }
         }
     }
 
