@@ -146,6 +146,40 @@ fn a_bridged_container_reaches_the_bridge_and_another_container_with_an_address_
 
 #[test]
 #[serial]
+fn an_image_container_gets_its_hosts_hostname_and_resolv_conf() {
+    let host = TestHost::new();
+    let sandbox = Sandbox::new().in_test_host(&host);
+    let ran = sandbox.run(&[
+        "run",
+        "--hostname",
+        "web1",
+        "--",
+        "sh",
+        "-c",
+        "ip -o -4 addr show dev eth0; echo ---; cat /etc/hosts; echo ---; cat /etc/hostname; echo ---; \
+         grep -c nameserver /etc/resolv.conf",
+    ]);
+    ran.expect_code(0, "the container should run and read its /etc files", ROUTES);
+    let parts: Vec<&str> = ran.stdout.split("---\n").collect();
+    let address = address_in(parts.first().unwrap_or(&""));
+    let hosts_line = address.map(|a| format!("{a}\tweb1"));
+    ensure(
+        parts.len() == 4
+            && hosts_line.as_ref().is_some_and(|line| parts[1].contains(line.as_str()))
+            && parts[1].contains("127.0.0.1\tlocalhost")
+            && parts[2].trim() == "web1"
+            && parts[3].trim().parse::<u32>().is_ok_and(|n| n > 0),
+        "/etc/hosts naming localhost and the container's address as web1, /etc/hostname web1, and a \
+         resolv.conf with a name server",
+        ran.transcript(),
+        "an image's container gets its /etc/hosts, /etc/hostname and /etc/resolv.conf as a layer on top of \
+         the image's, written from its lease",
+        ROUTES,
+    );
+}
+
+#[test]
+#[serial]
 fn a_published_port_answers_from_the_host_and_from_outside() {
     let host = TestHost::with_outside();
     let sandbox = Sandbox::new().in_test_host(&host);

@@ -35,6 +35,9 @@ pub struct TestHost {
     pub name: String,
     pub path: PathBuf,
     outside: Option<String>,
+    /// minibox's directory for this namespace's network, removed with the namespace: a run cut
+    /// short (a timeout) may leave a lease there, which no later run in this namespace reclaims.
+    network_dir: PathBuf,
 }
 
 impl TestHost {
@@ -42,7 +45,10 @@ impl TestHost {
         sweep_stale_namespaces();
         let name = format!("{PREFIX}{}-{}", std::process::id(), HOSTS.fetch_add(1, Ordering::Relaxed));
         ip(&["netns", "add", &name]);
-        let host = TestHost { path: PathBuf::from("/run/netns").join(&name), name, outside: None };
+        let path = PathBuf::from("/run/netns").join(&name);
+        let inode = std::fs::metadata(&path).map(|m| m.ino()).unwrap_or(0);
+        let network_dir = Path::new(RUN_DIR).join(inode.to_string());
+        let host = TestHost { path, name, outside: None, network_dir };
         ip(&["-n", &host.name, "link", "set", "lo", "up"]);
         host
     }
@@ -87,6 +93,10 @@ impl Drop for TestHost {
     fn drop(&mut self) {
         for name in self.outside.iter().chain([&self.name]) {
             let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.network_dir);
+        for empty in [Path::new(RUN_DIR), Path::new("/run/minibox")] {
+            let _ = std::fs::remove_dir(empty);
         }
     }
 }
