@@ -133,7 +133,12 @@ fn nft(script: &str, what: &str) -> Result<()> {
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let first = stderr.lines().find(|l| l.contains("Error")).unwrap_or(stderr.trim());
-        bail!("{what}: nft failed: {first}");
+        let modules = if first.contains("No such file or directory") || first.contains("not supported") {
+            " (is the kernel's nftables NAT there? `modprobe nft_chain_nat nft_nat nft_masq nft_fib_ipv4`)"
+        } else {
+            ""
+        };
+        bail!("{what}: nft failed: {first}{modules}");
     }
     Ok(())
 }

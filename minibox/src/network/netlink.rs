@@ -77,6 +77,7 @@ impl Netlink {
             LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]),
         ];
         self.request(RouteNetlinkMessage::NewLink(link), true, &format!("ip link add {name} type bridge"))
+            .map_err(|error| missing_module(error, "bridge"))
     }
 
     // ANCHOR: create_veth
@@ -95,6 +96,7 @@ impl Netlink {
         ];
         let what = format!("ip link add {host} type veth peer name {peer} netns {pid}");
         self.request(RouteNetlinkMessage::NewLink(link), true, &what)
+            .map_err(|error| missing_module(error, "veth"))
     }
     // ANCHOR_END: create_veth
 
@@ -177,6 +179,17 @@ fn try_index_of(name: &str) -> Option<u32> {
 
 fn index_of(name: &str) -> Result<u32> {
     try_index_of(name).with_context(|| format!("no network device named {name}"))
+}
+
+/// A kernel without the device kind's module answers EOPNOTSUPP: say which module to load.
+fn missing_module(error: anyhow::Error, module: &str) -> anyhow::Error {
+    if is_errno(&error, libc::EOPNOTSUPP) {
+        error.context(format!(
+            "the kernel lacks the {module} module: `modprobe {module}`, or run with --network none"
+        ))
+    } else {
+        error
+    }
 }
 
 /// Is `error` (or one of its causes) the system error `errno`?
