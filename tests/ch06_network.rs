@@ -97,7 +97,7 @@ fn a_bridged_container_reaches_the_bridge_and_another_container_with_an_address_
         "sh",
         "-c",
         &format!(
-            "ip -o -4 addr show dev eth0; ping -c 1 -W 2 {GATEWAY} >/dev/null && echo gateway-answered && \
+            "ip -o -4 addr show dev eth0; ping -c 3 -W 3 {GATEWAY} >/dev/null && echo gateway-answered && \
              for i in $(seq 50); do echo hello-from-the-second | nc -w 1 10.77.0.2 7000 && echo sent && break; \
              sleep 0.1; done"
         ),
