@@ -33,11 +33,6 @@ pub struct Rootfs {
     /// Where the command starts: the image's working directory.
     pub workdir: PathBuf,
     //@ end
-    //@ begin 6
-    /// Files bind-mounted over the root filesystem's, as (source on the host, path inside):
-    /// the container's `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` (chapter 6).
-    pub files: Vec<(PathBuf, PathBuf)>,
-    //@ end
 }
 
 impl Rootfs {
@@ -49,9 +44,6 @@ impl Rootfs {
             //@ begin 5
             overlay: None,
             workdir: PathBuf::from("/"),
-            //@ end
-            //@ begin 6
-            files: Vec::new(),
             //@ end
         }
     }
@@ -112,9 +104,6 @@ pub fn enter(rootfs: &Rootfs) -> Result<()> {
         overlay.mount_on(&rootfs.dir)?;
     }
     //@ end
-    //@ begin 6
-    bind_files(&rootfs.dir, &rootfs.files)?;
-    //@ end
     pivot_into(&rootfs.dir)?;
     mount_proc_and_sys()?;
     populate_dev()?;
@@ -130,33 +119,6 @@ pub fn enter(rootfs: &Rootfs) -> Result<()> {
 }
 // ANCHOR_END: enter
 
-//@ begin 6
-/// Bind-mount each file over its path in the new root, before `pivot_root` (the sources are
-/// host paths). A missing file is created as an empty mount point where it can be (as runc
-/// does); a path whose directory is missing, or a symbolic link on the way (which would point
-/// the mount outside the root), is left alone.
-fn bind_files(new_root: &Path, files: &[(PathBuf, PathBuf)]) -> Result<()> {
-    for (source, inside) in files {
-        let relative = inside.strip_prefix("/").unwrap_or(inside);
-        let target = new_root.join(relative);
-        let parent_is_a_directory = target
-            .parent()
-            .and_then(|parent| std::fs::symlink_metadata(parent).ok())
-            .is_some_and(|meta| meta.is_dir());
-        let usable = match std::fs::symlink_metadata(&target) {
-            Ok(meta) => meta.is_file(),
-            Err(_) => parent_is_a_directory && std::fs::File::create(&target).is_ok(),
-        };
-        if !parent_is_a_directory || !usable {
-            continue;
-        }
-        mount(Some(source.as_path()), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .with_context(|| format!("bind-mounting {} onto {}", source.display(), inside.display()))?;
-    }
-    Ok(())
-}
-
-//@ end
 // ANCHOR: prepare_new_root
 /// Stop mount events from travelling between the container and the host, then make the new
 /// root a mount point of its own (pivot_root wants one).
