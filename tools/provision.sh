@@ -25,9 +25,12 @@ MDBOOK=0.5.4
 MDBOOK_MERMAID=0.17.0
 # build-essential brings cc and libc6-dev (libc.a: the tests' probe is linked statically);
 # busybox-static fills the containers; procps and strace serve the book's demonstrations.
+# The network chapter: nftables (the nft program, for NAT and published ports) and iproute2
+# (ip, with which the tests make their network namespaces).
 # The registry chapter: its tests run docker-registry, push with skopeo, sign tokens with
 # openssl, and let podman pull what minibox pushed.
-PACKAGES="build-essential busybox-static ca-certificates curl git procps strace docker-registry skopeo openssl podman"
+PACKAGES="build-essential busybox-static ca-certificates curl git procps strace nftables iproute2
+    docker-registry skopeo openssl podman"
 BOOK_PORT=3000 # inside the VM; the Vagrantfile forwards it to the host's 127.0.0.1:3000
 
 usage() {

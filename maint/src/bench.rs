@@ -470,6 +470,10 @@ impl<'a> Lab<'a> {
             .arg("--root")
             .arg(&self.state)
             .args([
+                // The same namespaces as the OCI bundles (no network namespace): from the network chapter on
+                // minibox's default is a bridged network, measured apart (see DESIGN.md).
+                "--network",
+                "host",
                 "--memory",
                 &format!("{}m", MEMORY >> 20),
                 "--pids",

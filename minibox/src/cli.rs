@@ -186,6 +186,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "CPUS", value_parser = cpus_count, allow_hyphen_values = true)]
     pub cpus: Option<f64>,
     //@ end
+    //@ begin network
+    /// The container's network: bridge (its own namespace, on the bridge minibox0, with NAT),
+    /// none (its own namespace, loopback only) or host (the host's own network).
+    #[arg(long, value_name = "MODE", default_value = "bridge")]
+    pub network: crate::network::Mode,
+
+    /// Publish a container's port on the host: HOSTPORT:CONTAINERPORT[/tcp|/udp] (repeatable).
+    #[arg(short = 'p', long = "publish", value_name = "HOST:CONTAINER")]
+    pub publish: Vec<crate::network::Published>,
+    //@ end
     //@ begin images
     /// The image to run (default: busybox, built from the host's busybox-static on first use).
     #[arg(value_name = "IMAGE")]
@@ -266,6 +276,10 @@ impl RunArgs {
             //@ end
             //@ begin images
             image: self.image,
+            //@ end
+            //@ begin network
+            network: self.network,
+            publish: self.publish,
             //@ end
         })
     }

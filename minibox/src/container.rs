@@ -17,6 +17,10 @@ use anyhow::bail;
 use crate::rootfs::{self, Rootfs};
 use std::path::PathBuf;
 //@ end
+//@ begin network
+use crate::network::{self, Mode, Network, Published};
+//@ end
+use crate::process::channel::{self, Channel};
 use crate::step;
 use anyhow::Result;
 
@@ -49,6 +53,12 @@ pub struct Config {
     /// The image to run; the default image when neither this nor `--rootfs` is given.
     pub image: Option<String>,
     //@ end
+    //@ begin network
+    /// `--network`: none, host or bridge (the default).
+    pub network: Mode,
+    /// `-p HOSTPORT:CONTAINERPORT`: ports published on the host.
+    pub publish: Vec<Published>,
+    //@ end
 }
 
 /// What the parent has prepared for the child's side of the fork.
@@ -64,6 +74,10 @@ struct Prepared {
     //@ end
     //@ begin cgroups
     cgroup: ContainerCgroup,
+    //@ end
+    //@ begin network
+    /// The container's network: an address, a veth pair, published ports.
+    network: Network,
     //@ end
 }
 
@@ -87,15 +101,33 @@ pub fn run(config: &Config) -> Result<i32> {
     let command = with_root_defaults(command, config, &root)?;
     step!("root filesystem {}", root.rootfs.dir.display());
     //@ end
+    //@ begin namespaces
+    let hostname = config.hostname.clone().unwrap_or_else(|| id.to_string());
+    //@ end
+    //@ begin network
+    let network = Network::prepare(config.network, &config.publish, id.as_str(), &hostname)?;
+    let mut root = root;
+    // An image's container gets its /etc/hosts, hostname and resolv.conf as a layer of its own on
+    // top of the image's (nothing is written into its upper directory, nothing mounted over /etc).
+    // A --rootfs directory is the user's: minibox neither writes into it nor mounts over it.
+    if let (Some(overlay), Some(dirs)) = (root.rootfs.overlay.as_mut(), root._container_dirs.as_ref())
+        && let Some(layer) = network.etc_layer(&dirs.dir.join("network"))?
+    {
+        overlay.lower.insert(0, layer);
+    }
+    //@ end
     let prepared = Prepared {
         //@ until namespaces
         //| // Nothing yet.
         //@ end
         //@ begin namespaces
-        hostname: config.hostname.clone().unwrap_or_else(|| id.to_string()),
+        hostname,
         //@ end
         //@ begin rootfs
         root,
+        //@ end
+        //@ begin network
+        network,
         //@ end
         //@ begin cgroups
         cgroup: ContainerCgroup::create(id.as_str(), config.limits)?,
@@ -105,11 +137,28 @@ pub fn run(config: &Config) -> Result<i32> {
     step!("cgroup {:?}", prepared.cgroup.paths());
     //@ end
 
+    //@ begin network
+    let own_pid_namespace = namespaces::own_pid_namespace()?;
+    //@ end
     //@ begin namespaces
     namespaces::new_pid_namespace_for_children()?;
     //@ end
-    let child = process::spawn(&command, || set_up(config, &prepared))?;
+    // A channel both ways, for the set-up steps that take turns (from the network chapter on, the
+    // child makes its network namespace and minibox plugs a veth pair into it).
+    let (channel, child_channel) = channel::pair()?;
+    let child = process::spawn(&command, || set_up(config, &prepared, &child_channel))?;
+    // Only the child may hold its end, so that the child's death reads as the end.
+    drop(child_channel);
+    //@ begin network
+    namespaces::restore_pid_namespace_for_children(&own_pid_namespace)?;
+    if let Err(error) = prepared.network.attach(child.pid, &channel) {
+        drop(channel); // the child stops waiting, fails, and is reaped by `started`
+        let _ = child.started();
+        return Err(error);
+    }
+    //@ end
     let pid = child.started()?;
+    drop(channel); // the set-up is over: the command runs
     step!("started {:?} as pid {pid}", command.argv);
 
     let status = process::wait_for_exit(pid)?;
@@ -125,6 +174,11 @@ pub fn run(config: &Config) -> Result<i32> {
         eprintln!("minibox: warning: {error:#}");
     }
     //@ end
+    //@ begin network
+    if let Err(error) = prepared.network.release() {
+        eprintln!("minibox: warning: {error:#}");
+    }
+    //@ end
     Ok(code)
 }
 // ANCHOR_END: run
@@ -132,10 +186,10 @@ pub fn run(config: &Config) -> Result<i32> {
 // ANCHOR: set_up
 /// The container's side of the fork: everything that must be in place before the command starts.
 /// It runs in the child, so nothing here can change the host.
-fn set_up(config: &Config, prepared: &Prepared) -> Result<()> {
+fn set_up(config: &Config, prepared: &Prepared, channel: &Channel) -> Result<()> {
     //@ until namespaces
     //| // Nothing yet: in this chapter the child runs the command as it is.
-    //| let _ = (config, prepared);
+    //| let _ = (config, prepared, channel);
     //@ end
     //@ begin cgroups
     // First, while /sys/fs/cgroup is still in view: from here on, all of it is counted and limited.
@@ -143,6 +197,12 @@ fn set_up(config: &Config, prepared: &Prepared) -> Result<()> {
     //@ end
     //@ begin namespaces
     namespaces::enter(&prepared.hostname)?;
+    //@ until network
+    //| let _ = channel; // the network chapter's set-up is the first that takes turns
+    //@ end
+    //@ end
+    //@ begin network
+    prepared.network.enter(channel)?;
     //@ end
     //@ begin rootfs
     rootfs::enter(&prepared.root.rootfs)?;
@@ -171,6 +231,9 @@ fn reclaim_leftovers(config: &Config) {
         //@ end
         //@ begin images
         image::reclaim(&config.state_dir),
+        //@ end
+        //@ begin network
+        network::reclaim(),
         //@ end
     ];
     for outcome in reclaimed {

@@ -5,21 +5,24 @@
 //!
 //! | chapter | module | what it does |
 //! | --- | --- | --- |
-//! | 1 | [`process`] | fork, exec, wait; exit codes; passing signals on |
+//! | process | [`process`] | fork, exec, wait; exit codes; passing signals on |
 //@ begin namespaces
-//! | 2 | [`namespaces`], [`init`] | new UTS, PID and IPC namespaces; a small init for PID 1 |
+//! | namespaces | [`namespaces`], [`init`] | new UTS, PID and IPC namespaces; a small init for PID 1 |
 //@ end
 //@ begin rootfs
-//! | 3 | [`rootfs`] | a mount namespace, pivot_root, /proc, /dev and /sys |
+//! | rootfs | [`rootfs`] | a mount namespace, pivot_root, /proc, /dev and /sys |
 //@ end
 //@ begin cgroups
-//! | 4 | [`cgroups`] | memory, pids and cpu limits with control groups |
+//! | cgroups | [`cgroups`] | memory, pids and cpu limits with control groups |
 //@ end
 //@ begin images
-//! | 5 | [`image`] | images: layers, overlayfs, copy-on-write |
+//! | images | [`image`] | images: layers, overlayfs, copy-on-write |
+//@ end
+//@ begin network
+//! | network | [`network`] | a network namespace, veth, a bridge, addresses, NAT, published ports |
 //@ end
 //@ begin registry
-//! | 6 | [`registry`] | pulling and pushing images: the distribution API, tokens |
+//! | registry | [`registry`] | pulling and pushing images: the distribution API, tokens |
 //@ end
 
 pub mod cli;
@@ -39,6 +42,9 @@ pub mod cgroups;
 //@ end
 //@ begin images
 pub mod image;
+//@ end
+//@ begin network
+pub mod network;
 //@ end
 //@ begin registry
 pub mod registry;

@@ -67,6 +67,23 @@ pub fn new_pid_namespace_for_children() -> Result<()> {
 }
 // ANCHOR_END: pid_namespace
 
+//@ begin network
+/// This process's own PID namespace, kept open to come back to (see
+/// [`restore_pid_namespace_for_children`]).
+pub fn own_pid_namespace() -> Result<std::fs::File> {
+    std::fs::File::open("/proc/self/ns/pid").context("opening /proc/self/ns/pid")
+}
+
+/// Make minibox's later children start in minibox's own PID namespace again. Once the
+/// container's first process has been forked into the new namespace, every later fork would go
+/// there too, and after that process ends the namespace takes no new process (fork fails with
+/// ENOMEM): the programs minibox runs itself (`nft`, chapter 6) belong on the host's side.
+pub fn restore_pid_namespace_for_children(own: &std::fs::File) -> Result<()> {
+    nix::sched::setns(own, nix::sched::CloneFlags::CLONE_NEWPID)
+        .context("setns(CLONE_NEWPID): back to minibox's own PID namespace for its children")
+}
+
+//@ end
 // ANCHOR: enter
 /// In the child, between fork and exec: move into new UTS and IPC namespaces, then give the
 /// container its hostname. Only the new UTS namespace changes; the host keeps its name.

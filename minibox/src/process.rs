@@ -23,6 +23,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+pub mod channel;
 
 /// What to run: the program with its arguments, and the whole environment it gets.
 #[derive(Clone, Debug, Default)]

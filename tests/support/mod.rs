@@ -26,6 +26,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
+// Chapter 6: test hosts (network namespaces of the tests' own) and the leak check's view of a network.
+pub mod network;
+
 /// The package under test, for example `chapter-03`.
 pub const PACKAGE: &str = env!("CARGO_PKG_NAME");
 /// Its `minibox` binary.
@@ -100,6 +103,8 @@ pub struct Sandbox {
     pub dir: PathBuf,
     /// minibox's state directory (`MINIBOX_ROOT`) for this test.
     pub state: PathBuf,
+    /// Chapter 6: the network namespace minibox runs in (a test host), or the test's own.
+    pub network_namespace: Option<PathBuf>,
 }
 
 /// A new directory in the system's temporary directory, with a name nobody can predict and
@@ -126,7 +131,13 @@ impl Sandbox {
         require_root();
         let dir = private_temp_dir("minibox-test-");
         let state = dir.join("state");
-        Sandbox { dir, state }
+        Sandbox { dir, state, network_namespace: None }
+    }
+
+    /// Chapter 6: run minibox inside `host`'s network namespace from now on.
+    pub fn in_test_host(mut self, host: &network::TestHost) -> Sandbox {
+        self.network_namespace = Some(host.path.clone());
+        self
     }
 
     /// Run `minibox ARGS...` to the end and check that it left nothing behind.
@@ -185,9 +196,21 @@ impl Sandbox {
                 Ok(())
             })
         };
+        // Chapter 6: minibox runs in the test host's network namespace (its mounts, cgroups and
+        // processes are the host's as ever).
+        if let Some(namespace) = &self.network_namespace {
+            let namespace = std::fs::File::open(namespace).expect("opening the test host's namespace");
+            // SAFETY: between fork and exec the closure calls only setns(2).
+            unsafe {
+                command.pre_exec(move || match libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) {
+                    0 => Ok(()),
+                    _ => Err(std::io::Error::last_os_error()),
+                })
+            };
+        }
         adjust(&mut command);
         let scope = self.scope(&args);
-        let before = HostState::now(&scope, &self.state);
+        let before = HostState::now(&scope, &self.state, self.network_namespace.as_deref());
         let mut child = command.spawn().unwrap_or_else(|e| panic!("starting {MINIBOX}: {e}"));
         // Read the output from the start: a full pipe would stop minibox and its command.
         let stdout = Capture::start(child.stdout.take());
@@ -203,6 +226,7 @@ impl Sandbox {
             before,
             scope,
             state: self.state.clone(),
+            network_namespace: self.network_namespace.clone(),
             finished: false,
         }
     }
@@ -296,6 +320,7 @@ pub struct Running {
     before: HostState,
     scope: Vec<PathBuf>,
     state: PathBuf,
+    network_namespace: Option<PathBuf>,
     /// Set once the run has been waited for; until then, dropping it kills the run.
     finished: bool,
 }
@@ -444,7 +469,14 @@ impl Running {
         let unclosed = self.collect_output();
         let ran = self.ran(Some(status));
         let processes = self.processes.borrow();
-        self.before.check_nothing_left(&left, &processes, &self.scope, &self.state, &ran);
+        self.before.check_nothing_left(
+            &left,
+            &processes,
+            &self.scope,
+            &self.state,
+            self.network_namespace.as_deref(),
+            &ran,
+        );
         if let Some(unclosed) = unclosed {
             fail(
                 "minibox's stdout and stderr to close once it and its command had ended",
@@ -987,6 +1019,8 @@ struct HostState {
     mounts: BTreeSet<String>,
     cgroups: BTreeSet<PathBuf>,
     containers: BTreeSet<PathBuf>,
+    /// From chapter 6: the network of the namespace minibox runs in.
+    network: Option<network::NetworkState>,
 }
 
 /// The container directories in a state directory (the images chapter keeps one per running container).
@@ -997,11 +1031,12 @@ fn container_dirs(state: &Path) -> BTreeSet<PathBuf> {
 }
 
 impl HostState {
-    fn now(scope: &[PathBuf], state: &Path) -> HostState {
+    fn now(scope: &[PathBuf], state: &Path, namespace: Option<&Path>) -> HostState {
         HostState {
             mounts: mounts_under(scope),
             cgroups: minibox_cgroups(),
             containers: container_dirs(state),
+            network: (snapshot_chapter() >= 6).then(|| network::NetworkState::now(namespace)),
         }
     }
 
@@ -1015,6 +1050,7 @@ impl HostState {
         processes: &RunProcesses,
         scope: &[PathBuf],
         state: &Path,
+        namespace: Option<&Path>,
         ran: &Ran,
     ) {
         // Each kind of leak: what was found, the likely cause, the section that explains it.
@@ -1056,6 +1092,11 @@ impl HostState {
                  belongs in a guard's Drop",
                 "images, \"Running an image\"",
             ));
+        }
+        if let Some(network) = &self.network {
+            for (what, cause, book) in network.new_leftovers(namespace) {
+                found.push((what, cause, book));
+            }
         }
         if let Some((_, cause, book)) = found.first() {
             let list: Vec<&str> = found.iter().map(|(what, _, _)| what.as_str()).collect();

@@ -27,6 +27,7 @@ const CHECKS: &[Check] = &[
     Check { name: "overlayfs", run: overlayfs },
     Check { name: "user namespaces", run: user_namespaces },
     Check { name: "busybox", run: busybox },
+    Check { name: "nftables", run: nftables },
     Check { name: "static libc", run: static_libc },
     Check { name: "registry tools", run: registry_tools }, // the registry chapter
     Check { name: "Rust", run: rust },
@@ -269,6 +270,18 @@ fn busybox(_: &Workspace) -> Finding {
             format!("{install}; it replaces the dynamic `busybox` package"),
         ),
         Err(why) => Finding::fail(format!("{shown}: {why}"), install),
+    }
+}
+
+/// The network chapter: bridged containers get their NAT rules from the nft program.
+fn nftables(_: &Workspace) -> Finding {
+    let found = ["/usr/sbin/nft", "/sbin/nft", "/usr/bin/nft"].into_iter().find(|p| Path::new(p).exists());
+    match found {
+        Some(path) => Finding::ok(format!("{path} (NAT for bridged containers, the network chapter)")),
+        None => Finding::fail(
+            "no nft: from the network chapter on, containers on the bridge (the default) need it for their NAT rules",
+            "`sudo apt install nftables` (Fedora: `sudo dnf install nftables`)",
+        ),
     }
 }
 

@@ -11,8 +11,19 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// What the test VM loads: virtiofs (the host's /) and overlayfs (a writable layer over it, and
-/// chapter 5's images), with what they depend on. virtio_pci finds the virtiofs device.
-const MODULES: &[&str] = &["virtio_pci", "virtiofs", "overlay"];
+/// the images chapter), with what they depend on. virtio_pci finds the virtiofs device. The network chapter:
+/// veth, the bridge, and nftables' NAT chains, masquerade and fib expressions.
+const MODULES: &[&str] = &[
+    "virtio_pci",
+    "virtiofs",
+    "overlay",
+    "veth",
+    "bridge",
+    "nft_chain_nat",
+    "nft_nat",
+    "nft_masq",
+    "nft_fib_ipv4",
+];
 
 /// The base initramfs for `kernel`, built unless an identical one is in `cache`.
 pub fn build(ws: &Workspace, kernel: &Kernel, cache: &Path) -> Result<PathBuf> {

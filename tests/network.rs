@@ -1,0 +1,310 @@
+//! The network chapter's graded tests. Every test runs minibox inside a "test host", a network namespace the
+//! test makes (and removes, also when it fails), so the bridge, veths, routes and nftables rules
+//! minibox makes never reach the real host, and every packet stays in namespaces the test made.
+
+mod support;
+
+use serial_test::serial;
+use std::io::Read;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+use support::network::{GATEWAY, HOST_ADDRESS, OUTSIDE_ADDRESS, TestHost};
+use support::{Sandbox, ensure, fail};
+
+const NAMESPACE: &str = "network, \"Network namespaces\"";
+const VETH: &str = "network, \"A cable between namespaces: veth\"";
+const ROUTES: &str = "network, \"Routes\"";
+const NAT: &str = "network, \"NAT and published ports\"";
+const CLEANING_UP: &str = "network, \"Cleaning up the network\"";
+
+/// The address of `eth0` that `ip -o -4 addr show dev eth0` printed, if any.
+fn address_in(output: &str) -> Option<Ipv4Addr> {
+    output
+        .lines()
+        .find(|l| l.contains("eth0") && l.contains("inet "))?
+        .split("inet ")
+        .nth(1)?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Connect to `address:port` until something answers (for up to 10 s), and read what it says.
+fn read_from(address: &str, port: u16) -> Result<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last_error = String::new();
+    while Instant::now() < deadline {
+        match TcpStream::connect_timeout(
+            &format!("{address}:{port}").parse().unwrap(),
+            Duration::from_secs(1),
+        ) {
+            Ok(mut stream) => {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut text = String::new();
+                let _ = stream.read_to_string(&mut text);
+                if !text.is_empty() {
+                    return Ok(text);
+                }
+                last_error = "the connection was accepted, then closed without a word".into();
+            }
+            Err(error) => last_error = error.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(last_error)
+}
+
+#[test]
+#[serial]
+fn with_network_none_the_container_has_only_loopback_and_it_is_up() {
+    let host = TestHost::new();
+    let sandbox = Sandbox::new().in_test_host(&host);
+    let ran =
+        sandbox.run(&["run", "--network", "none", "--", "sh", "-c", "ip -o link show; ip -o -4 addr show"]);
+    ran.expect_code(0, "`ip` inside the container should run", NAMESPACE);
+    let devices: Vec<&str> =
+        ran.stdout.lines().filter(|l| l.contains(": <")).filter_map(|l| l.split(": ").nth(1)).collect();
+    ensure(
+        devices == ["lo"],
+        "exactly one network device inside, lo",
+        format!("{devices:?}{}", ran.transcript()),
+        "the container needs a network namespace of its own (unshare CLONE_NEWNET) before anything else of \
+         the network",
+        NAMESPACE,
+    );
+    let lo_up = ran.stdout.lines().any(|l| l.contains(": lo:") && l.contains(",UP"));
+    ensure(
+        lo_up && ran.stdout.contains("inet 127.0.0.1/8"),
+        "lo up, with 127.0.0.1/8",
+        ran.transcript(),
+        "a new network namespace's lo starts down: bring it up (a netlink RTM_NEWLINK/SETLINK with IFF_UP)",
+        NAMESPACE,
+    );
+}
+
+#[test]
+#[serial]
+fn a_bridged_container_reaches_the_bridge_and_another_container_with_an_address_of_its_own() {
+    let host = TestHost::new();
+    let sandbox = Sandbox::new().in_test_host(&host);
+    // The first container on a fresh bridge gets its first free address, 10.77.0.2.
+    let first = sandbox.start(&["run", "--", "sh", "-c", "ip -o -4 addr show dev eth0; nc -l -p 7000"]);
+    let (first, _) = first.expect_process(|p| p.command == "nc", "the first container's `nc -l`", VETH);
+    let second = sandbox.run(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            "ip -o -4 addr show dev eth0; ping -c 3 -W 3 {GATEWAY} >/dev/null && echo gateway-answered && \
+             for i in $(seq 50); do echo hello-from-the-second | nc -w 1 10.77.0.2 7000 && echo sent && break; \
+             sleep 0.1; done"
+        ),
+    ]);
+    // The second container's side first: if it reached nothing, the first would wait for ever.
+    ensure(
+        second.stdout.contains("gateway-answered"),
+        format!("the bridge's address {GATEWAY} to answer a ping from the container"),
+        second.transcript(),
+        "the host's end of the veth pair must be plugged into the bridge (its controller) and be up, and the \
+         container's end must be up with its address",
+        VETH,
+    );
+    ensure(
+        second.stdout.contains("sent"),
+        "the second container to send a line to the first (10.77.0.2:7000)",
+        second.transcript(),
+        "both containers' veths must be on the same bridge, up",
+        VETH,
+    );
+    let first = first.wait_for(
+        Duration::from_secs(20),
+        "the first container to end once the second had sent it a line",
+        "the second container could not reach the first through the bridge",
+        VETH,
+    );
+    ensure(
+        first.stdout.contains("hello-from-the-second"),
+        "the first container to receive the second's line",
+        first.transcript(),
+        "both containers' veths must be on the same bridge, up",
+        VETH,
+    );
+    let (a, b) = (address_in(&first.stdout), address_in(&second.stdout));
+    ensure(
+        a.is_some()
+            && b.is_some()
+            && a != b
+            && [a, b].iter().flatten().all(|ip| ip.octets()[..3] == [10, 77, 0]),
+        "two different IPv4 addresses in 10.77.0.0/24 on the containers' eth0",
+        format!("{a:?} and {b:?}{}{}", first.transcript(), second.transcript()),
+        "the container's end of the veth pair (eth0) gets its own lease's address",
+        ROUTES,
+    );
+}
+
+#[test]
+#[serial]
+fn an_image_container_gets_its_hosts_hostname_and_resolv_conf() {
+    let host = TestHost::new();
+    let sandbox = Sandbox::new().in_test_host(&host);
+    let ran = sandbox.run(&[
+        "run",
+        "--hostname",
+        "web1",
+        "--",
+        "sh",
+        "-c",
+        "ip -o -4 addr show dev eth0; echo ---; cat /etc/hosts; echo ---; cat /etc/hostname; echo ---; \
+         grep -c nameserver /etc/resolv.conf",
+    ]);
+    ran.expect_code(0, "the container should run and read its /etc files", ROUTES);
+    let parts: Vec<&str> = ran.stdout.split("---\n").collect();
+    let address = address_in(parts.first().unwrap_or(&""));
+    let hosts_line = address.map(|a| format!("{a}\tweb1"));
+    ensure(
+        parts.len() == 4
+            && hosts_line.as_ref().is_some_and(|line| parts[1].contains(line.as_str()))
+            && parts[1].contains("127.0.0.1\tlocalhost")
+            && parts[2].trim() == "web1"
+            && parts[3].trim().parse::<u32>().is_ok_and(|n| n > 0),
+        "/etc/hosts naming localhost and the container's address as web1, /etc/hostname web1, and a \
+         resolv.conf with a name server",
+        ran.transcript(),
+        "an image's container gets its /etc/hosts, /etc/hostname and /etc/resolv.conf as a layer on top of \
+         the image's, written from its lease",
+        ROUTES,
+    );
+}
+
+#[test]
+#[serial]
+fn a_published_port_answers_from_the_host_and_from_outside() {
+    let host = TestHost::with_outside();
+    let sandbox = Sandbox::new().in_test_host(&host);
+    let server = sandbox.start(&[
+        "run",
+        "-p",
+        "8080:80",
+        "--",
+        "sh",
+        "-c",
+        "echo to-the-host | nc -l -p 80; echo to-the-outside | nc -l -p 80",
+    ]);
+    let (server, _) = server.expect_process(|p| p.command == "nc", "the container's `nc -l -p 80`", NAT);
+    let from_host = host.inside(|| read_from(HOST_ADDRESS, 8080));
+    if from_host.as_deref().map(str::trim) != Ok("to-the-host") {
+        drop(server);
+        fail(
+            format!("the container's server to answer on {HOST_ADDRESS}:8080 from the host itself"),
+            format!("{from_host:?}"),
+            "a connection that starts on the host goes through the nat output hook, not prerouting: DNAT the \
+             published port in both",
+            NAT,
+        );
+    }
+    let from_outside = host.outside(|| read_from(HOST_ADDRESS, 8080));
+    let ran = server.wait_for(Duration::from_secs(20), "the server to end after two connections", "", NAT);
+    ensure(
+        from_outside.as_deref().map(str::trim) == Ok("to-the-outside"),
+        format!("the container's server to answer on {HOST_ADDRESS}:8080 from the outside host"),
+        format!("{from_outside:?}{}", ran.transcript()),
+        "traffic that arrives from outside goes through the nat prerouting hook: DNAT the published port there, \
+         and the container needs its default route to answer",
+        NAT,
+    );
+}
+
+#[test]
+#[serial]
+fn outbound_traffic_leaves_with_the_hosts_address() {
+    let host = TestHost::with_outside();
+    // The outside host even knows the way back to the containers' subnet: only the source address
+    // it sees tells whether the packets were masqueraded.
+    host.route_back_from_outside();
+    let sandbox = Sandbox::new().in_test_host(&host);
+    let listener = host.outside(|| TcpListener::bind((OUTSIDE_ADDRESS, 9000)).expect("listening outside"));
+    listener.set_nonblocking(true).expect("a non-blocking listener");
+    // The outside host accepts one connection, reads it, and hangs up (so that nc ends).
+    let outside = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            match listener.accept() {
+                Ok((mut stream, peer)) => {
+                    let _ = stream.set_nonblocking(false);
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                    let mut text = String::new();
+                    let _ = stream.read_to_string(&mut text);
+                    break Some(peer);
+                }
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => break None,
+            }
+        }
+    });
+    let ran = sandbox.run(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        &format!("echo from-the-container | nc -w 3 {OUTSIDE_ADDRESS} 9000; echo nc-ended-$?"),
+    ]);
+    let peer = if ran.stdout.contains("nc-ended-0") { outside.join().unwrap_or(None) } else { None };
+    match peer {
+        Some(peer) => ensure(
+            peer.ip().to_string() == HOST_ADDRESS,
+            format!("the outside host to see the test host's address {HOST_ADDRESS}"),
+            format!("a connection from {peer}{}", ran.transcript()),
+            "outbound traffic from the containers' subnet must be masqueraded (nat postrouting, for packets that \
+             leave through another device than the bridge)",
+            NAT,
+        ),
+        None => fail(
+            format!("a connection from the container at the outside host {OUTSIDE_ADDRESS}:9000"),
+            format!("none arrived{}", ran.transcript()),
+            "the container needs a default route through the bridge, and its packets must leave masqueraded: the \
+             outside host has no route back to 10.77.0.0/24",
+            ROUTES,
+        ),
+    }
+}
+
+#[test]
+#[serial]
+fn nothing_is_left_when_the_container_ends_or_when_minibox_is_killed() {
+    let host = TestHost::new();
+    let sandbox = Sandbox::new().in_test_host(&host);
+    sandbox.run(&["run", "-p", "8081:80", "--", "true"]).expect_code(0, "`true` should run", CLEANING_UP);
+    let left = host.inside(support::network::links);
+    ensure(
+        left == ["lo"],
+        "no bridge and no veth left once the only container has ended",
+        format!("devices {left:?}"),
+        "the last container's minibox must remove the bridge (and the NAT rules) as it gives its lease back",
+        CLEANING_UP,
+    );
+    let running = sandbox.start(&["run", "-p", "8082:80", "--", "sleep", "30"]);
+    let (running, _) = running.expect_process(|p| p.command == "sleep", "`sleep 30`", CLEANING_UP);
+    running.signal(libc::SIGKILL);
+    // The next minibox, whatever its network, reclaims what the killed one left.
+    let next = sandbox.run(&["run", "--network", "none", "--", "true"]);
+    next.expect_code(0, "a minibox started after another was killed should run normally", CLEANING_UP);
+    let left = host.inside(support::network::links);
+    let table = host.inside(|| {
+        std::process::Command::new("nft")
+            .args(["list", "tables"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    });
+    ensure(
+        left == ["lo"] && table.as_deref().is_ok_and(|t| !t.contains("minibox")),
+        "the killed minibox's veth, lease, bridge and nftables table reclaimed by the next minibox",
+        format!("devices {left:?}, tables {table:?}{}", next.transcript()),
+        "a lease whose lock can be taken belongs to a dead minibox: give back its ports, veth and address, and \
+         the bridge with the last lease",
+        CLEANING_UP,
+    );
+    // The killed run's own leak check.
+    running.wait();
+}
