@@ -115,6 +115,23 @@ pub struct RunArgs {
     pub cpus: Option<f64>,
     //@ end
     //@ begin 5
+    //@ begin 6
+    /// Add capabilities to the default set (repeatable; NAME, CAP_NAME, or ALL).
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+
+    /// Drop capabilities from the default set (repeatable; NAME, CAP_NAME, or ALL).
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+
+    /// Give the container every capability, no seccomp filter and nothing masked.
+    #[arg(long)]
+    pub privileged: bool,
+
+    /// Security options: `seccomp=unconfined` runs without the seccomp filter.
+    #[arg(long = "security-opt", value_name = "OPTION")]
+    pub security_opt: Vec<String>,
+    //@ end
     /// The image to run (default: busybox, built from the host's busybox-static on first use).
     #[arg(value_name = "IMAGE")]
     pub image: Option<String>,
@@ -172,6 +189,9 @@ impl RunArgs {
             bail!("--rootfs needs a command: minibox run --rootfs DIR -- COMMAND [ARGS...]");
         }
         //@ end
+        //@ begin 6
+        let security = security_options(&self.cap_add, &self.cap_drop, self.privileged, &self.security_opt)?;
+        //@ end
         Ok(Config {
             //@ begin 5
             command,
@@ -195,10 +215,38 @@ impl RunArgs {
             //@ begin 5
             image: self.image,
             //@ end
+            //@ begin 6
+            security,
+            //@ end
         })
     }
 }
 
+//@ begin 6
+/// Check `--cap-add`, `--cap-drop`, `--privileged` and `--security-opt`.
+fn security_options(
+    cap_add: &[String],
+    cap_drop: &[String],
+    privileged: bool,
+    security_opt: &[String],
+) -> Result<crate::security::Options> {
+    use crate::security::{Options, capabilities};
+    let mut options = Options {
+        privileged,
+        cap_add: capabilities::parse(cap_add)?,
+        cap_drop: capabilities::parse(cap_drop)?,
+        seccomp_unconfined: false,
+    };
+    for option in security_opt {
+        match option.as_str() {
+            "seccomp=unconfined" | "seccomp:unconfined" => options.seccomp_unconfined = true,
+            other => bail!("--security-opt {other}: unknown option (minibox knows seccomp=unconfined)"),
+        }
+    }
+    Ok(options)
+}
+
+//@ end
 //@ begin 4
 // clap checks the limits while it parses, so a bad value stops minibox before anything exists.
 fn memory_size(text: &str) -> Result<u64, String> {

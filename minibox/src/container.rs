@@ -49,6 +49,10 @@ pub struct Config {
     /// The image to run; the default image when neither this nor `--rootfs` is given.
     pub image: Option<String>,
     //@ end
+    //@ begin 6
+    /// `--privileged`, `--cap-add`, `--cap-drop`, `--security-opt`.
+    pub security: crate::security::Options,
+    //@ end
 }
 //@ begin 2
 
@@ -155,6 +159,11 @@ fn set_up(config: &Config, prepared: &Prepared) -> Result<()> {
     namespaces::enter(&prepared.hostname)?;
     //@ begin 3
     rootfs::enter(&prepared.rootfs)?;
+    //@ end
+    //@ begin 6
+    // Chapter 6: the last step of the set-up, since it takes away what the steps above needed
+    // (mounts, capabilities) and ends with the seccomp filter. `--init`'s PID 1 is confined too.
+    crate::security::apply(&config.security)?;
     //@ end
     if config.init {
         // From here on this process stays behind as PID 1; its child goes on to run the command.

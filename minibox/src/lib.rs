@@ -18,6 +18,9 @@
 //@ begin 5
 //! | 5 | [`image`] | images: layers, overlayfs, copy-on-write |
 //@ end
+//@ begin 6
+//! | 6 | [`security`] | capabilities, no_new_privs, seccomp, masked paths, devices |
+//@ end
 
 pub mod cli;
 pub mod container;
@@ -36,4 +39,7 @@ pub mod cgroups;
 //@ end
 //@ begin 5
 pub mod image;
+//@ end
+//@ begin 6
+pub mod security;
 //@ end
