@@ -18,7 +18,6 @@ const ORDER: &str = "Chapter 6, \"Putting it in order\"";
 const SECCOMP: &str = "Chapter 6, \"seccomp\"";
 const PATHS: &str = "Chapter 6, \"Masked and read-only paths\"";
 const DEVICES: &str = "Chapter 6, \"Devices\"";
-const EXE: &str = "Chapter 6, \"The runtime binary\"";
 
 /// Docker's default capability set, as /proc/PID/status prints it.
 const DOCKER_DEFAULT: &str = "00000000a80425fb";
@@ -402,7 +401,7 @@ fn the_runtime_binary_is_out_of_reach_from_inside() {
         &["open", "/proc/1/exe"],
         &[libc::EACCES, libc::EPERM],
         "PID 1 under --init is minibox itself: it must not be dumpable (prctl PR_SET_DUMPABLE 0), so that \
-         /proc/1/exe (the host's minibox) cannot be opened",
-        EXE,
+         /proc/1/exe (the host's minibox) cannot be opened (see also \"The runtime binary\")",
+        ORDER,
     );
 }

@@ -16,6 +16,7 @@ use seccompiler::{
 };
 use std::collections::BTreeMap;
 
+// ANCHOR: denied
 /// Denied always: the kernel's own state (modules, keys, clocks, reboot, swap, accounting), its
 /// debugging interfaces (BPF, perf, kcmp, userfaultfd) and the host's files by handle.
 const DENIED: &[(&str, libc::c_long)] = &[
@@ -81,6 +82,7 @@ const NAMESPACE_FLAGS: [libc::c_int; 7] = [
     libc::CLONE_NEWNET,
     libc::CLONE_NEWCGROUP,
 ];
+// ANCHOR_END: denied
 
 /// The filters for a container that keeps the capabilities `kept`: one that answers EPERM, and
 /// one that answers ENOSYS to `clone3`, whose flags sit in memory where a filter cannot read
