@@ -405,3 +405,22 @@ fn the_runtime_binary_is_out_of_reach_from_inside() {
         ORDER,
     );
 }
+
+#[test]
+#[serial]
+fn the_kernel_refuses_the_hosts_disk_even_where_mounts_are_allowed() {
+    // With CAP_SYS_ADMIN given back, the container can mount a tmpfs that holds device nodes:
+    // what stops it now is the cgroup's devices allowlist (the v1 devices controller, or on v2
+    // a BPF_PROG_TYPE_CGROUP_DEVICE program), which answers EPERM to any device not listed.
+    let sandbox = Sandbox::new();
+    let (major, minor) = device_of(&sandbox.dir);
+    expect_stopped(
+        &sandbox,
+        &["--cap-add", "SYS_ADMIN"],
+        &["mknod-open-on-tmpfs", &major.to_string(), &minor.to_string()],
+        &[libc::EPERM],
+        "the container's cgroup should allow only the standard character devices (devices.deny `a`, then \
+         devices.allow; on cgroup v2 a device program attached to the cgroup)",
+        DEVICES,
+    );
+}

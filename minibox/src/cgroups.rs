@@ -148,6 +148,10 @@ pub fn placement(id: &str) -> Result<Vec<(Vec<String>, PathBuf)>> {
     let own = get_cgroups_relative_paths().context("reading /proc/self/cgroup")?;
     Ok(CONTROLLERS
         .iter()
+        //@ begin 6
+        // Chapter 6: on v1, the devices controller holds the container's device allowlist.
+        .chain(std::iter::once(&crate::security::devices::V1_CONTROLLER))
+        //@ end
         .map(|controller| {
             let parent = own.get(*controller).map_or("", |p| p.trim_start_matches('/'));
             (vec![controller.to_string()], Path::new(parent).join(&leaf))

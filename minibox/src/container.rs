@@ -115,6 +115,12 @@ pub fn run(config: &Config) -> Result<i32> {
     //@ begin 4
     step!("cgroup {:?}", prepared.cgroup.paths());
     //@ end
+    //@ begin 6
+    // Chapter 6: the devices allowlist, on the cgroup, before the child exists.
+    if !config.security.privileged {
+        crate::security::devices::restrict(&prepared.cgroup.paths())?;
+    }
+    //@ end
     //@ end
 
     //@ begin 2

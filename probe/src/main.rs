@@ -298,6 +298,7 @@ fn attack(words: &[&str]) -> Result<String, String> {
         ["create-in", dir] => create_in(dir),
         ["mknod-open", path, major, minor] => mknod_open(path, number(major)?, number(minor)?),
         ["open", path] => open_and_read(path),
+        ["mknod-open-on-tmpfs", major, minor] => mknod_open_on_tmpfs(number(major)?, number(minor)?),
         ["module"] => load_module(),
         ["mount"] => mount_tmpfs(),
         ["raise", cap] => raise_capability(number(cap)?),
@@ -383,6 +384,16 @@ fn mknod_open(path: &str, major: u64, minor: u64) -> Result<String, i32> {
     checked(unsafe { syscall(nr::MKNODAT, AT_FDCWD, name.as_ptr(), S_IFBLK | 0o600, dev as i64) })?;
     let opened = open_and_read(path);
     let _ = std::fs::remove_file(path);
+    opened
+}
+
+/// Mount a fresh tmpfs (allowed to hold devices) on /tmp, make a block device node there and
+/// open it: what is left when mounts are allowed is the cgroup's devices allowlist.
+fn mknod_open_on_tmpfs(major: u64, minor: u64) -> Result<String, i32> {
+    let (source, target, kind) = (c_path("probe"), c_path("/tmp"), c_path("tmpfs"));
+    checked(unsafe { syscall(nr::MOUNT, source.as_ptr(), target.as_ptr(), kind.as_ptr(), 0i64, 0i64) })?;
+    let opened = mknod_open("/tmp/disk", major, minor);
+    let _ = unsafe { syscall(nr::UMOUNT2, target.as_ptr(), 2i64) };
     opened
 }
 

@@ -10,6 +10,7 @@
 //! and, last of all, loads the seccomp filter.
 
 pub mod capabilities;
+pub mod devices;
 pub mod paths;
 pub mod seccomp;
 

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 // ANCHOR: denied
 /// Denied always: the kernel's own state (modules, keys, clocks, reboot, swap, accounting), its
 /// debugging interfaces (BPF, perf, kcmp, userfaultfd) and the host's files by handle.
-const DENIED: &[(&str, libc::c_long)] = &[
+pub const DENIED: &[(&str, libc::c_long)] = &[
     ("acct", libc::SYS_acct),
     ("add_key", libc::SYS_add_key),
     ("bpf", libc::SYS_bpf),
@@ -57,7 +57,7 @@ const DENIED: &[(&str, libc::c_long)] = &[
 
 /// Denied unless the container keeps CAP_SYS_ADMIN (Docker's rule): mounts and new namespaces.
 /// A new user namespace needs no capability at all, which is why `unshare` and `clone` are here.
-const DENIED_WITHOUT_SYS_ADMIN: &[(&str, libc::c_long)] = &[
+pub const DENIED_WITHOUT_SYS_ADMIN: &[(&str, libc::c_long)] = &[
     ("mount", libc::SYS_mount),
     ("umount2", libc::SYS_umount2),
     ("pivot_root", libc::SYS_pivot_root),
@@ -73,7 +73,7 @@ const DENIED_WITHOUT_SYS_ADMIN: &[(&str, libc::c_long)] = &[
 ];
 
 /// The namespace flags `clone` may not carry without CAP_SYS_ADMIN.
-const NAMESPACE_FLAGS: [libc::c_int; 7] = [
+pub const NAMESPACE_FLAGS: [libc::c_int; 7] = [
     libc::CLONE_NEWNS,
     libc::CLONE_NEWUTS,
     libc::CLONE_NEWIPC,

@@ -1,5 +1,4 @@
-//! wrong: no_new_privs is never set: only the seccomp crate's own prctl sets it, so with
-//! seccomp=unconfined a setuid-root program makes nobody root again
+//! wrong: no_new_privs is never set: only the seccomp crate's own prctl sets it, so under seccomp=unconfined a setuid-root program makes nobody root
 //! caught-by: ch06_hardening::the_command_starts_with_no_new_privs_and_a_seccomp_filter
 //! caught-by: ch06_hardening::a_setuid_root_program_gains_nothing_under_no_new_privs
     if options.privileged {
