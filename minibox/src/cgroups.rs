@@ -164,6 +164,9 @@ impl ContainerCgroup {
     /// Create the container's cgroup and set its limits. Nothing is left behind on failure: what
     /// was created is removed when the half-built value is dropped.
     pub fn create(id: &str, limits: Limits) -> Result<ContainerCgroup> {
+        // Until every directory is created and locked, no reclaim may run: it would take them
+        // for orphans (see `creation_lock`).
+        let _creating = creation_lock(false)?;
         let mut cgroup = ContainerCgroup { groups: Vec::new(), limits, _locks: Vec::new() };
         for (controllers, path) in placement(id)? {
             let group = Cgroup::new_with_specified_controllers(hierarchies::auto(), &path, Some(controllers.clone()))
@@ -343,12 +346,36 @@ pub fn lock_directory(path: &Path) -> Result<Option<std::fs::File>> {
     Ok((still_there.is_some() && still_there == locked).then_some(dir))
 }
 
+/// A lock on the cgroup hierarchy's root directory (the first controller's, on v1), which every
+/// minibox on the machine sees: held shared while a minibox creates and locks its container's
+/// cgroups, exclusive (without waiting: `None` when busy) while one reclaims orphans. Without it,
+/// a reclaim that runs between another minibox's creation of a cgroup and its lock on it removes
+/// a live container's cgroup (seen with 50 minibox started at once).
+fn creation_lock(exclusive: bool) -> Result<Option<std::fs::File>> {
+    use std::os::fd::AsRawFd;
+    let root = hierarchies::auto().root();
+    let root = if is_v2() { root } else { root.join(CONTROLLERS[0]) };
+    let dir = std::fs::File::open(&root).with_context(|| format!("opening {}", root.display()))?;
+    let operation = if exclusive { libc::LOCK_EX | libc::LOCK_NB } else { libc::LOCK_SH };
+    // SAFETY: flock takes a descriptor that `dir` keeps open for the call.
+    if unsafe { libc::flock(dir.as_raw_fd(), operation) } != 0 {
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Ok(None);
+        }
+        return Err(error).with_context(|| format!("locking {}", root.display()));
+    }
+    Ok(Some(dir))
+}
+
 // ANCHOR: reclaim_orphans
 /// Remove the cgroups that a killed minibox left: each live minibox holds a lock on its
 /// container's cgroups (taken in [`ContainerCgroup::create`]) until it has removed them, and the
 /// kernel drops a dead process's locks. So a container cgroup whose lock can be taken has no
 /// minibox: kill whatever still runs in it, then remove it. Returns how many were removed.
 pub fn reclaim_orphans() -> Result<usize> {
+    // A minibox creating its cgroups holds this shared; reclaim another time rather than wait.
+    let Some(_reclaiming) = creation_lock(true)? else { return Ok(0) };
     let mut removed = 0;
     for (controllers, leaf) in placement("orphan")? {
         let parent = leaf.parent().unwrap_or(Path::new(""));
