@@ -347,25 +347,30 @@ pub fn lock_directory(path: &Path) -> Result<Option<std::fs::File>> {
 }
 
 /// A lock on the cgroup hierarchy's root directory (the first controller's, on v1), which every
-/// minibox on the machine sees: held shared while a minibox creates and locks its container's
-/// cgroups, exclusive (without waiting: `None` when busy) while one reclaims orphans. Without it,
-/// a reclaim that runs between another minibox's creation of a cgroup and its lock on it removes
-/// a live container's cgroup (seen with 50 minibox started at once).
+/// minibox on the machine sees: see [`creation_lock_on`]. Without it, a reclaim that runs between
+/// another minibox's creation of a cgroup and its lock on it removes a live container's cgroup
+/// (seen with 50 minibox started at once).
 fn creation_lock(exclusive: bool) -> Result<Option<std::fs::File>> {
-    use std::os::fd::AsRawFd;
     let root = hierarchies::auto().root();
-    let root = if is_v2() { root } else { root.join(CONTROLLERS[0]) };
-    let dir = std::fs::File::open(&root).with_context(|| format!("opening {}", root.display()))?;
+    creation_lock_on(&if is_v2() { root } else { root.join(CONTROLLERS[0]) }, exclusive)
+}
+
+/// A lock on the directory `dir` that orders creations and reclaims of what lives under it:
+/// held shared while a minibox creates entries and takes their own locks, exclusive (without
+/// waiting: `None` when busy) while one reclaims orphans, who then tries another time.
+pub fn creation_lock_on(dir: &Path, exclusive: bool) -> Result<Option<std::fs::File>> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
     let operation = if exclusive { libc::LOCK_EX | libc::LOCK_NB } else { libc::LOCK_SH };
-    // SAFETY: flock takes a descriptor that `dir` keeps open for the call.
-    if unsafe { libc::flock(dir.as_raw_fd(), operation) } != 0 {
+    // SAFETY: flock takes a descriptor that `file` keeps open for the call.
+    if unsafe { libc::flock(file.as_raw_fd(), operation) } != 0 {
         let error = std::io::Error::last_os_error();
         if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
             return Ok(None);
         }
-        return Err(error).with_context(|| format!("locking {}", root.display()));
+        return Err(error).with_context(|| format!("locking {}", dir.display()));
     }
-    Ok(Some(dir))
+    Ok(Some(file))
 }
 
 // ANCHOR: reclaim_orphans
