@@ -172,11 +172,12 @@ installed() {
 # Chromium renders the book for its checks; shellcheck lints the scripts; Vagrant (with the
 # libvirt plugin, whose checks catch typos in the Vagrantfile's libvirt block) validates the
 # classroom VM; QEMU (with virtiofsd) boots the cgroup v2 VM of `cargo maint vm-test`;
-# cloud-init validates tools/cloud-init.yaml. Node.js and npm come below, only where missing.
+# cloud-init validates tools/cloud-init.yaml; runc and crun are the bench's (`cargo maint bench`)
+# other contenders. Node.js and npm come below, only where missing.
 maintainer_packages() {
     case $os_id in
-        ubuntu) echo "chromium-browser shellcheck vagrant vagrant-libvirt qemu-system-x86 virtiofsd cloud-init" ;;
-        *) echo "chromium shellcheck vagrant vagrant-libvirt qemu-system-x86 cloud-init" ;;
+        ubuntu) echo "chromium-browser shellcheck vagrant vagrant-libvirt qemu-system-x86 virtiofsd cloud-init runc crun" ;;
+        *) echo "chromium shellcheck vagrant vagrant-libvirt qemu-system-x86 cloud-init runc crun" ;;
     esac
 }
 

@@ -783,10 +783,10 @@ fn conditions(namespace: &str, cgroups: &Cgroups, lab: &Lab, built: bool) -> Vec
         format!(
             "Limits: {} MiB of memory (memory+swap too, where the kernel offers it) and {PIDS} pids: \
              `--memory {}m --pids {PIDS}` for minibox, `linux.resources` for runc and crun. minibox puts \
-             its containers under its own cgroup (the bench's `{}`, in the memory, pids and cpu \
+             its containers under its own cgroup (the bench's `{}`, in the memory, pids, cpu and devices \
              hierarchies); runc and crun were given `cgroupsPath` `{}` (crun reads relative paths from \
              the hierarchies' roots, so both got the same absolute one). runc and crun also join every \
-             other v1 hierarchy and set up the devices cgroup: that is part of their cost.",
+             other v1 hierarchy: that is part of their cost.",
             MEMORY >> 20,
             MEMORY >> 20,
             cgroups.name,
@@ -795,9 +795,12 @@ fn conditions(namespace: &str, cgroups: &Cgroups, lab: &Lab, built: bool) -> Vec
         "The OCI `config.json` is `runc spec`'s default with: no terminal; `/bin/true`; the root \
          read-write (as minibox mounts it); no `process.rlimits` (raising a hard limit needs \
          CAP_SYS_RESOURCE, which root lacks on the workshop's machine); no network namespace; only the \
-         mounts minibox makes (/proc, /dev, /dev/pts, /dev/shm, /sys); no masked or read-only paths \
-         (minibox has neither). Kept: its reduced capability set and `noNewPrivileges` (a few system \
-         calls)."
+         mounts minibox makes (/proc, /dev, /dev/pts, /dev/shm, /sys). Hardening, the same on every side \
+         (the hardening chapter, from minibox's own lists): Docker's default capabilities in the bounding, effective \
+         and permitted sets, inheritable and ambient empty; `noNewPrivileges`; minibox's seccomp denylist \
+         as `linux.seccomp`; its masked and read-only paths; its devices allowlist (the v1 devices \
+         cgroup). minibox also remounts its root `nodev` and /dev read-only, which the OCI config \
+         cannot say."
             .into(),
         format!(
             "The floor runs the host's `/bin/true` (dynamically linked); the containers run busybox's \

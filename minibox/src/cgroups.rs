@@ -148,6 +148,10 @@ pub fn placement(id: &str) -> Result<Vec<(Vec<String>, PathBuf)>> {
     let own = get_cgroups_relative_paths().context("reading /proc/self/cgroup")?;
     Ok(CONTROLLERS
         .iter()
+        //@ begin hardening
+        // The hardening chapter: on v1, the devices controller holds the container's device allowlist.
+        .chain(std::iter::once(&crate::security::devices::V1_CONTROLLER))
+        //@ end
         .map(|controller| {
             let parent = own.get(*controller).map_or("", |p| p.trim_start_matches('/'));
             (vec![controller.to_string()], Path::new(parent).join(&leaf))
@@ -160,6 +164,9 @@ impl ContainerCgroup {
     /// Create the container's cgroup and set its limits. Nothing is left behind on failure: what
     /// was created is removed when the half-built value is dropped.
     pub fn create(id: &str, limits: Limits) -> Result<ContainerCgroup> {
+        // Until every directory is created and locked, no reclaim may run: it would take them
+        // for orphans (see `creation_lock`).
+        let _creating = creation_lock(false)?;
         let mut cgroup = ContainerCgroup { groups: Vec::new(), limits, _locks: Vec::new() };
         for (controllers, path) in placement(id)? {
             let group = Cgroup::new_with_specified_controllers(hierarchies::auto(), &path, Some(controllers.clone()))
@@ -339,12 +346,41 @@ pub fn lock_directory(path: &Path) -> Result<Option<std::fs::File>> {
     Ok((still_there.is_some() && still_there == locked).then_some(dir))
 }
 
+/// A lock on the cgroup hierarchy's root directory (the first controller's, on v1), which every
+/// minibox on the machine sees: see [`creation_lock_on`]. Without it, a reclaim that runs between
+/// another minibox's creation of a cgroup and its lock on it removes a live container's cgroup
+/// (seen with 50 minibox started at once).
+fn creation_lock(exclusive: bool) -> Result<Option<std::fs::File>> {
+    let root = hierarchies::auto().root();
+    creation_lock_on(&if is_v2() { root } else { root.join(CONTROLLERS[0]) }, exclusive)
+}
+
+/// A lock on the directory `dir` that orders creations and reclaims of what lives under it:
+/// held shared while a minibox creates entries and takes their own locks, exclusive (without
+/// waiting: `None` when busy) while one reclaims orphans, who then tries another time.
+pub fn creation_lock_on(dir: &Path, exclusive: bool) -> Result<Option<std::fs::File>> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
+    let operation = if exclusive { libc::LOCK_EX | libc::LOCK_NB } else { libc::LOCK_SH };
+    // SAFETY: flock takes a descriptor that `file` keeps open for the call.
+    if unsafe { libc::flock(file.as_raw_fd(), operation) } != 0 {
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            return Ok(None);
+        }
+        return Err(error).with_context(|| format!("locking {}", dir.display()));
+    }
+    Ok(Some(file))
+}
+
 // ANCHOR: reclaim_orphans
 /// Remove the cgroups that a killed minibox left: each live minibox holds a lock on its
 /// container's cgroups (taken in [`ContainerCgroup::create`]) until it has removed them, and the
 /// kernel drops a dead process's locks. So a container cgroup whose lock can be taken has no
 /// minibox: kill whatever still runs in it, then remove it. Returns how many were removed.
 pub fn reclaim_orphans() -> Result<usize> {
+    // A minibox creating its cgroups holds this shared; reclaim another time rather than wait.
+    let Some(_reclaiming) = creation_lock(true)? else { return Ok(0) };
     let mut removed = 0;
     for (controllers, leaf) in placement("orphan")? {
         let parent = leaf.parent().unwrap_or(Path::new(""));

@@ -27,6 +27,7 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per run: its size does not matter
 pub enum Command {
     /// Run a command in a new container: minibox run [OPTIONS] -- COMMAND [ARGS...]
     Run(RunArgs),
@@ -186,6 +187,23 @@ pub struct RunArgs {
     #[arg(long, value_name = "CPUS", value_parser = cpus_count, allow_hyphen_values = true)]
     pub cpus: Option<f64>,
     //@ end
+    //@ begin hardening
+    /// Add capabilities to the default set (repeatable; NAME, CAP_NAME, or ALL).
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+
+    /// Drop capabilities from the default set (repeatable; NAME, CAP_NAME, or ALL).
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+
+    /// Give the container every capability, no seccomp filter and nothing masked.
+    #[arg(long)]
+    pub privileged: bool,
+
+    /// Security options: `seccomp=unconfined` runs without the seccomp filter.
+    #[arg(long = "security-opt", value_name = "OPTION")]
+    pub security_opt: Vec<String>,
+    //@ end
     //@ begin network
     /// The container's network: bridge (its own namespace, on the bridge minibox0, with NAT),
     /// none (its own namespace, loopback only) or host (the host's own network).
@@ -254,6 +272,9 @@ impl RunArgs {
             bail!("--rootfs needs a command: minibox run --rootfs DIR -- COMMAND [ARGS...]");
         }
         //@ end
+        //@ begin hardening
+        let security = security_options(&self.cap_add, &self.cap_drop, self.privileged, &self.security_opt)?;
+        //@ end
         Ok(Config {
             //@ begin images
             command,
@@ -277,6 +298,9 @@ impl RunArgs {
             //@ begin images
             image: self.image,
             //@ end
+            //@ begin hardening
+            security,
+            //@ end
             //@ begin network
             network: self.network,
             publish: self.publish,
@@ -285,6 +309,31 @@ impl RunArgs {
     }
 }
 
+//@ begin hardening
+/// Check `--cap-add`, `--cap-drop`, `--privileged` and `--security-opt`.
+fn security_options(
+    cap_add: &[String],
+    cap_drop: &[String],
+    privileged: bool,
+    security_opt: &[String],
+) -> Result<crate::security::Options> {
+    use crate::security::{Options, capabilities};
+    let mut options = Options {
+        privileged,
+        cap_add: capabilities::parse(cap_add)?,
+        cap_drop: capabilities::parse(cap_drop)?,
+        seccomp_unconfined: false,
+    };
+    for option in security_opt {
+        match option.as_str() {
+            "seccomp=unconfined" | "seccomp:unconfined" => options.seccomp_unconfined = true,
+            other => bail!("--security-opt {other}: unknown option (minibox knows seccomp=unconfined)"),
+        }
+    }
+    Ok(options)
+}
+
+//@ end
 //@ begin cgroups
 // clap checks the limits while it parses, so a bad value stops minibox before anything exists.
 fn memory_size(text: &str) -> Result<u64, String> {

@@ -53,6 +53,10 @@ pub struct Config {
     /// The image to run; the default image when neither this nor `--rootfs` is given.
     pub image: Option<String>,
     //@ end
+    //@ begin hardening
+    /// `--privileged`, `--cap-add`, `--cap-drop`, `--security-opt`.
+    pub security: crate::security::Options,
+    //@ end
     //@ begin network
     /// `--network`: none, host or bridge (the default).
     pub network: Mode,
@@ -136,6 +140,12 @@ pub fn run(config: &Config) -> Result<i32> {
     //@ begin cgroups
     step!("cgroup {:?}", prepared.cgroup.paths());
     //@ end
+    //@ begin hardening
+    // The devices allowlist, on the cgroup, before the child exists.
+    if !config.security.privileged {
+        crate::security::devices::restrict(&prepared.cgroup.paths())?;
+    }
+    //@ end
 
     //@ begin network
     let own_pid_namespace = namespaces::own_pid_namespace()?;
@@ -206,6 +216,11 @@ fn set_up(config: &Config, prepared: &Prepared, channel: &Channel) -> Result<()>
     //@ end
     //@ begin rootfs
     rootfs::enter(&prepared.root.rootfs)?;
+    //@ end
+    //@ begin hardening
+    // The last step of the set-up, since it takes away what the steps above needed
+    // (mounts, capabilities) and ends with the seccomp filter. `--init`'s PID 1 is confined too.
+    crate::security::apply(&config.security)?;
     //@ end
     //@ begin namespaces
     if config.init {

@@ -18,6 +18,9 @@
 //@ begin images
 //! | images | [`image`] | images: layers, overlayfs, copy-on-write |
 //@ end
+//@ begin hardening
+//! | hardening | [`security`] | capabilities, no_new_privs, seccomp, masked paths, devices |
+//@ end
 //@ begin network
 //! | network | [`network`] | a network namespace, veth, a bridge, addresses, NAT, published ports |
 //@ end
@@ -42,6 +45,9 @@ pub mod cgroups;
 //@ end
 //@ begin images
 pub mod image;
+//@ end
+//@ begin hardening
+pub mod security;
 //@ end
 //@ begin network
 pub mod network;

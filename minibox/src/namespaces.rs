@@ -77,7 +77,7 @@ pub fn own_pid_namespace() -> Result<std::fs::File> {
 /// Make minibox's later children start in minibox's own PID namespace again. Once the
 /// container's first process has been forked into the new namespace, every later fork would go
 /// there too, and after that process ends the namespace takes no new process (fork fails with
-/// ENOMEM): the programs minibox runs itself (`nft`, chapter 6) belong on the host's side.
+/// ENOMEM): the programs minibox runs itself (`nft`, the network chapter) belong on the host's side.
 pub fn restore_pid_namespace_for_children(own: &std::fs::File) -> Result<()> {
     nix::sched::setns(own, nix::sched::CloneFlags::CLONE_NEWPID)
         .context("setns(CLONE_NEWPID): back to minibox's own PID namespace for its children")

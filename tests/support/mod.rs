@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-// Chapter 6: test hosts (network namespaces of the tests' own) and the leak check's view of a network.
+// The network chapter: test hosts (network namespaces of the tests' own) and the leak check's view of a network.
 pub mod network;
 
 /// The package under test, for example `chapter-03`.
@@ -103,7 +103,7 @@ pub struct Sandbox {
     pub dir: PathBuf,
     /// minibox's state directory (`MINIBOX_ROOT`) for this test.
     pub state: PathBuf,
-    /// Chapter 6: the network namespace minibox runs in (a test host), or the test's own.
+    /// The network chapter: the network namespace minibox runs in (a test host), or the test's own.
     pub network_namespace: Option<PathBuf>,
 }
 
@@ -134,7 +134,7 @@ impl Sandbox {
         Sandbox { dir, state, network_namespace: None }
     }
 
-    /// Chapter 6: run minibox inside `host`'s network namespace from now on.
+    /// The network chapter: run minibox inside `host`'s network namespace from now on.
     pub fn in_test_host(mut self, host: &network::TestHost) -> Sandbox {
         self.network_namespace = Some(host.path.clone());
         self
@@ -196,7 +196,7 @@ impl Sandbox {
                 Ok(())
             })
         };
-        // Chapter 6: minibox runs in the test host's network namespace (its mounts, cgroups and
+        // The network chapter: minibox runs in the test host's network namespace (its mounts, cgroups and
         // processes are the host's as ever).
         if let Some(namespace) = &self.network_namespace {
             let namespace = std::fs::File::open(namespace).expect("opening the test host's namespace");
@@ -1019,7 +1019,7 @@ struct HostState {
     mounts: BTreeSet<String>,
     cgroups: BTreeSet<PathBuf>,
     containers: BTreeSet<PathBuf>,
-    /// From chapter 6: the network of the namespace minibox runs in.
+    /// From the network chapter on: the network of the namespace minibox runs in.
     network: Option<network::NetworkState>,
 }
 

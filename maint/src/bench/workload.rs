@@ -47,10 +47,12 @@ pub struct Spec<'a> {
 /// mounts it); no `process.rlimits` (raising RLIMIT_NOFILE's hard limit needs
 /// CAP_SYS_RESOURCE, which root lacks on the workshop's machine); no network namespace (minibox
 /// makes none); only the mounts minibox makes (/proc, /dev, /dev/pts, /dev/shm, /sys: no
-/// /dev/mqueue, no /sys/fs/cgroup); no masked or read-only paths (minibox has neither); memory
-/// and pids limits. Kept: the capability set, noNewPrivileges, the device rule.
+/// /dev/mqueue, no /sys/fs/cgroup); memory and pids limits; and the hardening chapter's hardening, from
+/// minibox's own lists: Docker's default capabilities (inheritable and ambient empty),
+/// noNewPrivileges, the same seccomp denylist, the masked and read-only paths, the devices
+/// allowlist.
 pub fn oci_config(spec: &Spec) -> serde_json::Value {
-    let capabilities = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    let capabilities = hardening::capabilities();
     let mut memory = json!({ "limit": spec.memory });
     if spec.swap {
         memory["swap"] = json!(spec.memory);
@@ -67,7 +69,8 @@ pub fn oci_config(spec: &Spec) -> serde_json::Value {
                 "bounding": capabilities,
                 "effective": capabilities,
                 "permitted": capabilities,
-                "ambient": capabilities
+                "inheritable": [],
+                "ambient": []
             },
             "noNewPrivileges": true
         },
@@ -86,14 +89,67 @@ pub fn oci_config(spec: &Spec) -> serde_json::Value {
         ],
         "linux": {
             "cgroupsPath": spec.cgroups_path,
+            "seccomp": hardening::seccomp(),
+            "maskedPaths": minibox::security::paths::MASKED,
+            "readonlyPaths": minibox::security::paths::READ_ONLY,
             "resources": {
-                "devices": [{ "allow": false, "access": "rwm" }],
+                "devices": hardening::devices(),
                 "memory": memory,
                 "pids": { "limit": spec.pids }
             },
             "namespaces": [{ "type": "pid" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" }]
         }
     })
+}
+
+/// The hardening chapter's defences in the OCI runtime specification's terms, from minibox's own lists.
+mod hardening {
+    use minibox::security::{capabilities, devices, seccomp};
+    use serde_json::{Value, json};
+
+    /// Docker's default set, as `CAP_` names.
+    pub fn capabilities() -> Value {
+        let names: Vec<String> = (0..capabilities::NAMES.len())
+            .filter(|n| capabilities::DOCKER_DEFAULT & (1 << n) != 0)
+            .map(|n| format!("CAP_{}", capabilities::NAMES[n]))
+            .collect();
+        json!(names)
+    }
+
+    /// minibox's denylist (the container keeps no CAP_SYS_ADMIN): EPERM for the listed calls and
+    /// for `clone` with a namespace flag (one rule per flag), ENOSYS for `clone3`.
+    pub fn seccomp() -> Value {
+        let names: Vec<&str> =
+            seccomp::DENIED.iter().chain(seccomp::DENIED_WITHOUT_SYS_ADMIN).map(|(name, _)| *name).collect();
+        let mut syscalls = vec![
+            json!({ "names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM }),
+            json!({ "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS }),
+        ];
+        for flag in seccomp::NAMESPACE_FLAGS {
+            let arg = json!({ "index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ" });
+            syscalls.push(json!({
+                "names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM, "args": [arg]
+            }));
+        }
+        json!({ "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "syscalls": syscalls })
+    }
+
+    /// Every device denied, then mknod of any node and the standard character devices allowed.
+    pub fn devices() -> Value {
+        let mut rules = vec![
+            json!({ "allow": false, "access": "rwm" }),
+            json!({ "allow": true, "type": "c", "access": "m" }),
+            json!({ "allow": true, "type": "b", "access": "m" }),
+        ];
+        for device in &devices::ALLOWED {
+            let mut rule = json!({ "allow": true, "type": "c", "major": device.major, "access": "rwm" });
+            if let Some(minor) = device.minor {
+                rule["minor"] = json!(minor);
+            }
+            rules.push(rule);
+        }
+        json!(rules)
+    }
 }
 
 /// An OCI bundle: a directory with `config.json` (the root filesystem is given by absolute path,

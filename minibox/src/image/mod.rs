@@ -660,7 +660,9 @@ fn build_default_image(store: &Store, reference: &Reference) -> Result<()> {
 pub fn reclaim(state_dir: &Path) -> Result<usize> {
     use crate::rootfs::sweep;
     let mut removed = 0;
-    if let Ok(entries) = std::fs::read_dir(state_dir.join("containers")) {
+    // A minibox creating its container directory holds this shared: reclaim another time.
+    let reclaiming = crate::cgroups::creation_lock_on(state_dir, true)?;
+    if let (Some(_held), Ok(entries)) = (&reclaiming, std::fs::read_dir(state_dir.join("containers"))) {
         for entry in entries.flatten() {
             if let Some(_lock) = crate::cgroups::lock_directory(&entry.path())? {
                 std::fs::remove_dir_all(entry.path())

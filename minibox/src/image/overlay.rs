@@ -72,6 +72,9 @@ impl ContainerDirs {
         if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&in_use), libc::LOCK_SH) } != 0 {
             return Err(std::io::Error::last_os_error()).context("locking the containers directory");
         }
+        // No reclaim may run until this container's directory is locked (it would take it for
+        // an orphan): the state directory orders the two.
+        let _creating = crate::cgroups::creation_lock_on(state_dir, false)?;
         let mut dirs = ContainerDirs { dir: containers.join(id), _locks: vec![in_use] };
         for sub in ["upper", "work", "rootfs"] {
             std::fs::create_dir_all(dirs.dir.join(sub))

@@ -12,7 +12,7 @@
 //! A tag leads to a manifest's digest, the manifest to its blobs' digests: from the tag on,
 //! every byte is checked against the digest that names it. [`reference`] reads names with
 //! Docker Hub's defaults, [`auth`] answers challenges with tokens, [`client`] sends the
-//! requests, [`pull`] and [`push`] move the images, through the store of chapter 5.
+//! requests, [`pull`] and [`push`] move the images, through the store of the images chapter.
 
 pub mod auth;
 pub mod client;

@@ -76,7 +76,7 @@ impl RemoteReference {
     }
     // ANCHOR_END: parse
 
-    /// Check the parts by the distribution grammar (chapter 5's), so that a name that could
+    /// Check the parts by the distribution grammar (the images chapter's), so that a name that could
     /// climb out of a URL path or the store never reaches either.
     fn check(&self, text: &str) -> Result<()> {
         let tag = match &self.target {

@@ -1,0 +1,13 @@
+//! wrong: the filter is loaded first: the masks' mount calls that follow are refused (EPERM)
+//! caught-by: hardening::the_command_starts_with_no_new_privs_and_a_seccomp_filter
+    if options.privileged {
+        return Ok(());
+    }
+    set_no_new_privs()?;
+    if !options.seccomp_unconfined {
+        seccomp::install(options.kept_capabilities())?;
+    }
+    paths::mask_and_protect()?;
+    paths::close_device_paths()?;
+    set_dumpable(false)?;
+    capabilities::drop_capabilities(options.kept_capabilities())
