@@ -59,7 +59,11 @@ impl Channel {
             libc::send(self.socket.as_raw_fd(), word.as_ptr().cast(), word.len(), libc::MSG_NOSIGNAL)
         };
         if sent < 0 {
-            return Err(std::io::Error::last_os_error()).with_context(|| format!("sending {message:?}"));
+            let error = std::io::Error::last_os_error();
+            if error.raw_os_error() == Some(libc::EPIPE) {
+                bail!("the other side ended while it was being set up, before {message:?} was sent");
+            }
+            return Err(error).with_context(|| format!("sending {message:?}"));
         }
         Ok(())
     }
@@ -96,7 +100,7 @@ impl Channel {
         match self.receive()? {
             Some(message) if message == wanted => Ok(()),
             Some(other) => bail!("expected {wanted:?} on the set-up channel, got {other:?}"),
-            None => bail!("{peer} ended before sending {wanted:?}"),
+            None => bail!("{peer} ended while it was being set up, before sending {wanted:?}"),
         }
     }
 }
