@@ -209,10 +209,20 @@ impl Store {
         Ok(())
     }
 
-    /// Store `bytes` as a blob; return its descriptor.
+    /// Store `bytes` as a blob; return its descriptor. Written aside and renamed into place: two
+    /// minibox storing the same blob at once (the default image, built by the first runs on a
+    /// new machine) must never let a reader see it truncated by the other's write.
     fn put_bytes(&self, media_type: MediaType, bytes: &[u8]) -> Result<Descriptor> {
         let digest = blob::sha256_of(bytes);
-        std::fs::write(self.blob_path(&digest)?, bytes)?;
+        let target = self.blob_path(&digest)?;
+        if !std::fs::metadata(&target).is_ok_and(|stored| stored.len() == bytes.len() as u64) {
+            let temporary = target.with_file_name(format!(".put-{}", std::process::id()));
+            let written = std::fs::write(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, &target));
+            if let Err(error) = written {
+                let _ = std::fs::remove_file(&temporary);
+                return Err(error).context("storing a blob");
+            }
+        }
         Ok(Descriptor::new(media_type, bytes.len() as u64, digest))
     }
 
