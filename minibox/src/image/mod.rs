@@ -177,10 +177,7 @@ impl Store {
             .write(true)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
-        // SAFETY: flock takes a descriptor that `file` keeps open for the call.
-        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error()).context("locking the image index");
-        }
+        file.lock().context("locking the image index")?;
         Ok(file)
     }
 
@@ -425,11 +422,7 @@ impl Store {
         let containers = self.state_dir.join("containers");
         std::fs::create_dir_all(&containers)?;
         let no_container = std::fs::File::open(&containers)?;
-        // SAFETY: flock takes a descriptor that `no_container` keeps open for the call.
-        if unsafe {
-            libc::flock(std::os::fd::AsRawFd::as_raw_fd(&no_container), libc::LOCK_EX | libc::LOCK_NB)
-        } != 0
-        {
+        if no_container.try_lock().is_err() {
             bail!("containers are running from this store: remove images when they have ended");
         }
         let _locked = self.lock_index()?;
