@@ -358,11 +358,14 @@ fn creation_lock(exclusive: bool) -> Result<Option<std::fs::File>> {
 /// waiting: `None` when busy) while one reclaims orphans, who then tries another time.
 pub fn creation_lock_on(dir: &Path, exclusive: bool) -> Result<Option<std::fs::File>> {
     let file = std::fs::File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-    let locked = if exclusive { file.try_lock() } else { file.lock_shared().map_err(std::fs::TryLockError::Error) };
+    let locked =
+        if exclusive { file.try_lock() } else { file.lock_shared().map_err(std::fs::TryLockError::Error) };
     match locked {
         Ok(()) => Ok(Some(file)),
         Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-        Err(std::fs::TryLockError::Error(error)) => Err(error).with_context(|| format!("locking {}", dir.display())),
+        Err(std::fs::TryLockError::Error(error)) => {
+            Err(error).with_context(|| format!("locking {}", dir.display()))
+        }
     }
 }
 

@@ -214,7 +214,8 @@ impl Store {
         let target = self.blob_path(&digest)?;
         if !std::fs::metadata(&target).is_ok_and(|stored| stored.len() == bytes.len() as u64) {
             let temporary = target.with_file_name(format!(".put-{}", std::process::id()));
-            let written = std::fs::write(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, &target));
+            let written =
+                std::fs::write(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, &target));
             if let Err(error) = written {
                 let _ = std::fs::remove_file(&temporary);
                 return Err(error).context("storing a blob");
