@@ -105,6 +105,27 @@ fn layer_entries(sandbox: &Sandbox, tag: &str) -> Vec<Vec<String>> {
     layers
 }
 
+/// Removes a directory when dropped (on a failed assertion too).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Removes cgroups podman made (the conmon child first) when dropped.
+struct RemoveCgroups(Vec<PathBuf>);
+
+impl Drop for RemoveCgroups {
+    fn drop(&mut self) {
+        for parent in &self.0 {
+            let _ = std::fs::remove_dir(parent.join("conmon"));
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+}
+
 // ---- exercises, one at a time ----------------------------------------------------------------
 
 #[test]
@@ -438,10 +459,20 @@ fn podman_runs_the_exported_image() {
     let (sandbox, _) = sandbox_with_base();
     let dir = app_context(&sandbox, "app", "a message\n");
     build(&sandbox, "app:1", &dir).expect_code(0, "the build should succeed", EXPORT);
-    let out = sandbox.dir.join("export");
+    // podman names an image from an `oci:` path after the path, which must then be lower case:
+    // the sandbox's random name is not.
+    let out = PathBuf::from(format!("/tmp/minibox-build-export-{}", std::process::id()));
+    let _remove = RemoveOnDrop(out.clone());
     let saved = sandbox.run(&["image", "save", "app:1", "-o", out.to_str().unwrap()]);
     saved.expect_code(0, "image save writes an OCI layout", EXPORT);
     let storage = sandbox.dir.join("podman");
+    // podman (cgroupfs) makes libpod_parent/ and libpod_parent/conmon/ in every hierarchy and
+    // leaves them: those this test makes, it removes (rmdir only removes an empty cgroup).
+    let podman_cgroups: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .map(|d| d.flatten().map(|e| e.path().join("libpod_parent")).collect())
+        .unwrap_or_default();
+    let new_cgroups: Vec<PathBuf> = podman_cgroups.into_iter().filter(|p| !p.exists()).collect();
+    let _cgroups = RemoveCgroups(new_cgroups);
     let podman = std::process::Command::new("podman")
         .arg("--root")
         .arg(storage.join("root"))

@@ -55,6 +55,7 @@ pub struct BuildArgs {
     pub state: crate::cli::StateDir,
 }
 
+// ANCHOR: run_step
 /// A `RUN` step's container: the image so far, and where to keep its upper directory.
 #[derive(Clone, Debug)]
 pub struct RunStep {
@@ -74,6 +75,7 @@ impl RunStep {
         }
     }
 }
+// ANCHOR_END: run_step
 
 /// The image as the build has made it so far.
 struct Building {
