@@ -60,6 +60,12 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
     let minibox_context = context("ctx-minibox", "base:1")?;
     let podman_context = context("ctx-podman", "localhost/base:1")?;
     let runc = ["/usr/sbin/runc", "/usr/bin/runc"].into_iter().find(|p| Path::new(p).exists());
+    // podman (cgroupfs) leaves libpod_parent/conmon in every hierarchy: those it makes now go at the end.
+    let podman_cgroups = PodmanCgroups(
+        std::fs::read_dir("/sys/fs/cgroup")
+            .map(|d| d.flatten().map(|e| e.path().join("libpod_parent")).filter(|p| !p.exists()).collect())
+            .unwrap_or_default(),
+    );
     let mut times: [Vec<Duration>; 4] = Default::default(); // minibox cold, cached; podman cold, cached
     for round in 0..options.runs {
         let state = scratch.0.join(format!("minibox-{round}"));
@@ -135,6 +141,7 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
     println!("| cold (store holds only the base) | {:.3} s | {:.3} s | {:.2} |", mc.as_secs_f64(), pc.as_secs_f64(), mc.as_secs_f64() / pc.as_secs_f64());
     println!("| cached (the same build again) | {:.3} s | {:.3} s | {:.2} |", mh.as_secs_f64(), ph.as_secs_f64(), mh.as_secs_f64() / ph.as_secs_f64());
     println!("\nminibox: {}", minibox.display());
+    drop(podman_cgroups);
     Ok(())
 }
 
@@ -156,5 +163,17 @@ struct Scratch(PathBuf);
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Cgroups podman made during the bench (empty once it has ended): removed when dropped.
+struct PodmanCgroups(Vec<PathBuf>);
+
+impl Drop for PodmanCgroups {
+    fn drop(&mut self) {
+        for parent in &self.0 {
+            let _ = std::fs::remove_dir(parent.join("conmon"));
+            let _ = std::fs::remove_dir(parent);
+        }
     }
 }
