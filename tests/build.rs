@@ -43,7 +43,11 @@ fn sandbox_with_base() -> (Sandbox, PathBuf) {
 
 fn load_base(sandbox: &Sandbox, layout: &Path) {
     let loaded = sandbox.run(&["image", "load", layout.to_str().unwrap(), "--tag", "base:1"]);
-    loaded.expect_code(0, "loading the test's base image (the images chapter's `image load`)", "images, \"Running an image\"");
+    loaded.expect_code(
+        0,
+        "loading the test's base image (the images chapter's `image load`)",
+        "images, \"Running an image\"",
+    );
 }
 
 /// A build context in the sandbox: `files` (path, content), the Dockerfile among them.
@@ -74,7 +78,11 @@ fn built_digest(ran: &support::Ran) -> String {
     ran.stdout
         .lines()
         .rev()
-        .find_map(|l| l.strip_prefix("built ").and_then(|r| r.split_once(" (")).map(|(_, d)| d.trim_end_matches(')').to_string()))
+        .find_map(|l| {
+            l.strip_prefix("built ")
+                .and_then(|r| r.split_once(" ("))
+                .map(|(_, d)| d.trim_end_matches(')').to_string())
+        })
         .unwrap_or_default()
 }
 
@@ -82,7 +90,8 @@ fn built_digest(ran: &support::Ran) -> String {
 fn layer_entries(sandbox: &Sandbox, tag: &str) -> Vec<Vec<String>> {
     let index: serde_json::Value =
         serde_json::from_slice(&std::fs::read(sandbox.state.join("oci/index.json")).unwrap()).unwrap();
-    let blob = |digest: &str| sandbox.state.join("oci/blobs/sha256").join(digest.trim_start_matches("sha256:"));
+    let blob =
+        |digest: &str| sandbox.state.join("oci/blobs/sha256").join(digest.trim_start_matches("sha256:"));
     let manifest = index["manifests"]
         .as_array()
         .unwrap()
@@ -172,9 +181,11 @@ fn header_for_writes_whiteouts_and_normalises_files() {
     std::fs::create_dir_all(upper.join("etc")).unwrap();
     std::fs::write(upper.join("etc/motd"), "hello\n").unwrap();
     std::os::unix::fs::lchown(upper.join("etc/motd"), Some(1000), Some(100)).unwrap();
-    std::fs::set_permissions(upper.join("etc/motd"), std::os::unix::fs::PermissionsExt::from_mode(0o4750)).unwrap();
+    std::fs::set_permissions(upper.join("etc/motd"), std::os::unix::fs::PermissionsExt::from_mode(0o4750))
+        .unwrap();
     let whiteout = upper.join("etc/gone");
-    let made = nix::sys::stat::mknod(&whiteout, nix::sys::stat::SFlag::S_IFCHR, nix::sys::stat::Mode::empty(), 0);
+    let made =
+        nix::sys::stat::mknod(&whiteout, nix::sys::stat::SFlag::S_IFCHR, nix::sys::stat::Mode::empty(), 0);
     assert!(made.is_ok(), "making a whiteout (a character device 0:0) for the test: {made:?}");
     let header = |relative: &str| {
         let metadata = std::fs::symlink_metadata(upper.join(relative)).unwrap();
@@ -192,7 +203,15 @@ fn header_for_writes_whiteouts_and_normalises_files() {
     );
     let motd = header("etc/motd");
     let motd_seen = motd.as_ref().map(|(p, h)| {
-        (p.clone(), h.entry_type(), h.size().unwrap_or(0), h.mode().unwrap_or(0), h.uid().unwrap_or(0), h.gid().unwrap_or(0), h.mtime().unwrap_or(0))
+        (
+            p.clone(),
+            h.entry_type(),
+            h.size().unwrap_or(0),
+            h.mode().unwrap_or(0),
+            h.uid().unwrap_or(0),
+            h.gid().unwrap_or(0),
+            h.mtime().unwrap_or(0),
+        )
     });
     ensure(
         motd_seen == Some((PathBuf::from("etc/motd"), tar::EntryType::Regular, 6, 0o4750, 1000, 100, 1234)),
@@ -233,7 +252,13 @@ fn cache_keys_change_with_every_input() {
         ("another instruction", key("sha256:parent", "RUN make install", None)),
         ("copied content", key("sha256:parent", "RUN make", Some(&a))),
     ] {
-        ensure(other != base, format!("a different key for {what}"), format!("the same key {base}"), "every input must go into the hash", CACHE);
+        ensure(
+            other != base,
+            format!("a different key for {what}"),
+            format!("the same key {base}"),
+            "every input must go into the hash",
+            CACHE,
+        );
     }
     ensure(
         key("p", "COPY . .", Some(&a)) != key("p", "COPY . .", Some(&b)),
@@ -276,7 +301,10 @@ fn app_context(sandbox: &Sandbox, name: &str, message: &str) -> PathBuf {
         &[
             ("Dockerfile", APP_DOCKERFILE),
             ("message.txt", message),
-            ("scripts/show.sh", "#!/bin/sh\ncat /app/message.txt /app/run.txt\necho \"$WHO in $PLACE, in $(pwd), owner $(stat -c %u /app/scripts/show.sh)\"\n"),
+            (
+                "scripts/show.sh",
+                "#!/bin/sh\ncat /app/message.txt /app/run.txt\necho \"$WHO in $PLACE, in $(pwd), owner $(stat -c %u /app/scripts/show.sh)\"\n",
+            ),
             ("secret.txt", "not for the image\n"),
             (".dockerignore", "secret.txt\n"),
         ],
@@ -422,10 +450,23 @@ fn a_failing_run_stops_the_build_and_leaves_nothing() {
     let leftovers: Vec<_> = std::fs::read_dir(sandbox.state.join("tmp"))
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
-    ensure(leftovers.is_empty(), "nothing left in the state's tmp directory", format!("{leftovers:?}"), "the build's scratch directory goes when it ends, on every path", STEPS);
+    ensure(
+        leftovers.is_empty(),
+        "nothing left in the state's tmp directory",
+        format!("{leftovers:?}"),
+        "the build's scratch directory goes when it ends, on every path",
+        STEPS,
+    );
     let images = sandbox.run(&["images"]);
-    ensure(!images.stdout.contains("fails"), "no image named fails", images.transcript(), "a failed build names nothing", STEPS);
-    let refused = context(&sandbox, "refused", &[("Dockerfile", "FROM base:1\nRUN true\nHEALTHCHECK CMD true\n")]);
+    ensure(
+        !images.stdout.contains("fails"),
+        "no image named fails",
+        images.transcript(),
+        "a failed build names nothing",
+        STEPS,
+    );
+    let refused =
+        context(&sandbox, "refused", &[("Dockerfile", "FROM base:1\nRUN true\nHEALTHCHECK CMD true\n")]);
     let ran = build(&sandbox, "refused:1", &refused);
     ran.expect_code(125, "an instruction minibox does not build is refused", LINES);
     ran.expect_one_line_error(LINES);
@@ -482,18 +523,32 @@ fn podman_runs_the_exported_image() {
         .args(["run", "--rm", "--network", "none"])
         // crun refuses a hybrid cgroup layout (v1 with a cgroup2 mount holding a controller):
         // runc, when it is there, runs on both.
-        .args(["/usr/sbin/runc", "/usr/bin/runc"].iter().find(|p| Path::new(p).exists()).map(|p| format!("--runtime={p}")))
+        .args(
+            ["/usr/sbin/runc", "/usr/bin/runc"]
+                .iter()
+                .find(|p| Path::new(p).exists())
+                .map(|p| format!("--runtime={p}")),
+        )
         .args(["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"])
         .arg(format!("oci:{}:1", out.display()))
         .output();
     let Ok(podman) = podman else {
-        support::fail("podman to run", "podman could not be started", "install podman (tools/provision.sh)", EXPORT);
+        support::fail(
+            "podman to run",
+            "podman could not be started",
+            "install podman (tools/provision.sh)",
+            EXPORT,
+        );
     };
     let stdout = String::from_utf8_lossy(&podman.stdout);
     ensure(
         podman.status.success() && stdout == APP_OUTPUT,
         format!("podman printing {APP_OUTPUT:?}"),
-        format!("{:?}, stdout {stdout:?}, stderr {:?}", podman.status, String::from_utf8_lossy(&podman.stderr)),
+        format!(
+            "{:?}, stdout {stdout:?}, stderr {:?}",
+            podman.status,
+            String::from_utf8_lossy(&podman.stderr)
+        ),
         "the saved layout must be a valid OCI image: manifest, configuration (with rootfs.diff_ids and history) \
          and layers, named in index.json",
         EXPORT,

@@ -45,7 +45,10 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
     let busybox = fixtures::busybox::locate_static().map_err(|e| anyhow::anyhow!("{e}"))?;
     fixtures::busybox::build_rootfs(&busybox, &root).context("building the busybox base")?;
     let base_tar = scratch.0.join("base.tar");
-    run_checked(Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&base_tar).arg("."), "tar of the base")?;
+    run_checked(
+        Command::new("tar").arg("-C").arg(&root).arg("-cf").arg(&base_tar).arg("."),
+        "tar of the base",
+    )?;
     // One context per builder: only the FROM line differs (podman names a local image localhost/NAME).
     let context = |name: &str, base: &str| -> Result<PathBuf> {
         let dir = scratch.0.join(name);
@@ -53,7 +56,10 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
         std::fs::write(dir.join("Dockerfile"), DOCKERFILE.replace("BASE", base))?;
         std::fs::write(dir.join("config.txt"), "key = value\n")?;
         for i in 0..20 {
-            std::fs::write(dir.join(format!("data/file{i}.txt")), format!("{}\n", "data ".repeat(200 * i + 1)))?;
+            std::fs::write(
+                dir.join(format!("data/file{i}.txt")),
+                format!("{}\n", "data ".repeat(200 * i + 1)),
+            )?;
         }
         Ok(dir)
     };
@@ -72,12 +78,14 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
         let storage = scratch.0.join(format!("podman-{round}"));
         let podman = |args: &[&str]| -> Command {
             let mut command = Command::new("podman");
-            command
-                .arg("--root")
-                .arg(storage.join("root"))
-                .arg("--runroot")
-                .arg(storage.join("run"))
-                .args(["--cgroup-manager", "cgroupfs", "--events-backend", "file", "--storage-driver", "overlay"]);
+            command.arg("--root").arg(storage.join("root")).arg("--runroot").arg(storage.join("run")).args([
+                "--cgroup-manager",
+                "cgroupfs",
+                "--events-backend",
+                "file",
+                "--storage-driver",
+                "overlay",
+            ]);
             if let Some(runc) = runc {
                 command.arg(format!("--runtime={runc}"));
             }
@@ -85,10 +93,18 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
             command
         };
         run_checked(
-            Command::new(&minibox).arg("image").arg("import").arg(&base_tar).arg("base:1").env("MINIBOX_ROOT", &state),
+            Command::new(&minibox)
+                .arg("image")
+                .arg("import")
+                .arg(&base_tar)
+                .arg("base:1")
+                .env("MINIBOX_ROOT", &state),
             "minibox image import",
         )?;
-        run_checked(podman(&["import", base_tar.to_str().unwrap(), "localhost/base:1"]).stdout(Stdio::null()), "podman import")?;
+        run_checked(
+            podman(&["import", base_tar.to_str().unwrap(), "localhost/base:1"]).stdout(Stdio::null()),
+            "podman import",
+        )?;
         let minibox_build = || -> Result<Duration> {
             let started = Instant::now();
             run_checked(
@@ -103,7 +119,7 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
         let podman_build = || -> Result<Duration> {
             let started = Instant::now();
             run_checked(
-                &mut podman(&["build", "--quiet", "--layers", "--network", "none", "-t", "app:1"])
+                podman(&["build", "--quiet", "--layers", "--network", "none", "-t", "app:1"])
                     .args(["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"])
                     .arg(&podman_context),
                 "podman build",
@@ -136,10 +152,23 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
     let [mut mc, mut mh, mut pc, mut ph] = times;
     let (mc, mh, pc, ph) = (median(&mut mc), median(&mut mh), median(&mut pc), median(&mut ph));
     println!();
-    println!("| one Dockerfile (2 COPY, 3 RUN), {} rounds, medians | minibox build | podman build | minibox / podman |", options.runs);
+    println!(
+        "| one Dockerfile (2 COPY, 3 RUN), {} rounds, medians | minibox build | podman build | minibox / podman |",
+        options.runs
+    );
     println!("| --- | --- | --- | --- |");
-    println!("| cold (store holds only the base) | {:.3} s | {:.3} s | {:.2} |", mc.as_secs_f64(), pc.as_secs_f64(), mc.as_secs_f64() / pc.as_secs_f64());
-    println!("| cached (the same build again) | {:.3} s | {:.3} s | {:.2} |", mh.as_secs_f64(), ph.as_secs_f64(), mh.as_secs_f64() / ph.as_secs_f64());
+    println!(
+        "| cold (store holds only the base) | {:.3} s | {:.3} s | {:.2} |",
+        mc.as_secs_f64(),
+        pc.as_secs_f64(),
+        mc.as_secs_f64() / pc.as_secs_f64()
+    );
+    println!(
+        "| cached (the same build again) | {:.3} s | {:.3} s | {:.2} |",
+        mh.as_secs_f64(),
+        ph.as_secs_f64(),
+        mh.as_secs_f64() / ph.as_secs_f64()
+    );
     println!("\nminibox: {}", minibox.display());
     drop(podman_cgroups);
     Ok(())

@@ -26,11 +26,8 @@ impl Ignore {
                 Some(rest) => (true, rest.trim()),
                 None => (false, line),
             };
-            let parts: Vec<String> = pattern
-                .split('/')
-                .filter(|p| !p.is_empty() && *p != ".")
-                .map(str::to_string)
-                .collect();
+            let parts: Vec<String> =
+                pattern.split('/').filter(|p| !p.is_empty() && *p != ".").map(str::to_string).collect();
             if !parts.is_empty() {
                 patterns.push((include, parts));
             }
@@ -41,7 +38,8 @@ impl Ignore {
     /// Is `relative` (a path in the context) left out? A pattern that matches a directory
     /// leaves out everything in it; the last pattern that matches decides.
     pub fn ignored(&self, relative: &Path) -> bool {
-        let parts: Vec<String> = relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        let parts: Vec<String> =
+            relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
         let mut ignored = false;
         for (include, pattern) in &self.patterns {
             let matched = (1..=parts.len()).any(|n| matches(pattern, &parts[..n]));
@@ -59,9 +57,9 @@ fn matches(pattern: &[String], path: &[String]) -> bool {
     match pattern.split_first() {
         None => path.is_empty(),
         Some((first, rest)) if first == "**" => (0..=path.len()).any(|skip| matches(rest, &path[skip..])),
-        Some((first, rest)) => {
-            path.split_first().is_some_and(|(name, others)| matches_name(first, name) && matches(rest, others))
-        }
+        Some((first, rest)) => path
+            .split_first()
+            .is_some_and(|(name, others)| matches_name(first, name) && matches(rest, others)),
     }
 }
 
@@ -126,7 +124,9 @@ pub fn copy(
             }
         } else {
             let path = context.join(&clean);
-            if std::fs::symlink_metadata(&path).is_err() || (!clean.as_os_str().is_empty() && ignore.ignored(&clean)) {
+            if std::fs::symlink_metadata(&path).is_err()
+                || (!clean.as_os_str().is_empty() && ignore.ignored(&clean))
+            {
                 bail!("COPY {source}: no such file in the build context (or left out by .dockerignore)");
             }
             chosen.push(clean);
@@ -162,7 +162,11 @@ pub fn copy(
 }
 
 /// Create the directories above `target` in `staging` as the image has them (or 0755 root).
-fn make_parents(staging: &Path, target: &Path, existing: &dyn Fn(&Path) -> Option<std::fs::Metadata>) -> Result<()> {
+fn make_parents(
+    staging: &Path,
+    target: &Path,
+    existing: &dyn Fn(&Path) -> Option<std::fs::Metadata>,
+) -> Result<()> {
     let mut dir = PathBuf::new();
     for component in target.parent().unwrap_or(Path::new("")).components() {
         dir.push(component);
@@ -171,7 +175,8 @@ fn make_parents(staging: &Path, target: &Path, existing: &dyn Fn(&Path) -> Optio
             continue;
         }
         std::fs::create_dir(&made).with_context(|| format!("creating {}", made.display()))?;
-        let (mode, uid, gid) = existing(&dir).map_or((0o755, 0, 0), |m| (m.mode() & 0o7777, m.uid(), m.gid()));
+        let (mode, uid, gid) =
+            existing(&dir).map_or((0o755, 0, 0), |m| (m.mode() & 0o7777, m.uid(), m.gid()));
         std::fs::set_permissions(&made, std::fs::Permissions::from_mode(mode))?;
         std::os::unix::fs::lchown(&made, Some(uid), Some(gid))?;
     }

@@ -9,9 +9,9 @@
 //! entry `DIR/.wh..wh..opq`.
 
 use crate::image::blob;
-use oci_spec::image::Digest;
 use crate::image::layer::OPAQUE_WHITEOUT;
 use anyhow::{Context, Result};
+use oci_spec::image::Digest;
 use std::fs::Metadata;
 use std::io::Write;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -72,7 +72,12 @@ fn is_opaque(path: &Path) -> bool {
     let mut value = [0u8; 4];
     // SAFETY: both strings are NUL-terminated and `value` is writable for its length.
     let n = unsafe {
-        libc::lgetxattr(path.as_ptr(), c"trusted.overlay.opaque".as_ptr(), value.as_mut_ptr().cast(), value.len())
+        libc::lgetxattr(
+            path.as_ptr(),
+            c"trusted.overlay.opaque".as_ptr(),
+            value.as_mut_ptr().cast(),
+            value.len(),
+        )
     };
     n == 1 && value[0] == b'y'
 }

@@ -20,9 +20,8 @@ impl Instruction {
 }
 
 /// The instructions minibox builds.
-pub const KNOWN: &[&str] = &[
-    "FROM", "RUN", "COPY", "ADD", "ENV", "ARG", "WORKDIR", "USER", "LABEL", "EXPOSE", "CMD", "ENTRYPOINT",
-];
+pub const KNOWN: &[&str] =
+    &["FROM", "RUN", "COPY", "ADD", "ENV", "ARG", "WORKDIR", "USER", "LABEL", "EXPOSE", "CMD", "ENTRYPOINT"];
 
 /// Instructions of the Dockerfile language that minibox does not build (yet).
 const NOT_BUILT: &[&str] = &["SHELL", "VOLUME", "HEALTHCHECK", "ONBUILD", "STOPSIGNAL", "MAINTAINER"];
@@ -98,7 +97,9 @@ pub fn parse(text: &str) -> Result<Vec<Instruction>> {
         let (word, args) = logical.split_once(char::is_whitespace).unwrap_or((&logical, ""));
         let keyword = word.to_ascii_uppercase();
         if NOT_BUILT.contains(&keyword.as_str()) {
-            bail!("Dockerfile line {line}: {keyword} is not supported by minibox build (see `minibox build --help`)");
+            bail!(
+                "Dockerfile line {line}: {keyword} is not supported by minibox build (see `minibox build --help`)"
+            );
         }
         if !KNOWN.contains(&keyword.as_str()) {
             bail!(

@@ -147,7 +147,8 @@ pub fn build(args: &BuildArgs) -> Result<i32> {
     let instructions = dockerfile::parse(&text)?;
     let mut build_args = Vec::new();
     for kv in &args.build_args {
-        let (key, value) = kv.split_once('=').with_context(|| format!("--build-arg wants KEY=VALUE, not `{kv}`"))?;
+        let (key, value) =
+            kv.split_once('=').with_context(|| format!("--build-arg wants KEY=VALUE, not `{kv}`"))?;
         build_args.push((key.to_string(), value.to_string()));
     }
     let ignore = context::Ignore::load(&context)?;
@@ -179,7 +180,9 @@ pub fn build(args: &BuildArgs) -> Result<i32> {
                 let base = match words.as_slice() {
                     [image] => *image,
                     [image, r#as, _] if r#as.eq_ignore_ascii_case("as") => *image,
-                    _ => bail!("Dockerfile line {}: FROM IMAGE [AS NAME], not `{expanded}`", instruction.line),
+                    _ => {
+                        bail!("Dockerfile line {}: FROM IMAGE [AS NAME], not `{expanded}`", instruction.line)
+                    }
                 };
                 let (state, manifest) = from(&store, base, args).map_err(at)?;
                 parent = manifest.to_string();
@@ -194,7 +197,8 @@ pub fn build(args: &BuildArgs) -> Result<i32> {
                     Some((name, value)) => (name.trim().to_string(), Some(value.to_string())),
                     None => (expanded.trim().to_string(), None),
                 };
-                let value = build_args.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| v.clone()).or(default);
+                let value =
+                    build_args.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| v.clone()).or(default);
                 if let Some(value) = value {
                     variables.push((name.clone(), value.clone()));
                     run_args.push(format!("{name}={value}"));
@@ -208,7 +212,11 @@ pub fn build(args: &BuildArgs) -> Result<i32> {
         match instruction.keyword.as_str() {
             "RUN" => {
                 let argv = dockerfile::command_words(&instruction.args);
-                let key = cache::cache_key(&parent, &format!("{}\n{}", instruction.text(), run_args.join("\n")), None);
+                let key = cache::cache_key(
+                    &parent,
+                    &format!("{}\n{}", instruction.text(), run_args.join("\n")),
+                    None,
+                );
                 let layer = match (!args.no_cache).then(|| cache.lookup(&key, &store)).flatten() {
                     Some(layer) => {
                         println!("#{step} CACHED");
@@ -217,13 +225,18 @@ pub fn build(args: &BuildArgs) -> Result<i32> {
                     None => {
                         let layer = run_step(&store, args, state, &run_args, argv, &scratch.0, step, epoch)
                             .map_err(|error| match error.downcast::<CodedError>() {
-                                Ok(coded) => CodedError::new(
-                                    coded.code,
-                                    format!("Dockerfile line {}: {}: {}", instruction.line, instruction.text(), coded.message),
-                                )
-                                .into(),
-                                Err(error) => at(error),
-                            })?;
+                            Ok(coded) => CodedError::new(
+                                coded.code,
+                                format!(
+                                    "Dockerfile line {}: {}: {}",
+                                    instruction.line,
+                                    instruction.text(),
+                                    coded.message
+                                ),
+                            )
+                            .into(),
+                            Err(error) => at(error),
+                        })?;
                         cache.record(&key, &layer)?;
                         made += 1;
                         layer
@@ -265,7 +278,12 @@ pub fn build(args: &BuildArgs) -> Result<i32> {
     }
     let state = building.context("no FROM instruction")?;
     let manifest = write_image(&store, &state, epoch, &reference)?;
-    println!("#{} writing image: {made} new layer{}, {} in all", total + 1, if made == 1 { "" } else { "s" }, state.layers.len());
+    println!(
+        "#{} writing image: {made} new layer{}, {} in all",
+        total + 1,
+        if made == 1 { "" } else { "s" },
+        state.layers.len()
+    );
     println!("built {reference} ({manifest})");
     Ok(0)
 }
@@ -303,7 +321,13 @@ fn from(store: &Store, base: &str, args: &BuildArgs) -> Result<(Building, Digest
         workdir: runtime.working_dir().clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".to_string()),
         user: runtime.user().clone().unwrap_or_default(),
         labels: runtime.labels().clone().unwrap_or_default().into_iter().collect(),
-        exposed: runtime.exposed_ports().clone().unwrap_or_default().into_iter().map(|p| (p, json!({}))).collect(),
+        exposed: runtime
+            .exposed_ports()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| (p, json!({})))
+            .collect(),
         history: match base_config.get("history").and_then(Value::as_array) {
             Some(history) if !history.is_empty() => history.clone(),
             // A history entry per layer, as the specification asks, when the base has none.
@@ -316,7 +340,8 @@ fn from(store: &Store, base: &str, args: &BuildArgs) -> Result<(Building, Digest
 
 impl Building {
     fn history(&mut self, epoch: u64, created_by: &str, empty_layer: bool) {
-        let mut entry = json!({ "created": rfc3339(epoch), "created_by": created_by, "comment": "minibox build" });
+        let mut entry =
+            json!({ "created": rfc3339(epoch), "created_by": created_by, "comment": "minibox build" });
         if empty_layer {
             entry["empty_layer"] = json!(true);
         }
@@ -409,7 +434,12 @@ fn run_step(
         network: args.network,
         build: Some(RunStep {
             layers: state.dirs.clone(),
-            defaults: Defaults { entrypoint: vec![], cmd: vec![], env, working_dir: Some(state.workdir.clone()) },
+            defaults: Defaults {
+                entrypoint: vec![],
+                cmd: vec![],
+                env,
+                working_dir: Some(state.workdir.clone()),
+            },
             keep_upper: upper.clone(),
         }),
         ..Config::default()
@@ -439,7 +469,9 @@ fn copy_step(
         words.remove(0);
         match flag.split_once('=') {
             Some(("--chown", spec)) => owner = chown(state, spec)?,
-            Some(("--from", _)) => bail!("COPY --from copies from another stage: multi-stage builds are this chapter's challenge"),
+            Some(("--from", _)) => bail!(
+                "COPY --from copies from another stage: multi-stage builds are this chapter's challenge"
+            ),
             _ => bail!("{} {flag}: minibox knows --chown=USER[:GROUP] only", instruction.keyword),
         }
     }
@@ -554,7 +586,9 @@ fn write_image(store: &Store, state: &Building, epoch: u64, reference: &Referenc
 /// `minibox image save NAME -o DIR`: the image as an OCI image layout, named by its tag (as
 /// `skopeo copy ... oci:DIR:TAG` names it), for skopeo, podman or another minibox to read.
 pub fn save(store: &Store, reference: &Reference, output: &Path) -> Result<Digest> {
-    let descriptor = store.tagged(reference)?.with_context(|| format!("no image named {reference} (see `minibox images`)"))?;
+    let descriptor = store
+        .tagged(reference)?
+        .with_context(|| format!("no image named {reference} (see `minibox images`)"))?;
     let manifest = ImageManifest::from_file(store.blob_path(descriptor.digest())?)?;
     let blobs = output.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).with_context(|| format!("creating {}", blobs.display()))?;
@@ -564,7 +598,8 @@ pub fn save(store: &Store, reference: &Reference, output: &Path) -> Result<Diges
     {
         let target = blobs.join(crate::image::blob::check_sha256(digest)?);
         if !target.exists() {
-            std::fs::copy(store.blob_path(digest)?, &target).with_context(|| format!("writing {}", target.display()))?;
+            std::fs::copy(store.blob_path(digest)?, &target)
+                .with_context(|| format!("writing {}", target.display()))?;
         }
     }
     std::fs::write(output.join("oci-layout"), "{\"imageLayoutVersion\":\"1.0.0\"}\n")?;
@@ -575,7 +610,9 @@ pub fn save(store: &Store, reference: &Reference, output: &Path) -> Result<Diges
         .and_then(|index| index.get("manifests").and_then(Value::as_array).cloned())
         .unwrap_or_default();
     let name = reference.tag.clone();
-    manifests.retain(|m| m.pointer("/annotations/org.opencontainers.image.ref.name").and_then(Value::as_str) != Some(&name));
+    manifests.retain(|m| {
+        m.pointer("/annotations/org.opencontainers.image.ref.name").and_then(Value::as_str) != Some(&name)
+    });
     let mut entry = serde_json::to_value(&descriptor)?;
     entry["annotations"] = json!({ crate::image::REF_NAME: name });
     manifests.push(entry);
