@@ -14,9 +14,12 @@ use anyhow::{Context, Result};
 use oci_spec::image::Digest;
 use std::fs::Metadata;
 use std::io::Write;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use tar::{EntryType, Header};
+//@ exercise build imports
+use std::os::unix::fs::FileTypeExt;
+//@ end
 
 // ANCHOR: header_for
 /// The tar entry for one file of an upper directory: its path in the layer and its header.
