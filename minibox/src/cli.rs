@@ -372,6 +372,14 @@ fn cpus_count(text: &str) -> Result<f64, String> {
 fn images(command: ImageCommand) -> Result<i32> {
     use crate::image::{self, Reference, Store};
     match command {
+        //@ begin build
+        ImageCommand::Save { reference, output, state } => {
+            let reference = Reference::parse(&reference)?;
+            let store = Store::open(&state.dir)?;
+            let digest = crate::build::save(&store, &reference, &output)?;
+            println!("saved {reference} ({digest}) to {}", output.display());
+        }
+        //@ end
         ImageCommand::Import { archive, reference, cmd, state } => {
             let reference = Reference::parse(&reference)?;
             let store = Store::open(&state.dir)?;
@@ -385,14 +393,6 @@ fn images(command: ImageCommand) -> Result<i32> {
                 println!("loaded {reference}");
             }
         }
-        //@ begin build
-        ImageCommand::Save { reference, output, state } => {
-            let reference = Reference::parse(&reference)?;
-            let store = Store::open(&state.dir)?;
-            let digest = crate::build::save(&store, &reference, &output)?;
-            println!("saved {reference} ({digest}) to {}", output.display());
-        }
-        //@ end
     }
     Ok(0)
 }
