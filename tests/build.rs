@@ -12,6 +12,7 @@ mod registry;
 
 use minibox::build::{cache::cache_key, diff::header_for, dockerfile::logical_lines};
 use registry::Layout;
+use serial_test::serial;
 use std::path::{Path, PathBuf};
 use support::{Sandbox, ensure};
 
@@ -175,6 +176,7 @@ fn logical_lines_join_continuations_and_drop_comments() {
 }
 
 #[test]
+#[serial]
 fn header_for_writes_whiteouts_and_normalises_files() {
     let sandbox = Sandbox::new();
     let upper = sandbox.dir.join("upper");
@@ -314,6 +316,7 @@ fn app_context(sandbox: &Sandbox, name: &str, message: &str) -> PathBuf {
 const APP_OUTPUT: &str = "a message\nhello from a RUN step\nworld in the box, in /app, owner 1000\n";
 
 #[test]
+#[serial]
 fn a_multi_step_dockerfile_builds_and_runs() {
     let (sandbox, _) = sandbox_with_base();
     let dir = app_context(&sandbox, "app", "a message\n");
@@ -345,6 +348,7 @@ fn a_multi_step_dockerfile_builds_and_runs() {
 }
 
 #[test]
+#[serial]
 fn a_deleted_file_stays_deleted() {
     let (sandbox, _) = sandbox_with_base();
     let dir = context(
@@ -385,6 +389,7 @@ fn a_deleted_file_stays_deleted() {
 }
 
 #[test]
+#[serial]
 fn the_cache_hits_on_a_rebuild_and_misses_after_a_change() {
     let (sandbox, _) = sandbox_with_base();
     let dir = app_context(&sandbox, "app", "a message\n");
@@ -427,6 +432,7 @@ fn the_cache_hits_on_a_rebuild_and_misses_after_a_change() {
 }
 
 #[test]
+#[serial]
 fn a_failing_run_stops_the_build_and_leaves_nothing() {
     let (sandbox, _) = sandbox_with_base();
     let dir = context(
@@ -474,6 +480,7 @@ fn a_failing_run_stops_the_build_and_leaves_nothing() {
 }
 
 #[test]
+#[serial]
 fn two_builds_of_one_context_give_the_same_digest() {
     let (first, layout) = sandbox_with_base();
     let second = Sandbox::new();
@@ -496,6 +503,7 @@ fn two_builds_of_one_context_give_the_same_digest() {
 }
 
 #[test]
+#[serial]
 fn podman_runs_the_exported_image() {
     let (sandbox, _) = sandbox_with_base();
     let dir = app_context(&sandbox, "app", "a message\n");
