@@ -21,6 +21,7 @@ const DIFF: &str = "build, \"The overlay's diff becomes a layer\"";
 const CACHE: &str = "build, \"The build cache\"";
 const STEPS: &str = "build, \"Running a step\"";
 const EXPORT: &str = "build, \"Reproducible layers\"";
+const HISTORY: &str = "build, \"Background: an image is a stack of diffs\"";
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -560,5 +561,73 @@ fn podman_runs_the_exported_image() {
         "the saved layout must be a valid OCI image: manifest, configuration (with rootfs.diff_ids and history) \
          and layers, named in index.json",
         EXPORT,
+    );
+}
+
+#[test]
+#[serial]
+fn metadata_instructions_change_the_configuration_and_the_history() {
+    let (sandbox, _) = sandbox_with_base();
+    let dir = context(
+        &sandbox,
+        "meta",
+        &[
+            (
+                "Dockerfile",
+                "FROM base:1\nARG PORT=8080\nENV MODE=production\nLABEL a=1 \"b c\"=\"two words\"\nEXPOSE $PORT 53/udp\n\
+             ADD hello.txt /srv/\nUSER 1000:1000\nENTRYPOINT [\"/bin/echo\", \"entry\"]\nCMD [\"default\"]\n",
+            ),
+            ("hello.txt", "hi\n"),
+        ],
+    );
+    build(&sandbox, "meta:1", &dir).expect_code(0, "the build should succeed", HISTORY);
+    let ran = sandbox.run(&["run", "meta:1"]);
+    ran.expect_stdout("entry default\n", "ENTRYPOINT then CMD, in exec form", HISTORY);
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sandbox.state.join("oci/index.json")).unwrap()).unwrap();
+    let blob = |digest: &serde_json::Value| {
+        let hex = digest.as_str().unwrap_or_default().trim_start_matches("sha256:").to_string();
+        serde_json::from_slice::<serde_json::Value>(
+            &std::fs::read(sandbox.state.join("oci/blobs/sha256").join(hex)).unwrap_or_default(),
+        )
+        .unwrap_or_default()
+    };
+    let descriptor = index["manifests"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "meta:1"))
+        .cloned()
+        .unwrap_or_default();
+    let manifest = blob(&descriptor["digest"]);
+    let config = blob(&manifest["config"]["digest"]);
+    let runtime = &config["config"];
+    let seen = serde_json::json!({
+        "User": runtime["User"], "ExposedPorts": runtime["ExposedPorts"], "Labels": runtime["Labels"],
+        "Entrypoint": runtime["Entrypoint"], "Cmd": runtime["Cmd"],
+        "MODE": runtime["Env"].as_array().is_some_and(|e| e.iter().any(|v| v == "MODE=production")),
+    });
+    let expected = serde_json::json!({
+        "User": "1000:1000", "ExposedPorts": {"8080/tcp": {}, "53/udp": {}}, "Labels": {"a": "1", "b c": "two words"},
+        "Entrypoint": ["/bin/echo", "entry"], "Cmd": ["default"], "MODE": true,
+    });
+    ensure(
+        seen == expected,
+        &expected,
+        &seen,
+        "metadata instructions write the image configuration",
+        HISTORY,
+    );
+    let history = config["history"].as_array().cloned().unwrap_or_default();
+    let layers = manifest["layers"].as_array().map_or(0, Vec::len);
+    let with_layer = history.iter().filter(|h| h["empty_layer"] != true).count();
+    ensure(
+        layers == 2
+            && with_layer == layers
+            && history.len() == 8
+            && config["rootfs"]["diff_ids"].as_array().map_or(0, Vec::len) == 2,
+        "2 layers (the base and ADD), 8 history entries (the base's and one per instruction after FROM and ARG), \
+         as many without empty_layer as layers, 2 diff_ids",
+        format!("{layers} layers, history {history:?}"),
+        "each instruction adds a history entry; only those that made a layer leave empty_layer unset",
+        HISTORY,
     );
 }
