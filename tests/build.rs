@@ -11,7 +11,7 @@ mod support;
 mod registry;
 
 use minibox::build::{cache::cache_key, diff::header_for, dockerfile::logical_lines};
-use registry::Layout;
+use registry::{Layout, Registry};
 use serial_test::serial;
 use std::path::{Path, PathBuf};
 use support::{Sandbox, ensure};
@@ -629,5 +629,40 @@ fn metadata_instructions_change_the_configuration_and_the_history() {
         format!("{layers} layers, history {history:?}"),
         "each instruction adds a history entry; only those that made a layer leave empty_layer unset",
         HISTORY,
+    );
+}
+
+#[test]
+#[serial]
+fn a_base_image_is_pulled_and_the_result_pushed() {
+    let sandbox = Sandbox::new();
+    let registry = Registry::start();
+    let layout = base_layout(&sandbox);
+    registry.push_layout(&layout, "1", "test/base");
+    let dockerfile =
+        format!("FROM {}/test/base:1\nRUN echo built > /built\nCMD [\"cat\", \"/built\"]\n", registry.host);
+    let dir = context(&sandbox, "pulled", &[("Dockerfile", &dockerfile)]);
+    let built = sandbox.run(&["build", "--insecure", "-t", "app:1", dir.to_str().unwrap()]);
+    built.expect_code(
+        0,
+        "FROM an image that is not in the store pulls it (the registry chapter's pull)",
+        STEPS,
+    );
+    sandbox.run(&["run", "app:1"]).expect_stdout("built\n", "the image built on the pulled base runs", STEPS);
+    let remote = format!("{}/test/app:1", registry.host);
+    let pushed = sandbox.run(&["push", "app:1", &remote, "--insecure"]);
+    pushed.expect_code(0, "the built image is pushed like any other (the registry chapter's push)", STEPS);
+    let inspect = std::process::Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw", &format!("docker://{remote}")])
+        .output();
+    let manifest: serde_json::Value =
+        inspect.as_ref().ok().and_then(|o| serde_json::from_slice(&o.stdout).ok()).unwrap_or_default();
+    let layers = manifest["layers"].as_array().map_or(0, Vec::len);
+    ensure(
+        layers == 2,
+        "skopeo reading a manifest of 2 layers (the base and the RUN) from the registry",
+        format!("{manifest}"),
+        "the built image's manifest and blobs must be valid OCI for a registry to accept and serve them",
+        STEPS,
     );
 }
