@@ -67,22 +67,34 @@ pub fn header_for(relative: &Path, metadata: &Metadata, epoch: u64) -> Result<(P
 }
 // ANCHOR_END: header_for
 
+/// The value of the extended attribute `name` of `path` (not following a link), if it has one.
+fn xattr(path: &Path, name: &std::ffi::CStr) -> Option<Vec<u8>> {
+    let path = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())).ok()?;
+    let mut value = [0u8; 256];
+    // SAFETY: both strings are NUL-terminated and `value` is writable for its length.
+    let n = unsafe { libc::lgetxattr(path.as_ptr(), name.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
+    usize::try_from(n).ok().map(|n| value[..n].to_vec())
+}
+
 /// Is `path` a directory overlayfs made opaque (the lower layers' contents hidden)?
 fn is_opaque(path: &Path) -> bool {
-    let Ok(path) = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str())) else {
-        return false;
-    };
-    let mut value = [0u8; 4];
-    // SAFETY: both strings are NUL-terminated and `value` is writable for its length.
-    let n = unsafe {
-        libc::lgetxattr(
-            path.as_ptr(),
-            c"trusted.overlay.opaque".as_ptr(),
-            value.as_mut_ptr().cast(),
-            value.len(),
-        )
-    };
-    n == 1 && value[0] == b'y'
+    xattr(path, c"trusted.overlay.opaque").as_deref() == Some(b"y")
+}
+
+/// overlayfs with `redirect_dir` or `metacopy` on records a renamed directory or a chmod as a
+/// pointer into the lower layers, not as files: such an upper directory is not a diff on its own.
+fn check_plain(path: &Path) -> Result<()> {
+    for name in [c"trusted.overlay.redirect", c"trusted.overlay.metacopy"] {
+        if xattr(path, name).is_some() {
+            anyhow::bail!(
+                "{} carries {}: this kernel's overlayfs has redirect_dir or metacopy on, and its upper \
+                 directory is no layer (mount with redirect_dir=off,metacopy=off)",
+                path.display(),
+                name.to_string_lossy()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Every path under `root` (relative, `root` itself excluded), parents before children, each
@@ -120,6 +132,7 @@ pub fn write_layer(upper: &Path, out: &Path, epoch: u64) -> Result<(Digest, u64)
     for relative in walk(upper)? {
         let path = upper.join(&relative);
         let metadata = std::fs::symlink_metadata(&path)?;
+        check_plain(&path)?;
         let (name, mut header) = header_for(&relative, &metadata, epoch)?;
         if header.entry_type() == EntryType::Symlink {
             let target = std::fs::read_link(&path)?;
