@@ -73,6 +73,10 @@ pub enum Command {
         registry_args: RegistryArgs,
     },
     //@ end
+    //@ begin build
+    /// Build an image from a Dockerfile: minibox build -t NAME[:TAG] [-f Dockerfile] CONTEXT
+    Build(crate::build::BuildArgs),
+    //@ end
 }
 //@ begin registry
 
@@ -145,6 +149,18 @@ pub enum ImageCommand {
         #[command(flatten)]
         state: StateDir,
     },
+    //@ begin build
+    /// Save an image as an OCI image layout directory (for `skopeo copy oci:DIR:TAG ...`, `podman`).
+    Save {
+        /// The image, NAME[:TAG].
+        reference: String,
+        /// The directory to write (created; an existing layout gains the image).
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+        #[command(flatten)]
+        state: StateDir,
+    },
+    //@ end
 }
 //@ end
 
@@ -305,6 +321,9 @@ impl RunArgs {
             network: self.network,
             publish: self.publish,
             //@ end
+            //@ begin build
+            build: None,
+            //@ end
         })
     }
 }
@@ -353,6 +372,14 @@ fn cpus_count(text: &str) -> Result<f64, String> {
 fn images(command: ImageCommand) -> Result<i32> {
     use crate::image::{self, Reference, Store};
     match command {
+        //@ begin build
+        ImageCommand::Save { reference, output, state } => {
+            let reference = Reference::parse(&reference)?;
+            let store = Store::open(&state.dir)?;
+            let digest = crate::build::save(&store, &reference, &output)?;
+            println!("saved {reference} ({digest}) to {}", output.display());
+        }
+        //@ end
         ImageCommand::Import { archive, reference, cmd, state } => {
             let reference = Reference::parse(&reference)?;
             let store = Store::open(&state.dir)?;
@@ -424,6 +451,9 @@ pub fn main() -> i32 {
         Command::Pull { reference, registry } => pull(&reference, &registry),
         Command::Push { local, remote, registry } => push(&local, remote.as_deref(), &registry),
         Command::Login { registry, username, registry_args } => login(&registry, username, &registry_args),
+        //@ end
+        //@ begin build
+        Command::Build(args) => crate::build::build(&args),
         //@ end
     };
     match result {

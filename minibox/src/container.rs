@@ -63,6 +63,11 @@ pub struct Config {
     /// `-p HOSTPORT:CONTAINERPORT`: ports published on the host.
     pub publish: Vec<Published>,
     //@ end
+    //@ begin build
+    /// The build chapter: a `RUN` step's container (the image so far, and where its upper
+    /// directory goes once the command has ended); `None` for `minibox run`.
+    pub build: Option<crate::build::RunStep>,
+    //@ end
 }
 
 /// What the parent has prepared for the child's side of the fork.
@@ -187,6 +192,14 @@ pub fn run(config: &Config) -> Result<i32> {
     //@ begin network
     if let Err(error) = prepared.network.release() {
         eprintln!("minibox: warning: {error:#}");
+    }
+    //@ end
+    //@ begin build
+    // A build's RUN step keeps what the command changed: the overlay's upper directory.
+    if let (Some(step), Some(dirs)) = (&config.build, &prepared.root._container_dirs) {
+        std::fs::rename(dirs.dir.join("upper"), &step.keep_upper).map_err(|error| {
+            anyhow::anyhow!("keeping the upper directory as {}: {error}", step.keep_upper.display())
+        })?;
     }
     //@ end
     Ok(code)
@@ -323,7 +336,15 @@ fn root_filesystem(config: &Config, id: &ContainerId) -> Result<Root> {
     // The container's directories first: they hold the lock that keeps `rmi` from removing the
     // image's layers from under it.
     let dirs = ContainerDirs::create(&config.state_dir, id.as_str())?;
-    let image = image::find_for_run(&config.state_dir, config.image.as_deref())?;
+    //@ until build
+    //| let image = image::find_for_run(&config.state_dir, config.image.as_deref())?;
+    //@ end
+    //@ begin build
+    let image = match &config.build {
+        Some(step) => step.image(),
+        None => image::find_for_run(&config.state_dir, config.image.as_deref())?,
+    };
+    //@ end
     step!(
         "image {} ({} layer{})",
         image.reference,

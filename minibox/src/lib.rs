@@ -27,6 +27,9 @@
 //@ begin registry
 //! | registry | [`registry`] | pulling and pushing images: the distribution API, tokens |
 //@ end
+//@ begin build
+//! | build | [`build`] | building images from a Dockerfile: layers from overlay diffs, a cache |
+//@ end
 
 pub mod cli;
 pub mod container;
@@ -54,4 +57,7 @@ pub mod network;
 //@ end
 //@ begin registry
 pub mod registry;
+//@ end
+//@ begin build
+pub mod build;
 //@ end

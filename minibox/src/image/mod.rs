@@ -379,6 +379,23 @@ impl Store {
         self.tag(reference, manifest_descriptor)
     }
     //@ end
+    //@ begin build
+
+    /// The build chapter: store bytes (a configuration, a manifest) as a blob.
+    pub fn add_blob(&self, media_type: MediaType, bytes: &[u8]) -> Result<Descriptor> {
+        self.put_bytes(media_type, bytes)
+    }
+
+    /// The build chapter: name a manifest whose blobs are all in the store.
+    pub fn name(&self, reference: &Reference, manifest: &Descriptor) -> Result<()> {
+        self.tag(reference, manifest)
+    }
+
+    /// The state directory this store lives in.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+    //@ end
 
     /// Unpack every layer (once), and check that the uncompressed layers are the ones the
     /// configuration names (its `rootfs.diff_ids`).
