@@ -27,6 +27,9 @@
 //@ begin registry
 //! | registry | [`registry`] | pulling and pushing images: the distribution API, tokens |
 //@ end
+//@ begin rootless
+//! | rootless | [`rootless`] | a user namespace, uid and gid maps, subordinate ids |
+//@ end
 
 pub mod cli;
 pub mod container;
@@ -54,4 +57,7 @@ pub mod network;
 //@ end
 //@ begin registry
 pub mod registry;
+//@ end
+//@ begin rootless
+pub mod rootless;
 //@ end
