@@ -41,9 +41,9 @@ fn expected_map(own: u32, range: Option<(u32, u32)>) -> Vec<Vec<u64>> {
 }
 
 /// Start `sleep` in a container and read, from the host, what its process is.
-fn maps_seen_from_the_host(sandbox: &Sandbox, rootfs: &str) -> (String, String, u32) {
+fn maps_seen_from_the_host(sandbox: &Sandbox, rootfs: &str, book: &str) -> (String, String, u32) {
     let running = sandbox.start(&["run", "--rootfs", rootfs, "--", "sleep", "60"]);
-    let (running, sleep) = running.expect_process(|p| p.command == "sleep", "the container's sleep", TURNS);
+    let (running, sleep) = running.expect_process(|p| p.command == "sleep", "the container's sleep", book);
     let uid_map = std::fs::read_to_string(format!("/proc/{}/uid_map", sleep.pid)).unwrap_or_default();
     let gid_map = std::fs::read_to_string(format!("/proc/{}/gid_map", sleep.pid)).unwrap_or_default();
     let owner = std::fs::metadata(format!("/proc/{}", sleep.pid)).map(|m| m.uid()).unwrap_or(u32::MAX);
@@ -57,15 +57,15 @@ fn maps_seen_from_the_host(sandbox: &Sandbox, rootfs: &str) -> (String, String, 
 fn root_inside_is_the_user_outside() {
     let (user, sandbox, rootfs) = rootless(Subordinate::ByName);
     let ran = sandbox.run(&["run", "--rootfs", &rootfs, "--", "id", "-u"]);
-    ran.expect_code(0, "an ordinary user's container should run", USER_NAMESPACES);
+    ran.expect_code(0, "the maps were refused (see stderr): each line is INSIDE OUTSIDE COUNT", THE_MAP);
     ran.expect_stdout("0\n", "minibox should be root of its user namespace: uid 0 mapped to the user", THE_MAP);
-    let (uid_map, gid_map, owner) = maps_seen_from_the_host(&sandbox, &rootfs);
+    let (uid_map, gid_map, owner) = maps_seen_from_the_host(&sandbox, &rootfs, THE_MAP);
     ensure(
         owner == user.uid,
         format!("the container's process to belong to uid {} on the host", user.uid),
         format!("uid {owner}"),
         "root inside a user namespace is whoever it is mapped to outside",
-        USER_NAMESPACES,
+        THE_MAP,
     );
     for (what, text, own) in [("uid_map", &uid_map, user.uid), ("gid_map", &gid_map, user.gid)] {
         let expected = expected_map(own, user.range);
@@ -81,17 +81,25 @@ fn root_inside_is_the_user_outside() {
 
 #[test]
 #[serial]
-fn subordinate_ids_given_by_uid_are_found_too() {
-    let (user, sandbox, rootfs) = rootless(Subordinate::ByUid);
-    let (uid_map, _, _) = maps_seen_from_the_host(&sandbox, &rootfs);
-    let expected = expected_map(user.uid, user.range);
-    ensure(
-        map_lines(&uid_map) == expected,
-        format!("uid_map {expected:?}: /etc/subuid names this user by uid (`{}:START:COUNT`)", user.uid),
-        format!("{uid_map:?}"),
-        "subordinate_range: the first field is a user name or a uid in decimal",
-        SUBORDINATE,
-    );
+fn the_users_subordinate_range_is_found_by_name_or_by_uid() {
+    // By name, after a decoy line for a longer name that starts with this one; then by uid.
+    for subordinate in [Subordinate::ByName, Subordinate::ByUid] {
+        let (user, sandbox, rootfs) = rootless(subordinate);
+        let ran = sandbox.run(&["run", "--rootfs", &rootfs, "--", "cat", "/proc/self/uid_map"]);
+        ran.expect_code(
+            0,
+            "newuidmap accepts only the ranges /etc/subuid gives the user: the user's own line must be found",
+            SUBORDINATE,
+        );
+        let expected = expected_map(user.uid, user.range);
+        ensure(
+            map_lines(&ran.stdout) == expected,
+            format!("uid_map {expected:?} for /etc/subuid naming the user {subordinate:?}"),
+            ran.transcript(),
+            "subordinate_range: the line whose first field is exactly the user's name, or their uid in decimal",
+            SUBORDINATE,
+        );
+    }
 }
 
 #[test]
@@ -199,7 +207,7 @@ fn the_default_image_runs_from_the_users_own_state_directory() {
         c.env_remove("MINIBOX_ROOT").env_remove("XDG_DATA_HOME");
     });
     let ran = running.wait();
-    ran.expect_code(0, "the default busybox image should run rootless", WITHOUT_ROOT);
+    ran.expect_code(0, "the default busybox image should run rootless", USER_NAMESPACES);
     ensure(ran.stdout.ends_with("ran\n"), "the command's output", ran.transcript(), "", WITHOUT_ROOT);
     let state = user.home.join(".local/share/minibox");
     let owner = std::fs::metadata(&state).map(|m| m.uid().to_string()).unwrap_or_else(|e| e.to_string());
@@ -237,7 +245,11 @@ fn what_needs_root_is_refused_or_said_once() {
 fn nothing_of_the_user_is_left_running() {
     let (user, sandbox, rootfs) = rootless(Subordinate::ByName);
     let ran = sandbox.run(&["run", "--rootfs", &rootfs, "--", "sh", "-c", "sleep 60 & echo started"]);
-    ran.expect_code(0, "the container should run", TURNS);
+    ran.expect_code(
+        0,
+        "the user namespace's maps must be written from outside it, by a helper forked before unshare",
+        TURNS,
+    );
     let left = user.processes();
     ensure(
         left.is_empty(),

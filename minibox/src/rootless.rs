@@ -266,11 +266,22 @@ pub fn prepare(config: &crate::container::Config) -> Result<()> {
     if !is_ordinary_user() {
         return Ok(());
     }
-    match config.network {
-        crate::network::Mode::None => {}
-        other => bail!(
-            "--network {other:?} needs root: a rootless container has --network none (its own loopback only)"
-        ),
+    let refused = match config.network {
+        crate::network::Mode::None => None,
+        crate::network::Mode::Host => Some("host"),
+        crate::network::Mode::Bridge => Some("bridge"),
+    };
+    if let Some(mode) = refused {
+        bail!("--network {mode} needs root: a rootless container has --network none (its own loopback only)");
+    }
+    if !config.publish.is_empty() {
+        bail!("-p needs root (a port on the host's bridge): a rootless container has --network none");
+    }
+    if config.rootfs.is_none() && !kernel_at_least(5, 11) {
+        bail!(
+            "an image needs overlayfs in a user namespace, which Linux 5.11 brought: on this kernel, \
+             give a rootless container --rootfs DIR"
+        );
     }
     let plan = Plan::for_this_user();
     step!("rootless: uid map {:?}", id_map(plan.uid, plan.subordinate.map(|(u, _)| u)));
@@ -281,6 +292,19 @@ pub fn prepare(config: &crate::container::Config) -> Result<()> {
     }
     ACTIVE.store(true, Ordering::Relaxed);
     Ok(())
+}
+
+/// Whether the running kernel is at least `major.minor` (`uname -r`).
+fn kernel_at_least(major: u32, minor: u32) -> bool {
+    // SAFETY: uname fills the struct it is given; a zeroed utsname is a valid one.
+    let mut names: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut names) } != 0 {
+        return false;
+    }
+    // SAFETY: the kernel NUL-terminates release.
+    let release = unsafe { std::ffi::CStr::from_ptr(names.release.as_ptr()) }.to_string_lossy();
+    let mut numbers = release.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse::<u32>().ok());
+    (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)) >= (major, minor)
 }
 
 /// The container's cgroup, rootless: none on this machine, said once when limits were asked for.
