@@ -47,7 +47,10 @@ fn maps_seen_from_the_host(sandbox: &Sandbox, rootfs: &str, book: &str) -> (Stri
     let uid_map = std::fs::read_to_string(format!("/proc/{}/uid_map", sleep.pid)).unwrap_or_default();
     let gid_map = std::fs::read_to_string(format!("/proc/{}/gid_map", sleep.pid)).unwrap_or_default();
     let owner = std::fs::metadata(format!("/proc/{}", sleep.pid)).map(|m| m.uid()).unwrap_or(u32::MAX);
-    running.kill_container();
+    // Only the command: minibox (run by runuser, so not the run's first process) then sees it
+    // end and cleans up as usual.
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(sleep.pid, libc::SIGKILL) };
     running.wait();
     (uid_map, gid_map, owner)
 }
