@@ -23,7 +23,7 @@ fn rootless(subordinate: Subordinate) -> (TestUser, Sandbox, String) {
     let user = TestUser::create(subordinate);
     let sandbox = Sandbox::new();
     let rootfs = sandbox.busybox_rootfs("rootfs").display().to_string();
-    let sandbox = sandbox.as_user(&user);
+    let sandbox = sandbox.run_as_user(&user);
     (user, sandbox, rootfs)
 }
 
@@ -61,7 +61,11 @@ fn root_inside_is_the_user_outside() {
     let (user, sandbox, rootfs) = rootless(Subordinate::ByName);
     let ran = sandbox.run(&["run", "--rootfs", &rootfs, "--", "id", "-u"]);
     ran.expect_code(0, "the maps were refused (see stderr): each line is INSIDE OUTSIDE COUNT", THE_MAP);
-    ran.expect_stdout("0\n", "minibox should be root of its user namespace: uid 0 mapped to the user", THE_MAP);
+    ran.expect_stdout(
+        "0\n",
+        "minibox should be root of its user namespace: uid 0 mapped to the user",
+        THE_MAP,
+    );
     let (uid_map, gid_map, owner) = maps_seen_from_the_host(&sandbox, &rootfs, THE_MAP);
     ensure(
         owner == user.uid,
@@ -151,7 +155,9 @@ fn files_written_through_a_bind_mount_belong_to_the_user() {
     ]);
     ran.expect_code(0, "the container should write into its root filesystem", THE_MAP);
     let (start, _) = user.range.expect("the user has subordinate ids");
-    for (file, uid, what) in [("by-root", user.uid, "the user"), ("by-one", start, "the first subordinate id")] {
+    for (file, uid, what) in
+        [("by-root", user.uid, "the user"), ("by-one", start, "the first subordinate id")]
+    {
         let path = Path::new(&rootfs).join(file);
         let owner = std::fs::metadata(&path).map(|m| m.uid().to_string()).unwrap_or_else(|e| e.to_string());
         ensure(
@@ -206,9 +212,10 @@ fn root_inside_gains_nothing_the_user_did_not_have() {
 #[serial]
 fn the_default_image_runs_from_the_users_own_state_directory() {
     let (user, sandbox, _) = rootless(Subordinate::ByName);
-    let running = sandbox.start_with(&["run", "--", "sh", "-c", "cat /etc/os-release 2>/dev/null; echo ran"], |c| {
-        c.env_remove("MINIBOX_ROOT").env_remove("XDG_DATA_HOME");
-    });
+    let running =
+        sandbox.start_with(&["run", "--", "sh", "-c", "cat /etc/os-release 2>/dev/null; echo ran"], |c| {
+            c.env_remove("MINIBOX_ROOT").env_remove("XDG_DATA_HOME");
+        });
     let ran = running.wait();
     ran.expect_code(0, "the default busybox image should run rootless", USER_NAMESPACES);
     ensure(ran.stdout.ends_with("ran\n"), "the command's output", ran.transcript(), "", WITHOUT_ROOT);

@@ -32,7 +32,8 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
         Some(path) => path.clone(),
         None => crate::bench::build_minibox(ws)?,
     };
-    let scratch = Scratch(std::env::temp_dir().join(format!("minibox-bench-rootless-{}", std::process::id())));
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("minibox-bench-rootless-{}", std::process::id())));
     std::fs::create_dir_all(&scratch.0)?;
     let user = BenchUser::create()?;
     // A copy the user can reach (the build's target/ may be under a 0700 home).
@@ -45,7 +46,10 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
     run_checked(Command::new("chmod").args(["-R", "a+rX"]).arg(&scratch.0), "chmod")?;
     run_checked(Command::new("chown").args(["-R", &user.name]).arg(&user_state), "chown")?;
     run_checked(
-        Command::new("runuser").args(["-u", &user.name, "--", "podman", "import", "--quiet"]).arg(&rootfs_tar).arg("localhost/minibox-bench"),
+        Command::new("runuser")
+            .args(["-u", &user.name, "--", "podman", "import", "--quiet"])
+            .arg(&rootfs_tar)
+            .arg("localhost/minibox-bench"),
         "podman import (as the user)",
     )?;
 
@@ -60,7 +64,16 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
     let mut rootless = as_user(&minibox);
     rootless.args(["run", "--", "/bin/true"]).env("MINIBOX_ROOT", &user_state);
     let mut podman = as_user(Path::new("podman"));
-    podman.args(["run", "--rm", "--network", "none", "--runtime", "runc", "localhost/minibox-bench", "/bin/true"]);
+    podman.args([
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--runtime",
+        "runc",
+        "localhost/minibox-bench",
+        "/bin/true",
+    ]);
     let mut floor = as_user(Path::new("/bin/true"));
     let mut contenders: Vec<(&str, &mut Command, Vec<Duration>)> = vec![
         ("rootful minibox (runuser -u root)", &mut rootful, Vec::new()),
@@ -83,7 +96,10 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
     }
     let medians: Vec<Duration> = contenders.iter_mut().map(|(_, _, times)| median(times)).collect();
     println!();
-    println!("| `/bin/true` in a container, {} rounds interleaved | median ms | / rootful minibox |", options.runs);
+    println!(
+        "| `/bin/true` in a container, {} rounds interleaved | median ms | / rootful minibox |",
+        options.runs
+    );
     println!("| --- | --- | --- |");
     for ((name, _, _), m) in contenders.iter().zip(&medians) {
         let ms = m.as_secs_f64() * 1000.0;
@@ -155,12 +171,12 @@ impl Drop for BenchUser {
                     d.flatten()
                         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
                         .filter(|pid| {
-                            std::os::unix::fs::MetadataExt::uid(
-                                &match std::fs::metadata(format!("/proc/{pid}")) {
-                                    Ok(m) => m,
-                                    Err(_) => return false,
-                                },
-                            ) == self.uid
+                            std::os::unix::fs::MetadataExt::uid(&match std::fs::metadata(format!(
+                                "/proc/{pid}"
+                            )) {
+                                Ok(m) => m,
+                                Err(_) => return false,
+                            }) == self.uid
                         })
                         .collect()
                 })

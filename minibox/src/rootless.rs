@@ -129,7 +129,8 @@ impl Plan {
         let read = |file: &str| {
             std::fs::read_to_string(file).ok().and_then(|text| subordinate_range(&text, &name, uid))
         };
-        let helpers = ["/usr/bin/newuidmap", "/usr/bin/newgidmap"].iter().all(|p| std::path::Path::new(p).exists());
+        let helpers =
+            ["/usr/bin/newuidmap", "/usr/bin/newgidmap"].iter().all(|p| std::path::Path::new(p).exists());
         let subordinate = match (read("/etc/subuid"), read("/etc/subgid")) {
             (Some(u), Some(g)) if helpers => Some((u, g)),
             (Some(_), Some(_)) => {
@@ -157,7 +158,8 @@ pub fn write_single_id_maps(pid: Pid, uid: u32, gid: u32) -> Result<()> {
     //@ exercise rootless write_single_id_maps
     let proc = PathBuf::from(format!("/proc/{pid}"));
     let write = |file: &str, text: String| {
-        std::fs::write(proc.join(file), &text).with_context(|| format!("writing {text:?} to /proc/{pid}/{file}"))
+        std::fs::write(proc.join(file), &text)
+            .with_context(|| format!("writing {text:?} to /proc/{pid}/{file}"))
     };
     write("uid_map", map_text(&id_map(uid, None)))?;
     write("setgroups", "deny".to_string())?;
@@ -335,7 +337,8 @@ pub fn before_pivot(new_root: &std::path::Path) -> Result<Vec<(&'static str, Own
     if !active() {
         return Ok(Vec::new());
     }
-    let hardened = nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV | nix::mount::MsFlags::MS_NOEXEC;
+    let hardened =
+        nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV | nix::mount::MsFlags::MS_NOEXEC;
     // sysfs goes on /dev, not /sys: the kernel refuses the same sysfs twice on one mount point
     // (EBUSY), and the rootfs chapter's /dev tmpfs covers this one.
     let read_only = nix::mount::MsFlags::MS_RDONLY;
@@ -354,7 +357,12 @@ pub fn before_pivot(new_root: &std::path::Path) -> Result<Vec<(&'static str, Own
             // after it would need the source in this mount namespace, and it no longer is).
             // SAFETY: a valid C string; the call returns a new descriptor or -1.
             let fd = unsafe {
-                libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), OPEN_TREE_CLONE | libc::O_CLOEXEC as u32)
+                libc::syscall(
+                    libc::SYS_open_tree,
+                    libc::AT_FDCWD,
+                    path.as_ptr(),
+                    OPEN_TREE_CLONE | libc::O_CLOEXEC as u32,
+                )
             };
             if fd < 0 {
                 return Err(std::io::Error::last_os_error()).with_context(|| format!("open_tree({path:?})"));
@@ -386,7 +394,8 @@ pub fn bind_host_devices(devices: Vec<(&'static str, OwnedFd)>) -> Result<()> {
             )
         };
         if moved != 0 {
-            return Err(std::io::Error::last_os_error()).with_context(|| format!("move_mount of the host's {target}"));
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("move_mount of the host's {target}"));
         }
     }
     Ok(())

@@ -140,7 +140,7 @@ impl Sandbox {
 
     /// The rootless chapter: run minibox as `user` from now on. The sandbox becomes the user's (its
     /// state directory and files), and minibox is copied into it, where the user can run it.
-    pub fn as_user(mut self, user: &rootless::TestUser) -> Sandbox {
+    pub fn run_as_user(mut self, user: &rootless::TestUser) -> Sandbox {
         let copy = self.dir.join("minibox");
         std::fs::copy(MINIBOX, &copy).expect("copying minibox into the sandbox");
         std::fs::create_dir_all(&self.state).expect("creating the state directory");

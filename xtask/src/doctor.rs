@@ -30,7 +30,7 @@ const CHECKS: &[Check] = &[
     Check { name: "nftables", run: nftables },
     Check { name: "static libc", run: static_libc },
     Check { name: "registry tools", run: registry_tools }, // the registry chapter
-    Check { name: "uidmap", run: uidmap }, // the rootless chapter
+    Check { name: "uidmap", run: uidmap },                 // the rootless chapter
     Check { name: "Rust", run: rust },
     Check { name: "mdbook", run: mdbook },
     Check { name: "mdbook-mermaid", run: mdbook_mermaid },
@@ -249,9 +249,12 @@ fn overlayfs(_: &Workspace) -> Finding {
 fn user_namespaces(_: &Workspace) -> Finding {
     let fix = "`sudo sysctl -w user.max_user_namespaces=15000` (to keep it: a file in /etc/sysctl.d)";
     let debian = read("/proc/sys/kernel/unprivileged_userns_clone").map(|t| t.trim().to_string());
-    let apparmor = read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").map(|t| t.trim().to_string());
+    let apparmor =
+        read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").map(|t| t.trim().to_string());
     match read("/proc/sys/user/max_user_namespaces").and_then(|text| text.trim().parse::<u64>().ok()) {
-        Some(0) => Finding::fail("disabled (user.max_user_namespaces = 0): the rootless chapter needs them", fix),
+        Some(0) => {
+            Finding::fail("disabled (user.max_user_namespaces = 0): the rootless chapter needs them", fix)
+        }
         _ if debian.as_deref() == Some("0") => Finding::fail(
             "root only (kernel.unprivileged_userns_clone = 0): the rootless chapter needs them for users",
             "`sudo sysctl -w kernel.unprivileged_userns_clone=1` (to keep it: a file in /etc/sysctl.d)",
@@ -276,7 +279,9 @@ fn uidmap(_: &Workspace) -> Finding {
     match ["/usr/bin/newuidmap", "/usr/bin/newgidmap"].into_iter().find(|p| !setuid(p)) {
         None => Finding::ok("newuidmap and newgidmap are installed, setuid"),
         Some(missing) => Finding::fail(
-            format!("no setuid {missing}: rootless containers map only one id, and the rootless chapter's tests fail"),
+            format!(
+                "no setuid {missing}: rootless containers map only one id, and the rootless chapter's tests fail"
+            ),
             "`sudo apt install uidmap` (Fedora: `sudo dnf install shadow-utils`)",
         ),
     }
