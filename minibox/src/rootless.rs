@@ -309,18 +309,19 @@ fn kernel_at_least(major: u32, minor: u32) -> bool {
     (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0)) >= (major, minor)
 }
 
-/// The container's cgroup, rootless: none on this machine, said once when limits were asked for.
-/// (Where systemd delegates a cgroup v2 subtree to the user, a runtime would ask it for a scope;
-/// minibox does not yet.)
+/// The container's cgroup, rootless: none, said once when limits were asked for. (Where systemd
+/// delegates a cgroup v2 subtree to the user, a runtime asks it for a scope; minibox does not yet.)
 pub fn cgroup(id: &str, limits: crate::cgroups::Limits) -> Result<crate::cgroups::ContainerCgroup> {
     if !active() {
         return crate::cgroups::ContainerCgroup::create(id, limits);
     }
     if limits.memory.is_some() || limits.pids.is_some() || limits.cpus.is_some() {
-        eprintln!(
-            "minibox: note: no limits for a rootless container: it needs a cgroup v2 subtree delegated \
-             to the user (systemd's user session), which this machine does not have"
-        );
+        let why = if crate::cgroups::is_v2() {
+            "a rootless minibox does not yet ask systemd for a delegated cgroup v2 subtree"
+        } else {
+            "on cgroup v1 no cgroup can be delegated to an ordinary user"
+        };
+        eprintln!("minibox: note: no limits for this rootless container: {why}");
     }
     Ok(crate::cgroups::ContainerCgroup::none(limits))
 }
