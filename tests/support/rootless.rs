@@ -66,12 +66,59 @@ fn remove_subordinate_lines(names: &[String]) {
     }
 }
 
+/// The files a user is written into when `useradd` cannot do it.
+const ACCOUNT_FILES: [&str; 3] = ["/etc/passwd", "/etc/group", "/etc/shadow"];
+
+/// Append `name` to the account files, with a free uid (and a group of the same number), and
+/// make its home.
+fn add_user_by_hand(name: &str) -> Result<(), String> {
+    let uid = (60000..65000u32)
+        .find(|id| {
+            nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(*id)).ok().flatten().is_none()
+                && nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(*id)).ok().flatten().is_none()
+        })
+        .ok_or("no free uid in 60000-65000")?;
+    let home = format!("/home/{name}");
+    let lines = [
+        format!("{name}:x:{uid}:{uid}::{home}:/bin/sh\n"),
+        format!("{name}:x:{uid}:\n"),
+        format!("{name}:!:20000:0:99999:7:::\n"),
+    ];
+    for (file, line) in ACCOUNT_FILES.iter().zip(lines) {
+        let mut open =
+            std::fs::OpenOptions::new().append(true).open(file).map_err(|e| format!("{file}: {e}"))?;
+        std::io::Write::write_all(&mut open, line.as_bytes()).map_err(|e| format!("{file}: {e}"))?;
+    }
+    std::fs::create_dir_all(&home).map_err(|e| format!("{home}: {e}"))?;
+    run("chown", &[&format!("{uid}:{uid}"), &home])
+}
+
+/// Remove `name`'s lines from the account files (after a user made by hand).
+fn remove_account_lines(name: &str) {
+    for file in ACCOUNT_FILES {
+        let Ok(text) = std::fs::read_to_string(file) else { continue };
+        let kept: String = text
+            .lines()
+            .filter(|line| line.split(':').next() != Some(name))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        if kept != text {
+            let _ = std::fs::write(file, kept);
+        }
+    }
+}
+
 impl TestUser {
     pub fn create(subordinate: Subordinate) -> TestUser {
         let index = USERS.fetch_add(1, Ordering::Relaxed);
         let name = format!("mbr{}x{index}", std::process::id());
         if let Err(error) = run("useradd", &["--create-home", "--shell", "/bin/sh", &name]) {
-            panic!("creating the test user {name} (useradd, package passwd): {error}");
+            // Seen in the cgroup v2 VM (`cargo maint vm-test`), whose / is an overlay over the host's
+            // shared by virtiofs: useradd fails "while writing changes to /etc/passwd". Lines
+            // appended by hand there make the same user; Drop removes them.
+            add_user_by_hand(&name).unwrap_or_else(|by_hand| {
+                panic!("creating the test user {name} (useradd, package passwd): {error}; by hand: {by_hand}")
+            });
         }
         let user = nix::unistd::User::from_name(&name).ok().flatten().expect("the user just made");
         let mut made = TestUser {
@@ -141,6 +188,7 @@ impl Drop for TestUser {
         }
         let _ = run("userdel", &["--remove", &self.name]);
         let _ = std::fs::remove_dir_all(&self.home);
+        remove_account_lines(&self.name); // a user made by hand, or one userdel could not remove
         remove_subordinate_lines(&self.all_names());
     }
 }
