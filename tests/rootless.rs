@@ -211,27 +211,38 @@ fn root_inside_gains_nothing_the_user_did_not_have() {
 #[test]
 #[serial]
 fn the_default_image_runs_from_the_users_own_state_directory() {
-    let (user, sandbox, _) = rootless(Subordinate::ByName);
-    let running =
-        sandbox.start_with(&["run", "--", "sh", "-c", "cat /etc/os-release 2>/dev/null; echo ran"], |c| {
-            c.env_remove("MINIBOX_ROOT").env_remove("XDG_DATA_HOME");
-        });
-    let ran = running.wait();
+    let (user, sandbox, rootfs) = rootless(Subordinate::ByName);
+    // $XDG_DATA_HOME/minibox, in the sandbox: the overlay's layers must not live on an overlay
+    // (the cgroup v2 VM's home directories are on one).
+    let data = sandbox.dir.join("data");
+    std::fs::create_dir_all(&data).expect("creating the XDG data directory");
+    user.give(&data);
+    let command = ["run", "--", "sh", "-c", "echo ran"];
+    let ran = sandbox.start_with(&command, |c| {
+        c.env_remove("MINIBOX_ROOT").env("XDG_DATA_HOME", &data);
+    });
+    let ran = ran.wait();
     ran.expect_code(0, "the default busybox image should run rootless", USER_NAMESPACES);
-    ensure(ran.stdout.ends_with("ran\n"), "the command's output", ran.transcript(), "", WITHOUT_ROOT);
-    let state = user.home.join(".local/share/minibox");
-    let owner = std::fs::metadata(&state).map(|m| m.uid().to_string()).unwrap_or_else(|e| e.to_string());
-    ensure(
-        owner == user.uid.to_string(),
-        format!("the state directory {} owned by the user", state.display()),
-        format!("owner {owner}"),
-        "an ordinary user's default state directory is ~/.local/share/minibox",
-        WITHOUT_ROOT,
-    );
-    let left: Vec<_> = std::fs::read_dir(state.join("containers"))
-        .map(|d| d.flatten().map(|e| e.path().display().to_string()).collect())
-        .unwrap_or_default();
-    ensure(left.is_empty(), "no container directory left", left.join(", "), "cleanup", WITHOUT_ROOT);
+    ran.expect_stdout("ran\n", "the image's sh should run the command", USER_NAMESPACES);
+    // Without XDG_DATA_HOME: ~/.local/share/minibox (a --rootfs run makes the state directory too).
+    let ran = sandbox.start_with(&["run", "--rootfs", &rootfs, "--", "true"], |c| {
+        c.env_remove("MINIBOX_ROOT").env_remove("XDG_DATA_HOME");
+    });
+    ran.wait().expect_code(0, "a rootless run with the default state directory", WITHOUT_ROOT);
+    for state in [data.join("minibox"), user.home.join(".local/share/minibox")] {
+        let owner = std::fs::metadata(&state).map(|m| m.uid().to_string()).unwrap_or_else(|e| e.to_string());
+        ensure(
+            owner == user.uid.to_string(),
+            format!("the state directory {} owned by the user", state.display()),
+            format!("owner {owner}"),
+            "an ordinary user's default state directory is $XDG_DATA_HOME/minibox, or ~/.local/share/minibox",
+            WITHOUT_ROOT,
+        );
+        let left: Vec<_> = std::fs::read_dir(state.join("containers"))
+            .map(|d| d.flatten().map(|e| e.path().display().to_string()).collect())
+            .unwrap_or_default();
+        ensure(left.is_empty(), "no container directory left", left.join(", "), "cleanup", WITHOUT_ROOT);
+    }
 }
 
 #[test]

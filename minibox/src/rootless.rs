@@ -200,18 +200,21 @@ pub fn write_maps(pid: Pid, plan: &Plan) -> Result<()> {
     }
 }
 
-/// The helper's side: wait for the turn, write the maps of `parent`, say so, end.
-fn helper_main(parent: Pid, plan: &Plan, channel: &Channel) -> ! {
-    let outcome = channel
-        .expect(Message::UserNamespaceMade, "minibox")
-        .and_then(|()| write_maps(parent, plan))
-        .and_then(|()| channel.send(Message::IdsMapped));
-    let code = match outcome {
-        Ok(()) => 0,
-        Err(error) => {
-            eprintln!("minibox: {}", crate::cli::printable(&format!("{error:#}")));
-            1
-        }
+/// The helper's side: wait for the turn, write the maps of `parent`, say so, end. What went wrong
+/// goes to minibox on `report`, which puts it in its one line of error.
+fn helper_main(parent: Pid, plan: &Plan, channel: &Channel, report: OwnedFd) -> ! {
+    let code = match channel.receive() {
+        // minibox ended its side without a turn (its unshare failed): nothing to write, nor say.
+        Ok(None) => 1,
+        Ok(Some(Message::UserNamespaceMade)) => match write_maps(parent, plan) {
+            Ok(()) => i32::from(channel.send(Message::IdsMapped).is_err()),
+            Err(error) => {
+                let mut report = std::fs::File::from(report);
+                let _ = std::io::Write::write_all(&mut report, format!("{error:#}").as_bytes());
+                1
+            }
+        },
+        Ok(Some(_)) | Err(_) => 1,
     };
     // SAFETY: a forked child ends without running the parent's atexit handlers.
     unsafe { libc::_exit(code) }
@@ -221,6 +224,8 @@ fn helper_main(parent: Pid, plan: &Plan, channel: &Channel) -> ! {
 pub struct MapHelper {
     pid: Pid,
     channel: Channel,
+    /// Why the helper failed, if it did (closed, empty, when it succeeds).
+    report: std::fs::File,
 }
 
 impl MapHelper {
@@ -228,21 +233,32 @@ impl MapHelper {
     pub fn start(plan: &Plan) -> Result<MapHelper> {
         let parent = nix::unistd::getpid();
         let (ours, theirs) = channel::pair()?;
+        let (report_read, report_write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
         // SAFETY: minibox has one thread; the child only writes files, runs programs and exits.
         match unsafe { fork() }.context("fork for the uid map helper")? {
-            ForkResult::Parent { child } => Ok(MapHelper { pid: child, channel: ours }),
+            ForkResult::Parent { child } => {
+                Ok(MapHelper { pid: child, channel: ours, report: std::fs::File::from(report_read) })
+            }
             ForkResult::Child => {
-                drop(ours);
-                helper_main(parent, plan, &theirs)
+                drop((ours, report_read));
+                helper_main(parent, plan, &theirs, report_write)
             }
         }
     }
 
     /// Tell the helper the namespace exists, and wait until it has written the maps.
-    pub fn map_ids(self) -> Result<()> {
+    pub fn map_ids(mut self) -> Result<()> {
         let sent = self.channel.send(Message::UserNamespaceMade);
         let mapped = sent.and_then(|()| self.channel.expect(Message::IdsMapped, "the uid map helper"));
         let _ = nix::sys::wait::waitpid(self.pid, None);
+        if mapped.is_err() {
+            let mut why = String::new();
+            let _ = std::io::Read::read_to_string(&mut self.report, &mut why);
+            if !why.is_empty() {
+                bail!("writing the user namespace's uid and gid maps: {why}");
+            }
+        }
         mapped.context("writing the user namespace's uid and gid maps")
     }
 }
@@ -288,6 +304,9 @@ pub fn prepare(config: &crate::container::Config) -> Result<()> {
     let plan = Plan::for_this_user();
     step!("rootless: uid map {:?}", id_map(plan.uid, plan.subordinate.map(|(u, _)| u)));
     if let Err(error) = enter_user_namespace(&plan) {
+        if !format!("{error:#}").contains("unshare(CLONE_NEWUSER)") {
+            return Err(error);
+        }
         let hint = "are unprivileged user namespaces allowed? see sysctl user.max_user_namespaces, \
                     and on Ubuntu kernel.apparmor_restrict_unprivileged_userns";
         return Err(error).context(format!("a rootless container needs a user namespace ({hint})"));
