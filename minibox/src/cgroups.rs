@@ -333,20 +333,18 @@ impl ContainerCgroup {
 /// Take an exclusive lock on the directory `path`, without waiting. `None` when someone holds it,
 /// or when the directory is gone (checked after locking, as a reclaim may remove it meanwhile).
 pub fn lock_directory(path: &Path) -> Result<Option<std::fs::File>> {
-    use std::os::fd::AsRawFd;
     use std::os::unix::fs::MetadataExt;
     let dir = match std::fs::File::open(path) {
         Ok(dir) => dir,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) => return Err(error).with_context(|| format!("opening {}", path.display())),
     };
-    // SAFETY: flock takes a descriptor that `dir` keeps open for the call.
-    if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        let error = std::io::Error::last_os_error();
-        if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            return Ok(None);
+    match dir.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+        Err(std::fs::TryLockError::Error(error)) => {
+            return Err(error).with_context(|| format!("locking {}", path.display()));
         }
-        return Err(error).with_context(|| format!("locking {}", path.display()));
     }
     let still_there = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
     let locked = dir.metadata().ok().map(|m| (m.dev(), m.ino()));
@@ -366,18 +364,13 @@ fn creation_lock(exclusive: bool) -> Result<Option<std::fs::File>> {
 /// held shared while a minibox creates entries and takes their own locks, exclusive (without
 /// waiting: `None` when busy) while one reclaims orphans, who then tries another time.
 pub fn creation_lock_on(dir: &Path, exclusive: bool) -> Result<Option<std::fs::File>> {
-    use std::os::fd::AsRawFd;
     let file = std::fs::File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
-    let operation = if exclusive { libc::LOCK_EX | libc::LOCK_NB } else { libc::LOCK_SH };
-    // SAFETY: flock takes a descriptor that `file` keeps open for the call.
-    if unsafe { libc::flock(file.as_raw_fd(), operation) } != 0 {
-        let error = std::io::Error::last_os_error();
-        if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            return Ok(None);
-        }
-        return Err(error).with_context(|| format!("locking {}", dir.display()));
+    let locked = if exclusive { file.try_lock() } else { file.lock_shared().map_err(std::fs::TryLockError::Error) };
+    match locked {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(error)) => Err(error).with_context(|| format!("locking {}", dir.display())),
     }
-    Ok(Some(file))
 }
 
 // ANCHOR: reclaim_orphans

@@ -59,6 +59,7 @@ pub fn run(ws: &Workspace, with_vm: bool) -> Result<()> {
         vm_test.args(["run", "--quiet", "--package", "minibox-maint", "--", "vm-test"]);
         step(vm_test, ws)?;
     }
+    section("done");
     println!("\ncargo xtask test: everything passed");
     Ok(())
 }
@@ -90,8 +91,18 @@ fn has_libvirt_plugin() -> bool {
 }
 
 fn section(title: &str) {
+    let now = std::time::Instant::now();
+    let mut sections = SECTIONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((previous, started)) = sections.last_mut() {
+        println!("==== {previous}: {} s ====", now.duration_since(*started).as_secs());
+    }
+    sections.push((title.to_string(), now));
     println!("\n==== {title} ====");
 }
+
+/// The sections begun so far and when, so that each one's time is printed when the next begins:
+/// CI's time is the sum, and the section that grows is the one to look at.
+static SECTIONS: std::sync::Mutex<Vec<(String, std::time::Instant)>> = std::sync::Mutex::new(Vec::new());
 
 fn step(command: Command, ws: &Workspace) -> Result<()> {
     let shown = format!("{command:?}");

@@ -44,7 +44,9 @@ pub fn run(ws: &Workspace, only: Option<u32>, variant: Option<&str>) -> Result<(
     let mut rows = Vec::new();
     for chapter in &chapters {
         println!("verify: chapter {} ...", chapter.number);
+        let started = std::time::Instant::now();
         rows.push(check_chapter(ws, &source, chapter, stale.is_empty())?);
+        println!("verify: chapter {} took {} s", chapter.number, started.elapsed().as_secs());
     }
 
     defects.extend(wrong::strays(ws, &ws.chapters()?)?);

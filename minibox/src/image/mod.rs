@@ -177,10 +177,7 @@ impl Store {
             .write(true)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
-        // SAFETY: flock takes a descriptor that `file` keeps open for the call.
-        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) } != 0 {
-            return Err(std::io::Error::last_os_error()).context("locking the image index");
-        }
+        file.lock().context("locking the image index")?;
         Ok(file)
     }
 
@@ -209,10 +206,20 @@ impl Store {
         Ok(())
     }
 
-    /// Store `bytes` as a blob; return its descriptor.
+    /// Store `bytes` as a blob; return its descriptor. Written aside and renamed into place: two
+    /// minibox storing the same blob at once (the default image, built by the first runs on a
+    /// new machine) must never let a reader see it truncated by the other's write.
     fn put_bytes(&self, media_type: MediaType, bytes: &[u8]) -> Result<Descriptor> {
         let digest = blob::sha256_of(bytes);
-        std::fs::write(self.blob_path(&digest)?, bytes)?;
+        let target = self.blob_path(&digest)?;
+        if !std::fs::metadata(&target).is_ok_and(|stored| stored.len() == bytes.len() as u64) {
+            let temporary = target.with_file_name(format!(".put-{}", std::process::id()));
+            let written = std::fs::write(&temporary, bytes).and_then(|()| std::fs::rename(&temporary, &target));
+            if let Err(error) = written {
+                let _ = std::fs::remove_file(&temporary);
+                return Err(error).context("storing a blob");
+            }
+        }
         Ok(Descriptor::new(media_type, bytes.len() as u64, digest))
     }
 
@@ -415,11 +422,7 @@ impl Store {
         let containers = self.state_dir.join("containers");
         std::fs::create_dir_all(&containers)?;
         let no_container = std::fs::File::open(&containers)?;
-        // SAFETY: flock takes a descriptor that `no_container` keeps open for the call.
-        if unsafe {
-            libc::flock(std::os::fd::AsRawFd::as_raw_fd(&no_container), libc::LOCK_EX | libc::LOCK_NB)
-        } != 0
-        {
+        if no_container.try_lock().is_err() {
             bail!("containers are running from this store: remove images when they have ended");
         }
         let _locked = self.lock_index()?;

@@ -68,10 +68,7 @@ impl ContainerDirs {
         let containers = state_dir.join("containers");
         std::fs::create_dir_all(&containers).with_context(|| format!("creating {}", containers.display()))?;
         let in_use = std::fs::File::open(&containers)?;
-        // SAFETY: flock takes a descriptor that `in_use` keeps open for the call.
-        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&in_use), libc::LOCK_SH) } != 0 {
-            return Err(std::io::Error::last_os_error()).context("locking the containers directory");
-        }
+        in_use.lock_shared().context("locking the containers directory")?;
         // No reclaim may run until this container's directory is locked (it would take it for
         // an orphan): the state directory orders the two.
         let _creating = crate::cgroups::creation_lock_on(state_dir, false)?;

@@ -14,7 +14,6 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// The bridge's subnet: 10.77.0.0/24 (neither Docker's 172.17.0.0/16 nor podman's 10.88.0.0/16,
@@ -125,11 +124,7 @@ pub fn forget(leases: &Path, record: &LeaseRecord) -> Result<()> {
 
 /// An exclusive lock, without waiting.
 fn lock(file: &File) -> std::io::Result<()> {
-    // SAFETY: flock takes a descriptor that `file` keeps open for the call.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
+    file.try_lock().map_err(std::io::Error::from)
 }
 
 #[cfg(test)]

@@ -22,7 +22,6 @@ use ipam::{GATEWAY, Lease, PREFIX};
 use netlink::Netlink;
 use std::fs::File;
 use std::net::Ipv4Addr;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -312,11 +311,7 @@ impl NetworkDir {
                 .write(true)
                 .open(&path)
                 .with_context(|| format!("opening {}", path.display()))?;
-            // SAFETY: flock takes a descriptor that `file` keeps open for the call.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-                return Err(std::io::Error::last_os_error())
-                    .with_context(|| format!("locking {}", path.display()));
-            }
+            file.lock().with_context(|| format!("locking {}", path.display()))?;
             let still_there = std::fs::metadata(&path).ok().map(|m| m.ino());
             if still_there == Some(file.metadata()?.ino()) {
                 return Ok(file);

@@ -273,10 +273,7 @@ fn fetch_blob(
         .open(&partial_path)
         .with_context(|| format!("opening {}", partial_path.display()))?;
     // Another pull fetching the same blob holds the lock: wait for it, then find the blob stored.
-    // SAFETY: flock takes a descriptor that `file` keeps open for the call.
-    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("locking a download");
-    }
+    file.lock().context("locking a download")?;
     if store.blob_path(digest)?.exists() {
         let _ = std::fs::remove_file(&partial_path);
         return Ok(());
