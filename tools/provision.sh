@@ -29,8 +29,9 @@ MDBOOK_MERMAID=0.17.0
 # (ip, with which the tests make their network namespaces).
 # The registry chapter: its tests run docker-registry, push with skopeo, sign tokens with
 # openssl, and let podman pull what minibox pushed.
+# The rootless chapter: uidmap (the setuid newuidmap and newgidmap, for subordinate ids).
 PACKAGES="build-essential busybox-static ca-certificates curl git procps strace nftables iproute2
-    docker-registry skopeo openssl podman"
+    docker-registry skopeo openssl podman uidmap"
 BOOK_PORT=3000 # inside the VM; the Vagrantfile forwards it to the host's 127.0.0.1:3000
 
 usage() {

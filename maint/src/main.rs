@@ -7,6 +7,7 @@ mod assertions;
 mod bench;
 mod bench_build; // the build chapter
 mod bench_pull; // the registry chapter
+mod bench_rootless; // the rootless chapter
 mod executables;
 mod reliability;
 mod vm;
@@ -38,6 +39,8 @@ enum Task {
     BenchPull(bench_pull::Options),
     /// The build chapter's lab: `minibox build` against `podman build`, cold and cached.
     BenchBuild(bench_build::Options),
+    /// The rootless chapter's lab: rootless minibox's start against rootful minibox and rootless podman.
+    BenchRootless(bench_rootless::Options),
     /// Abuse the finished runtime: a soak with random SIGKILLs and a corpus of bad inputs, each
     /// counting what is left (`cargo xtask test` runs this).
     Reliability,
@@ -60,6 +63,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::Bench(options) => bench::run(&ws, &options),
         Task::BenchPull(options) => bench_pull::run(&ws, &options),
         Task::BenchBuild(options) => bench_build::run(&ws, &options),
+        Task::BenchRootless(options) => bench_rootless::run(&ws, &options),
         Task::Assertions => assertions::run(&ws),
         Task::Reliability => reliability::run(&ws),
     }

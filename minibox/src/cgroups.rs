@@ -160,6 +160,13 @@ pub fn placement(id: &str) -> Result<Vec<(Vec<String>, PathBuf)>> {
 }
 
 impl ContainerCgroup {
+    //@ begin rootless
+    /// No cgroup at all: a rootless container where no cgroup is delegated to the user.
+    pub fn none(limits: Limits) -> ContainerCgroup {
+        ContainerCgroup { groups: Vec::new(), limits, _locks: Vec::new() }
+    }
+
+    //@ end
     // ANCHOR: create
     /// Create the container's cgroup and set its limits. Nothing is left behind on failure: what
     /// was created is removed when the half-built value is dropped.

@@ -223,7 +223,13 @@ pub struct RunArgs {
     //@ begin network
     /// The container's network: bridge (its own namespace, on the bridge minibox0, with NAT),
     /// none (its own namespace, loopback only) or host (the host's own network).
-    #[arg(long, value_name = "MODE", default_value = "bridge")]
+    //@ until rootless
+    //| #[arg(long, value_name = "MODE", default_value = "bridge")]
+    //@ end
+    //@ begin rootless
+    // none for an ordinary user (the rootless chapter), bridge for root.
+    #[arg(long, value_name = "MODE", default_value = crate::rootless::default_network())]
+    //@ end
     pub network: crate::network::Mode,
 
     /// Publish a container's port on the host: HOSTPORT:CONTAINERPORT[/tcp|/udp] (repeatable).
@@ -254,7 +260,13 @@ pub struct RunArgs {
 #[derive(Args, Debug)]
 pub struct StateDir {
     /// Where minibox keeps its state.
-    #[arg(long = "root", env = "MINIBOX_ROOT", default_value = "/var/lib/minibox", value_name = "DIR")]
+    //@ until rootless
+    //| #[arg(long = "root", env = "MINIBOX_ROOT", default_value = "/var/lib/minibox", value_name = "DIR")]
+    //@ end
+    //@ begin rootless
+    // The default for an ordinary user is theirs: ~/.local/share/minibox (the rootless chapter).
+    #[arg(long = "root", env = "MINIBOX_ROOT", default_value_os_t = crate::rootless::default_state_dir(), value_name = "DIR")]
+    //@ end
     pub dir: PathBuf,
 }
 

@@ -96,6 +96,11 @@ pub fn run(config: &Config) -> Result<i32> {
     // Signals wait in line from here on, before anything exists that would need cleaning up: a
     // Ctrl-C now is passed on to the command once it runs, and cannot kill minibox halfway.
     process::block_supervised_signals()?;
+    //@ begin rootless
+    // An ordinary user's minibox becomes root of a user namespace of its own before anything
+    // else: every namespace, mount and file made from here on is made inside it.
+    crate::rootless::prepare(config)?;
+    //@ end
     //@ begin rootfs
     rootfs::prepare_state_dir(&config.state_dir)?;
     reclaim_leftovers(config);
@@ -139,7 +144,12 @@ pub fn run(config: &Config) -> Result<i32> {
         network,
         //@ end
         //@ begin cgroups
-        cgroup: ContainerCgroup::create(id.as_str(), config.limits)?,
+        //@ until rootless
+        //| cgroup: ContainerCgroup::create(id.as_str(), config.limits)?,
+        //@ end
+        //@ begin rootless
+        cgroup: crate::rootless::cgroup(id.as_str(), config.limits)?,
+        //@ end
         //@ end
     };
     //@ begin cgroups
@@ -261,7 +271,13 @@ fn reclaim_leftovers(config: &Config) {
         image::reclaim(&config.state_dir),
         //@ end
         //@ begin network
-        network::reclaim(),
+        //@ until rootless
+        //| network::reclaim(),
+        //@ end
+        //@ begin rootless
+        // A rootless container has no bridge, and its user may not look at root's.
+        if crate::rootless::active() { Ok(0) } else { network::reclaim() },
+        //@ end
         //@ end
     ];
     for outcome in reclaimed {

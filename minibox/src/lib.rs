@@ -30,6 +30,9 @@
 //@ begin build
 //! | build | [`build`] | building images from a Dockerfile: layers from overlay diffs, a cache |
 //@ end
+//@ begin rootless
+//! | rootless | [`rootless`] | a user namespace, uid and gid maps, subordinate ids |
+//@ end
 
 pub mod cli;
 pub mod container;
@@ -60,4 +63,7 @@ pub mod registry;
 //@ end
 //@ begin build
 pub mod build;
+//@ end
+//@ begin rootless
+pub mod rootless;
 //@ end

@@ -79,6 +79,13 @@ pub fn own_pid_namespace() -> Result<std::fs::File> {
 /// there too, and after that process ends the namespace takes no new process (fork fails with
 /// ENOMEM): the programs minibox runs itself (`nft`, the network chapter) belong on the host's side.
 pub fn restore_pid_namespace_for_children(own: &std::fs::File) -> Result<()> {
+    //@ begin rootless
+    // A rootless minibox may not go back (its own PID namespace belongs to the host's user
+    // namespace, where it has no CAP_SYS_ADMIN), and needs not: it runs no program of its own later.
+    if crate::rootless::active() {
+        return Ok(());
+    }
+    //@ end
     nix::sched::setns(own, nix::sched::CloneFlags::CLONE_NEWPID)
         .context("setns(CLONE_NEWPID): back to minibox's own PID namespace for its children")
 }

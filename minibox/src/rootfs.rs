@@ -104,9 +104,15 @@ pub fn enter(rootfs: &Rootfs) -> Result<()> {
         overlay.mount_on(&rootfs.dir)?;
     }
     //@ end
+    //@ begin rootless
+    let host_devices = crate::rootless::before_pivot(&rootfs.dir)?;
+    //@ end
     pivot_into(&rootfs.dir)?;
     mount_proc_and_sys()?;
     populate_dev()?;
+    //@ begin rootless
+    crate::rootless::bind_host_devices(host_devices)?;
+    //@ end
     //@ begin images
     std::fs::create_dir_all(&rootfs.workdir)
         .and_then(|()| std::env::set_current_dir(&rootfs.workdir))
@@ -213,7 +219,7 @@ fn make_mount_point(path: &str) -> Result<()> {
 }
 
 /// The device nodes a container gets: the harmless ones every program expects.
-const DEVICES: [(&str, u64, u64); 6] =
+pub const DEVICES: [(&str, u64, u64); 6] =
     [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
 
 /// A small `/dev` on a tmpfs: a few character devices, the usual symbolic links, a private
@@ -224,6 +230,11 @@ pub fn populate_dev() -> Result<()> {
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
     mount(Some("tmpfs"), "/dev", Some("tmpfs"), flags, Some("mode=755,size=64k")).context("mounting /dev")?;
     for (name, major, minor) in DEVICES {
+        //@ begin rootless
+        if crate::rootless::active() {
+            break; // no mknod in a user namespace: the rootless chapter binds the host's instead
+        }
+        //@ end
         let path = format!("/dev/{name}");
         mknod(path.as_str(), SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
             .with_context(|| format!("mknod {path}"))?;

@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 
 // The network chapter: test hosts (network namespaces of the tests' own) and the leak check's view of a network.
 pub mod network;
+// The rootless chapter: an ordinary user made for a test, to run minibox as.
+pub mod rootless;
 
 /// The package under test, for example `chapter-03`.
 pub const PACKAGE: &str = env!("CARGO_PKG_NAME");
@@ -105,6 +107,8 @@ pub struct Sandbox {
     pub state: PathBuf,
     /// The network chapter: the network namespace minibox runs in (a test host), or the test's own.
     pub network_namespace: Option<PathBuf>,
+    /// The rootless chapter: run minibox as this user (`runuser -u`), from this copy of it.
+    pub run_as: Option<(String, PathBuf)>,
 }
 
 /// A new directory in the system's temporary directory, with a name nobody can predict and
@@ -131,7 +135,18 @@ impl Sandbox {
         require_root();
         let dir = private_temp_dir("minibox-test-");
         let state = dir.join("state");
-        Sandbox { dir, state, network_namespace: None }
+        Sandbox { dir, state, network_namespace: None, run_as: None }
+    }
+
+    /// The rootless chapter: run minibox as `user` from now on. The sandbox becomes the user's (its
+    /// state directory and files), and minibox is copied into it, where the user can run it.
+    pub fn run_as_user(mut self, user: &rootless::TestUser) -> Sandbox {
+        let copy = self.dir.join("minibox");
+        std::fs::copy(MINIBOX, &copy).expect("copying minibox into the sandbox");
+        std::fs::create_dir_all(&self.state).expect("creating the state directory");
+        user.give(&self.dir);
+        self.run_as = Some((user.name.clone(), copy));
+        self
     }
 
     /// The network chapter: run minibox inside `host`'s network namespace from now on.
@@ -170,7 +185,14 @@ impl Sandbox {
         if args.first().map(String::as_str) == Some("run") {
             args.insert(1, format!("--env=MINIBOX_TEST_RUN={marker}"));
         }
-        let mut command = Command::new(MINIBOX);
+        let mut command = match &self.run_as {
+            None => Command::new(MINIBOX),
+            Some((user, copy)) => {
+                let mut command = Command::new("runuser");
+                command.args(["-u", user, "--"]).arg(copy);
+                command
+            }
+        };
         command
             .args(&args)
             .env("MINIBOX_ROOT", &self.state)

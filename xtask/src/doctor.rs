@@ -30,6 +30,7 @@ const CHECKS: &[Check] = &[
     Check { name: "nftables", run: nftables },
     Check { name: "static libc", run: static_libc },
     Check { name: "registry tools", run: registry_tools }, // the registry chapter
+    Check { name: "uidmap", run: uidmap },                 // the rootless chapter
     Check { name: "Rust", run: rust },
     Check { name: "mdbook", run: mdbook },
     Check { name: "mdbook-mermaid", run: mdbook_mermaid },
@@ -243,16 +244,45 @@ fn overlayfs(_: &Workspace) -> Finding {
     }
 }
 
-/// No chapter creates a user namespace (minibox runs as root), so a kernel without them only
-/// loses the book's `unshare --user` demonstrations: a warning.
+/// The rootless chapter makes user namespaces as an ordinary user (its tests, as a user they
+/// create). Disabled, they fail; Ubuntu's AppArmor restriction leaves them without capabilities.
 fn user_namespaces(_: &Workspace) -> Finding {
     let fix = "`sudo sysctl -w user.max_user_namespaces=15000` (to keep it: a file in /etc/sysctl.d)";
+    let debian = read("/proc/sys/kernel/unprivileged_userns_clone").map(|t| t.trim().to_string());
+    let apparmor =
+        read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").map(|t| t.trim().to_string());
     match read("/proc/sys/user/max_user_namespaces").and_then(|text| text.trim().parse::<u64>().ok()) {
-        Some(0) => Finding::warn("disabled (user.max_user_namespaces = 0)", fix),
+        Some(0) => {
+            Finding::fail("disabled (user.max_user_namespaces = 0): the rootless chapter needs them", fix)
+        }
+        _ if debian.as_deref() == Some("0") => Finding::fail(
+            "root only (kernel.unprivileged_userns_clone = 0): the rootless chapter needs them for users",
+            "`sudo sysctl -w kernel.unprivileged_userns_clone=1` (to keep it: a file in /etc/sysctl.d)",
+        ),
+        _ if apparmor.as_deref() == Some("1") => Finding::warn(
+            "restricted by AppArmor (kernel.apparmor_restrict_unprivileged_userns = 1, Ubuntu 23.10 and later)",
+            "the rootless chapter's page, \"The CVEs, and the distributions' answer\": an AppArmor profile \
+             for the workshop's binaries (or `sudo sysctl kernel.apparmor_restrict_unprivileged_userns=0`)",
+        ),
         Some(max) => Finding::ok(format!("enabled (up to {max})")),
-        None => Finding::warn(
+        None => Finding::fail(
             "this kernel has no user namespaces (no /proc/sys/user/max_user_namespaces)",
-            format!("the chapters do not need them, the book's demonstrations do: {USE_THE_VM}"),
+            format!("the rootless chapter needs them: {USE_THE_VM}"),
+        ),
+    }
+}
+
+/// The rootless chapter maps subordinate ids through the setuid newuidmap and newgidmap.
+fn uidmap(_: &Workspace) -> Finding {
+    use std::os::unix::fs::PermissionsExt;
+    let setuid = |path: &str| std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o4000 != 0);
+    match ["/usr/bin/newuidmap", "/usr/bin/newgidmap"].into_iter().find(|p| !setuid(p)) {
+        None => Finding::ok("newuidmap and newgidmap are installed, setuid"),
+        Some(missing) => Finding::fail(
+            format!(
+                "no setuid {missing}: rootless containers map only one id, and the rootless chapter's tests fail"
+            ),
+            "`sudo apt install uidmap` (Fedora: `sudo dnf install shadow-utils`)",
         ),
     }
 }

@@ -21,6 +21,15 @@ struct Tool {
 }
 
 const TOOLS: &[Tool] = &[
+    // The rootless chapter: a throwaway user (useradd, userdel), minibox run as it (runuser), and
+    // the setuid helpers that write its subordinate ids into the maps.
+    Tool {
+        programs: &["newuidmap", "newgidmap", "useradd", "userdel", "runuser"],
+        for_what: "the rootless chapter's tests (a test user with subordinate ids, minibox run as it)",
+        package: "uidmap passwd util-linux",
+        any: false,
+        vm_only: false,
+    },
     // The registry chapter: a real registry, the clients that push into it and pull from it,
     // and the signing of the token service's tokens.
     Tool {

@@ -17,15 +17,32 @@ pub enum Message {
     NamespacesMade,
     /// Parent to child: the container's network device is in its namespace; configure it.
     NetworkReady,
+    //@ begin rootless
+    /// minibox to its map helper: minibox's user namespace exists; write its uid and gid maps.
+    UserNamespaceMade,
+    /// The map helper to minibox: the maps are written.
+    IdsMapped,
+    //@ end
 }
 
 impl Message {
-    const ALL: [Message; 2] = [Message::NamespacesMade, Message::NetworkReady];
+    const ALL: &[Message] = &[
+        Message::NamespacesMade,
+        Message::NetworkReady,
+        //@ begin rootless
+        Message::UserNamespaceMade,
+        Message::IdsMapped,
+        //@ end
+    ];
 
     fn word(self) -> &'static str {
         match self {
             Message::NamespacesMade => "namespaces-made",
             Message::NetworkReady => "network-ready",
+            //@ begin rootless
+            Message::UserNamespaceMade => "user-namespace-made",
+            Message::IdsMapped => "ids-mapped",
+            //@ end
         }
     }
 }
@@ -87,7 +104,7 @@ impl Channel {
             return Ok(None);
         }
         let word = &buffer[..received];
-        match Message::ALL.into_iter().find(|m| m.word().as_bytes() == word) {
+        match Message::ALL.iter().copied().find(|m| m.word().as_bytes() == word) {
             Some(message) => Ok(Some(message)),
             None => {
                 bail!("the set-up channel carried an unknown message {:?}", String::from_utf8_lossy(word))

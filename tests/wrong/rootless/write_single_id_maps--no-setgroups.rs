@@ -1,0 +1,8 @@
+//! wrong: setgroups is never denied, so the kernel refuses the gid map (EPERM)
+//! caught-by: rootless::without_subordinate_ids_one_id_is_mapped
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    let write = |file: &str, text: String| {
+        std::fs::write(proc.join(file), &text).with_context(|| format!("writing {text:?} to /proc/{pid}/{file}"))
+    };
+    write("uid_map", map_text(&id_map(uid, None)))?;
+    write("gid_map", map_text(&id_map(gid, None)))
