@@ -27,6 +27,9 @@
 //@ begin registry
 //! | registry | [`registry`] | pulling and pushing images: the distribution API, tokens |
 //@ end
+//@ begin oci
+//! | oci | [`oci`] | runc's interface: bundles, create/start/state/kill/delete, exec |
+//@ end
 
 pub mod cli;
 pub mod container;
@@ -54,4 +57,7 @@ pub mod network;
 //@ end
 //@ begin registry
 pub mod registry;
+//@ end
+//@ begin oci
+pub mod oci;
 //@ end

@@ -213,7 +213,7 @@ fn make_mount_point(path: &str) -> Result<()> {
 }
 
 /// The device nodes a container gets: the harmless ones every program expects.
-const DEVICES: [(&str, u64, u64); 6] =
+pub const DEVICES: [(&str, u64, u64); 6] =
     [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
 
 /// A small `/dev` on a tmpfs: a few character devices, the usual symbolic links, a private
