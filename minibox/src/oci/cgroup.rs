@@ -123,11 +123,21 @@ fn apply(paths: &[PathBuf], resources: &Resources) -> Result<()> {
             write(dir, "cpu.cfs_quota_us", &quota.to_string())?;
         }
     }
+    if let (Some(shares), Some(dir)) = (resources.cpu.shares, find("cpu")) {
+        if v2 {
+            // The conversion runc and crun use: shares 2..262144 onto weight 1..10000.
+            let weight = 1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142;
+            write(dir, "cpu.weight", &weight.to_string())?;
+        } else {
+            write(dir, "cpu.shares", &shares.to_string())?;
+        }
+    }
     apply_devices(paths, resources, find("devices"))
 }
 
 /// `linux.resources.devices`: on v1 each rule goes to the devices cgroup as it is; v2 has no
 /// file for it, so a list that starts by denying all gets the hardening chapter's BPF allowlist.
+/// On both, the hardening chapter's allowlist comes on top, as runc adds its own.
 fn apply_devices(paths: &[PathBuf], resources: &Resources, v1: Option<&PathBuf>) -> Result<()> {
     if resources.devices.is_empty() {
         return Ok(());
@@ -147,6 +157,14 @@ fn apply_devices(paths: &[PathBuf], resources: &Resources, v1: Option<&PathBuf>)
         let line = if kind == "a" && rule.major.is_none() { "a".to_string() } else { format!("{kind} {}:{} {access}", number(rule.major), number(rule.minor)) };
         write(dir, if rule.allow { "devices.allow" } else { "devices.deny" }, &line)?;
     }
+    // As runc does, the devices every container gets on top (the hardening chapter's list): the
+    // nodes minibox makes in /dev, and making any node (opening it is another matter).
+    for device in &crate::security::devices::ALLOWED {
+        let minor = device.minor.map_or("*".to_string(), |m| m.to_string());
+        write(dir, "devices.allow", &format!("c {}:{minor} rwm", device.major))?;
+    }
+    write(dir, "devices.allow", "c *:* m")?;
+    write(dir, "devices.allow", "b *:* m")?;
     Ok(())
 }
 

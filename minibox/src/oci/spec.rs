@@ -50,6 +50,7 @@ pub const HONOURED: &[&str] = &[
     "linux.resources.pids.limit",
     "linux.resources.cpu.quota",
     "linux.resources.cpu.period",
+    "linux.resources.cpu.shares",
     "linux.resources.devices[].allow",
     "linux.resources.devices[].type",
     "linux.resources.devices[].major",
@@ -83,13 +84,21 @@ fn is_empty(value: &Value) -> bool {
 // ANCHOR: refuse_unhonoured
 /// Walk `value` (found at `path`, "" for the document) and fail on the first field that asks
 /// for something not in `honoured`, naming it by its JSON path (`linux.seccomp`,
-/// `mounts[].uidMappings`). Empty values ask for nothing and pass.
+/// `mounts[].uidMappings`): the outermost field that no honoured path goes through. Empty
+/// values ask for nothing and pass.
 pub fn refuse_unhonoured(value: &Value, path: &str, honoured: &[&str]) -> Result<()> {
     //@ exercise oci refuse_unhonoured
     if is_empty(value) || honoured.contains(&path) {
         return Ok(());
     }
+    // A field is known when some honoured path goes through it: refuse the first that is not,
+    // at its own path (`linux.seccomp`, not somewhere inside it).
+    let leads_somewhere = path.is_empty()
+        || honoured.iter().any(|h| h.strip_prefix(path).is_some_and(|rest| rest.starts_with(['.', '['])));
     match value {
+        _ if !leads_somewhere => {
+            bail!("config.json: `{path}` is not supported by minibox (remove it, or use runc)")
+        }
         Value::Object(map) => {
             if honoured.contains(&format!("{path}.*").as_str()) {
                 return Ok(());
@@ -104,7 +113,7 @@ pub fn refuse_unhonoured(value: &Value, path: &str, honoured: &[&str]) -> Result
             let inner_path = format!("{path}[]");
             items.iter().try_for_each(|item| refuse_unhonoured(item, &inner_path, honoured))
         }
-        _ => bail!("config.json: `{path}` is not supported by minibox (remove it, or use runc)"),
+        _ => bail!("config.json: `{path}` should be an object or a list, not {value}"),
     }
     //@ stub
     //| let _ = (value, path, honoured);
@@ -241,6 +250,7 @@ pub struct Pids {
 pub struct Cpu {
     pub quota: Option<i64>,
     pub period: Option<u64>,
+    pub shares: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -361,5 +371,23 @@ pub fn example() -> Value {
             "readonlyPaths": read_only
         }
     })
+}
+//@ end
+//@ begin oci
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unhonoured_field_is_named_at_its_outermost_path() {
+        let config = serde_json::json!({"linux": {"seccomp": {"architectures": ["x"]}}});
+        let error = refuse_unhonoured(&config, "", HONOURED).unwrap_err().to_string();
+        assert!(error.contains("`linux.seccomp`"), "{error}");
+        let config = serde_json::json!({"mounts": [{"destination": "/x", "uidMappings": [1]}]});
+        let error = refuse_unhonoured(&config, "", HONOURED).unwrap_err().to_string();
+        assert!(error.contains("`mounts[].uidMappings`"), "{error}");
+        assert!(refuse_unhonoured(&example(), "", HONOURED).is_ok());
+    }
 }
 //@ end
