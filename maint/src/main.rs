@@ -6,6 +6,7 @@
 mod assertions;
 mod bench;
 mod bench_pull; // the registry chapter
+mod bench_oci; // the oci chapter
 mod executables;
 mod reliability;
 mod vm;
@@ -35,6 +36,8 @@ enum Task {
     Bench(bench::Options),
     /// The registry chapter's lab: `minibox pull` of a large image from a local registry against `skopeo copy`.
     BenchPull(bench_pull::Options),
+    /// The oci chapter's lab: `podman run --rm` with minibox, crun and runc as its runtime.
+    BenchOci(bench_oci::Options),
     /// Abuse the finished runtime: a soak with random SIGKILLs and a corpus of bad inputs, each
     /// counting what is left (`cargo xtask test` runs this).
     Reliability,
@@ -56,6 +59,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::VmTest => vm::run(&ws),
         Task::Bench(options) => bench::run(&ws, &options),
         Task::BenchPull(options) => bench_pull::run(&ws, &options),
+        Task::BenchOci(options) => bench_oci::run(&ws, &options),
         Task::Assertions => assertions::run(&ws),
         Task::Reliability => reliability::run(&ws),
     }
