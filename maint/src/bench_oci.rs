@@ -27,7 +27,8 @@ const IMAGE: &str = "localhost/minibox-bench:v1";
 
 pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
     let minibox = match &options.minibox {
-        Some(path) => path.clone(),
+        // podman takes a runtime's path only when it is absolute.
+        Some(path) => path.canonicalize().with_context(|| format!("--minibox {}", path.display()))?,
         None => crate::bench::build_minibox(ws)?,
     };
     let mut runtimes = vec![("minibox".to_string(), minibox)];
