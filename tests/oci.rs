@@ -61,7 +61,8 @@ impl Oci {
         std::fs::create_dir_all(&bundle).unwrap();
         let rootfs = self.sandbox.busybox_rootfs(&format!("{name}/rootfs"));
         assert!(rootfs.ends_with("rootfs"));
-        let cgroup = format!("minibox-test-oci-{}-{}", std::process::id(), CONTAINERS.fetch_add(1, Ordering::Relaxed));
+        let cgroup =
+            format!("minibox-test-oci-{}-{}", std::process::id(), CONTAINERS.fetch_add(1, Ordering::Relaxed));
         self.cgroups.borrow_mut().push(cgroup.clone());
         let mut config = spec::example();
         config["process"]["args"] = json!(args);
@@ -76,7 +77,8 @@ impl Oci {
     /// and may hold them open long after minibox ended), in bounded time.
     fn run(&self, args: &[&str]) -> Out {
         let n = CONTAINERS.fetch_add(1, Ordering::Relaxed);
-        let (out, err) = (self.sandbox.dir.join(format!("out-{n}")), self.sandbox.dir.join(format!("err-{n}")));
+        let (out, err) =
+            (self.sandbox.dir.join(format!("out-{n}")), self.sandbox.dir.join(format!("err-{n}")));
         let mut child = Command::new(support::MINIBOX)
             .arg("--root")
             .arg(&self.root)
@@ -115,16 +117,30 @@ impl Oci {
     fn create(&self, bundle: &Path, id: &str) -> PathBuf {
         let pid_file = self.sandbox.dir.join(format!("{id}.pid"));
         let n = CONTAINERS.load(Ordering::Relaxed);
-        let out = self.run(&["create", "--bundle", bundle.to_str().unwrap(), "--pid-file", pid_file.to_str().unwrap(), id]);
+        let out = self.run(&[
+            "create",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--pid-file",
+            pid_file.to_str().unwrap(),
+            id,
+        ]);
         ensure(out.code == 0, "create to succeed (exit 0)", out.shown(), "see the message", LIFECYCLE);
         self.sandbox.dir.join(format!("out-{n}"))
     }
 
     fn state(&self, id: &str) -> Value {
         let out = self.run(&["state", id]);
-        ensure(out.code == 0, format!("`state {id}` to succeed"), out.shown(), "state reads ROOT/ID/state.json", LIFECYCLE);
-        serde_json::from_str(&out.stdout)
-            .unwrap_or_else(|e| fail("the state as JSON", format!("{e}: {:?}", out.stdout), "print the state JSON", LIFECYCLE))
+        ensure(
+            out.code == 0,
+            format!("`state {id}` to succeed"),
+            out.shown(),
+            "state reads ROOT/ID/state.json",
+            LIFECYCLE,
+        );
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| {
+            fail("the state as JSON", format!("{e}: {:?}", out.stdout), "print the state JSON", LIFECYCLE)
+        })
     }
 
     fn status(&self, id: &str) -> String {
@@ -222,8 +238,14 @@ fn each_operation_is_allowed_in_its_statuses_only() {
         let got = check_allowed(operation, status, force);
         ensure(
             got.is_ok() == allowed,
-            format!("{operation:?} on a {status:?} container (force {force}): {}", if allowed { "allowed" } else { "refused" }),
-            match &got { Ok(()) => "allowed".to_string(), Err(e) => format!("refused: {e}") },
+            format!(
+                "{operation:?} on a {status:?} container (force {force}): {}",
+                if allowed { "allowed" } else { "refused" }
+            ),
+            match &got {
+                Ok(()) => "allowed".to_string(),
+                Err(e) => format!("refused: {e}"),
+            },
             "the runtime spec's lifecycle: start only a created container, kill one whose process exists, delete a stopped one (or any with --force), exec in a running one",
             LIFECYCLE,
         );
@@ -233,10 +255,16 @@ fn each_operation_is_allowed_in_its_statuses_only() {
 #[test]
 fn an_unhonoured_field_is_refused_by_its_json_path() {
     let cases = [
-        (json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"]}}}), "linux.seccomp"),
+        (
+            json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"]}}}),
+            "linux.seccomp",
+        ),
         (json!({"hooks": {"prestart": [{"path": "/bin/true"}]}}), "hooks"),
         (json!({"process": {"apparmorProfile": "docker-default"}}), "process.apparmorProfile"),
-        (json!({"mounts": [{"destination": "/x", "type": "bind", "uidMappings": [{"containerID": 0}]}]}), "mounts[].uidMappings"),
+        (
+            json!({"mounts": [{"destination": "/x", "type": "bind", "uidMappings": [{"containerID": 0}]}]}),
+            "mounts[].uidMappings",
+        ),
         (json!({"linux": {"resources": {"memory": {"kernel": 1}}}}), "linux.resources.memory.kernel"),
     ];
     for (config, path) in cases {
@@ -282,14 +310,23 @@ fn create_holds_the_process_until_start_and_delete_leaves_nothing() {
     let state = oci.state("c1");
     let pid = state["pid"].as_i64().unwrap_or(0) as i32;
     ensure(
-        state["status"] == "created" && state["id"] == "c1" && state["ociVersion"].is_string() && state["bundle"] == json!(bundle),
+        state["status"] == "created"
+            && state["id"] == "c1"
+            && state["ociVersion"].is_string()
+            && state["bundle"] == json!(bundle),
         "after create: state with ociVersion, id c1, status created, the bundle's path and a pid",
         &state,
         "the state JSON of the runtime spec",
         LIFECYCLE,
     );
     let pid_file = std::fs::read_to_string(oci.sandbox.dir.join("c1.pid")).unwrap_or_default();
-    ensure(pid_file.trim() == pid.to_string(), format!("the pid file to hold {pid}"), &pid_file, "write --pid-file once the process exists", LIFECYCLE);
+    ensure(
+        pid_file.trim() == pid.to_string(),
+        format!("the pid file to hold {pid}"),
+        &pid_file,
+        "write --pid-file once the process exists",
+        LIFECYCLE,
+    );
     std::thread::sleep(Duration::from_millis(300));
     let early = std::fs::read_to_string(&output).unwrap_or_default();
     ensure(
@@ -299,15 +336,33 @@ fn create_holds_the_process_until_start_and_delete_leaves_nothing() {
         "the process must wait (at the exec fifo) until start",
         HOLDING,
     );
-    ensure(!Oci::cgroup_dirs(&cgroup).is_empty(), "the container's cgroup to exist after create", "none", "create makes the cgroup", LIFECYCLE);
+    ensure(
+        !Oci::cgroup_dirs(&cgroup).is_empty(),
+        "the container's cgroup to exist after create",
+        "none",
+        "create makes the cgroup",
+        LIFECYCLE,
+    );
 
     let started = oci.run(&["start", "c1"]);
     ensure(started.code == 0, "start to succeed", started.shown(), "start releases the process", HOLDING);
-    ensure(wait_for_text(&output, "started"), "the command to run once started", std::fs::read_to_string(&output).unwrap_or_default(), "start must let the process through the fifo", HOLDING);
+    ensure(
+        wait_for_text(&output, "started"),
+        "the command to run once started",
+        std::fs::read_to_string(&output).unwrap_or_default(),
+        "start must let the process through the fifo",
+        HOLDING,
+    );
     oci.wait_status("c1", "running", "start removes the fifo: the container is running", HOLDING);
 
     let again = oci.run(&["start", "c1"]);
-    ensure(again.code != 0, "a second start to fail", again.shown(), "only a created container starts", LIFECYCLE);
+    ensure(
+        again.code != 0,
+        "a second start to fail",
+        again.shown(),
+        "only a created container starts",
+        LIFECYCLE,
+    );
     let delete = oci.run(&["delete", "c1"]);
     ensure(
         delete.code != 0 && pid_alive(pid),
@@ -320,14 +375,44 @@ fn create_holds_the_process_until_start_and_delete_leaves_nothing() {
     ensure(kill.code == 0, "kill c1 KILL to succeed", kill.shown(), "kill a running container", LIFECYCLE);
     oci.wait_status("c1", "stopped", "a container whose process has ended is stopped", LIFECYCLE);
     let again = oci.run(&["kill", "c1", "KILL"]);
-    ensure(again.code != 0, "kill of a stopped container to fail", again.shown(), "kill only a created or running container", LIFECYCLE);
+    ensure(
+        again.code != 0,
+        "kill of a stopped container to fail",
+        again.shown(),
+        "kill only a created or running container",
+        LIFECYCLE,
+    );
     let delete = oci.run(&["delete", "c1"]);
-    ensure(delete.code == 0, "delete of the stopped container to succeed", delete.shown(), "delete a stopped container", LIFECYCLE);
-    ensure(!oci.root.join("c1").exists(), "no state directory after delete", oci.root.join("c1").display(), "delete removes ROOT/ID", LIFECYCLE);
+    ensure(
+        delete.code == 0,
+        "delete of the stopped container to succeed",
+        delete.shown(),
+        "delete a stopped container",
+        LIFECYCLE,
+    );
+    ensure(
+        !oci.root.join("c1").exists(),
+        "no state directory after delete",
+        oci.root.join("c1").display(),
+        "delete removes ROOT/ID",
+        LIFECYCLE,
+    );
     let left = Oci::cgroup_dirs(&cgroup);
-    ensure(left.is_empty(), "no cgroup after delete", format!("{left:?}"), "delete removes the container's cgroup", LIFECYCLE);
+    ensure(
+        left.is_empty(),
+        "no cgroup after delete",
+        format!("{left:?}"),
+        "delete removes the container's cgroup",
+        LIFECYCLE,
+    );
     let state = oci.run(&["state", "c1"]);
-    ensure(state.code != 0, "state of a deleted container to fail", state.shown(), "it no longer exists", LIFECYCLE);
+    ensure(
+        state.code != 0,
+        "state of a deleted container to fail",
+        state.shown(),
+        "it no longer exists",
+        LIFECYCLE,
+    );
 }
 
 #[test]
@@ -339,11 +424,35 @@ fn delete_force_removes_a_created_container() {
     let cgroup = oci.last_cgroup();
     let pid = oci.state("c2")["pid"].as_i64().unwrap_or(0) as i32;
     let delete = oci.run(&["delete", "--force", "c2"]);
-    ensure(delete.code == 0, "delete --force of a created container to succeed", delete.shown(), "--force kills it first", LIFECYCLE);
+    ensure(
+        delete.code == 0,
+        "delete --force of a created container to succeed",
+        delete.shown(),
+        "--force kills it first",
+        LIFECYCLE,
+    );
     std::thread::sleep(Duration::from_millis(200));
-    ensure(!pid_alive(pid), "its process gone", format!("pid {pid} alive"), "--force kills the process", LIFECYCLE);
-    ensure(!std::fs::read_to_string(&output).unwrap_or_default().contains("should-not-run"), "the command never to run", "it ran", "only start releases the process", HOLDING);
-    ensure(Oci::cgroup_dirs(&cgroup).is_empty() && !oci.root.join("c2").exists(), "no cgroup and no state left", format!("{:?}", Oci::cgroup_dirs(&cgroup)), "delete removes both", LIFECYCLE);
+    ensure(
+        !pid_alive(pid),
+        "its process gone",
+        format!("pid {pid} alive"),
+        "--force kills the process",
+        LIFECYCLE,
+    );
+    ensure(
+        !std::fs::read_to_string(&output).unwrap_or_default().contains("should-not-run"),
+        "the command never to run",
+        "it ran",
+        "only start releases the process",
+        HOLDING,
+    );
+    ensure(
+        Oci::cgroup_dirs(&cgroup).is_empty() && !oci.root.join("c2").exists(),
+        "no cgroup and no state left",
+        format!("{:?}", Oci::cgroup_dirs(&cgroup)),
+        "delete removes both",
+        LIFECYCLE,
+    );
 }
 
 #[test]
@@ -365,7 +474,11 @@ fn create_refuses_an_unhonoured_field_and_leaves_nothing() {
     ensure(
         !oci.root.join("c3").exists() && Oci::cgroup_dirs(&cgroup).is_empty(),
         "no state directory and no cgroup after a refused create",
-        format!("state dir exists: {}; cgroups {:?}", oci.root.join("c3").exists(), Oci::cgroup_dirs(&cgroup)),
+        format!(
+            "state dir exists: {}; cgroups {:?}",
+            oci.root.join("c3").exists(),
+            Oci::cgroup_dirs(&cgroup)
+        ),
         "check config.json before creating anything",
         REFUSING,
     );
@@ -378,7 +491,13 @@ fn exec_joins_a_running_container() {
     let bundle = oci.bundle("b4", &["sleep", "30"], |config| config["hostname"] = json!("oci-box"));
     oci.create(&bundle, "c4");
     let early = oci.run(&["exec", "c4", "hostname"]);
-    ensure(early.code != 0, "exec in a created (not started) container to fail", early.shown(), "exec needs a running container", LIFECYCLE);
+    ensure(
+        early.code != 0,
+        "exec in a created (not started) container to fail",
+        early.shown(),
+        "exec needs a running container",
+        LIFECYCLE,
+    );
     let started = oci.run(&["start", "c4"]);
     ensure(started.code == 0, "start to succeed", started.shown(), "start releases the process", HOLDING);
     let out = oci.run(&["exec", "c4", "sh", "-c", "hostname; exit 3"]);
@@ -390,7 +509,13 @@ fn exec_joins_a_running_container() {
         EXEC,
     );
     let delete = oci.run(&["delete", "--force", "c4"]);
-    ensure(delete.code == 0, "delete --force to succeed", delete.shown(), "delete --force kills and removes", LIFECYCLE);
+    ensure(
+        delete.code == 0,
+        "delete --force to succeed",
+        delete.shown(),
+        "delete --force kills and removes",
+        LIFECYCLE,
+    );
 }
 
 // ---- the real clients ------------------------------------------------------------------------
@@ -402,7 +527,12 @@ fn tool(name: &str, package: &str) -> String {
         .flatten();
     match found {
         Some(path) => path.display().to_string(),
-        None => fail(format!("{name} on PATH"), "not found", &format!("apt install {package} (or `cargo xtask doctor`)"), "Setting up"),
+        None => fail(
+            format!("{name} on PATH"),
+            "not found",
+            &format!("apt install {package} (or `cargo xtask doctor`)"),
+            "Setting up",
+        ),
     }
 }
 
@@ -445,7 +575,14 @@ impl Podman {
     fn import(&self, rootfs: &Path) {
         std::fs::create_dir_all(&self.dir).unwrap();
         let archive = self.dir.join("rootfs.tar");
-        let tar = Command::new("tar").arg("-C").arg(rootfs).arg("-cf").arg(&archive).arg(".").status().expect("running tar");
+        let tar = Command::new("tar")
+            .arg("-C")
+            .arg(rootfs)
+            .arg("-cf")
+            .arg(&archive)
+            .arg(".")
+            .status()
+            .expect("running tar");
         assert!(tar.success(), "tar of the busybox root failed");
         let out = self.run(&["import", "-q", archive.to_str().unwrap(), "localhost/minibox-test:v1"]);
         if out.code != 0 {
@@ -456,11 +593,20 @@ impl Podman {
     /// `podman run` options this machine needs: no seccomp filter (minibox refuses runc's JSON
     /// one), no network set-up, limits that need no CAP_SYS_RESOURCE, and our cgroup parent.
     fn run_options(&self) -> Vec<String> {
-        ["--network", "none", "--security-opt", "seccomp=unconfined", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([format!("--cgroup-parent=/{}", self.parent)])
-            .collect()
+        [
+            "--network",
+            "none",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([format!("--cgroup-parent=/{}", self.parent)])
+        .collect()
     }
 }
 
@@ -468,12 +614,17 @@ impl Drop for Podman {
     fn drop(&mut self) {
         let _ = self.command().args(["rm", "--all", "--force", "--time", "0"]).output();
         for line in std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines().rev() {
-            if let Some(point) = line.split_whitespace().nth(4).filter(|p| p.starts_with(self.dir.to_str().unwrap())) {
+            if let Some(point) =
+                line.split_whitespace().nth(4).filter(|p| p.starts_with(self.dir.to_str().unwrap()))
+            {
                 let _ = Command::new("umount").args(["-l", point]).status();
             }
         }
         for dir in Oci::cgroup_dirs(&self.parent) {
-            let _ = Command::new("find").arg(&dir).args(["-depth", "-type", "d", "-exec", "rmdir", "{}", ";"]).status();
+            let _ = Command::new("find")
+                .arg(&dir)
+                .args(["-depth", "-type", "d", "-exec", "rmdir", "{}", ";"])
+                .status();
         }
     }
 }
@@ -486,7 +637,9 @@ fn podman_runs_a_container_through_minibox() {
     podman.import(&sandbox.busybox_rootfs("image-root"));
     let mut args: Vec<String> = vec!["run".into(), "--rm".into()];
     args.extend(podman.run_options());
-    args.extend(["localhost/minibox-test:v1", "sh", "-c", "echo hello from podman; exit 7"].map(String::from));
+    args.extend(
+        ["localhost/minibox-test:v1", "sh", "-c", "echo hello from podman; exit 7"].map(String::from),
+    );
     let out = podman.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
     ensure(
         out.code == 7 && out.stdout.contains("hello from podman"),
@@ -511,9 +664,21 @@ fn podman_runs_a_container_through_minibox() {
         EXEC,
     );
     let out = podman.run(&["kill", "long"]);
-    ensure(out.code == 0, "podman kill to succeed", out.shown(), "kill signals the container's process", ENGINES);
+    ensure(
+        out.code == 0,
+        "podman kill to succeed",
+        out.shown(),
+        "kill signals the container's process",
+        ENGINES,
+    );
     let out = podman.run(&["wait", "long"]);
-    ensure(out.stdout.trim() == "137", "podman wait to report 137 (SIGKILL)", out.shown(), "the container's process ends by the signal", ENGINES);
+    ensure(
+        out.stdout.trim() == "137",
+        "podman wait to report 137 (SIGKILL)",
+        out.shown(),
+        "the container's process ends by the signal",
+        ENGINES,
+    );
     let out = podman.run(&["rm", "long"]);
     ensure(out.code == 0, "podman rm to succeed", out.shown(), "delete removes a stopped container", ENGINES);
 }
@@ -548,12 +713,18 @@ impl Containerd {
             .stderr(std::fs::File::create(dir.join("log.err")).unwrap())
             .spawn()
             .expect("starting containerd");
-        let containerd =
-            Containerd { dir: dir.to_path_buf(), daemon, namespace: format!("minibox-test-{}", std::process::id()) };
+        let containerd = Containerd {
+            dir: dir.to_path_buf(),
+            daemon,
+            namespace: format!("minibox-test-{}", std::process::id()),
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         while containerd.ctr(&["version"]).code != 0 {
             if Instant::now() > deadline {
-                support::fixture_failed("starting containerd", std::fs::read_to_string(dir.join("log.err")).unwrap_or_default());
+                support::fixture_failed(
+                    "starting containerd",
+                    std::fs::read_to_string(dir.join("log.err")).unwrap_or_default(),
+                );
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -562,8 +733,18 @@ impl Containerd {
 
     fn ctr(&self, args: &[&str]) -> Out {
         let mut command = Command::new("ctr");
-        command.arg("--address").arg(self.dir.join("containerd.sock")).arg("--namespace").arg(&self.namespace);
-        let mut child = command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("running ctr");
+        command
+            .arg("--address")
+            .arg(self.dir.join("containerd.sock"))
+            .arg("--namespace")
+            .arg(&self.namespace);
+        let mut child = command
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running ctr");
         let deadline = Instant::now() + Duration::from_secs(60);
         while child.try_wait().unwrap().is_none() {
             if Instant::now() > deadline {
@@ -591,12 +772,17 @@ impl Drop for Containerd {
         let _ = self.daemon.kill();
         let _ = self.daemon.wait();
         for line in std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default().lines().rev() {
-            if let Some(point) = line.split_whitespace().nth(4).filter(|p| p.starts_with(self.dir.to_str().unwrap())) {
+            if let Some(point) =
+                line.split_whitespace().nth(4).filter(|p| p.starts_with(self.dir.to_str().unwrap()))
+            {
                 let _ = Command::new("umount").args(["-l", point]).status();
             }
         }
         for dir in Oci::cgroup_dirs(&self.namespace) {
-            let _ = Command::new("find").arg(&dir).args(["-depth", "-type", "d", "-exec", "rmdir", "{}", ";"]).status();
+            let _ = Command::new("find")
+                .arg(&dir)
+                .args(["-depth", "-type", "d", "-exec", "rmdir", "{}", ";"])
+                .status();
         }
     }
 }
@@ -610,18 +796,37 @@ fn containerd_runs_a_container_through_minibox() {
     let podman = Podman::new(&sandbox.dir.join("podman"));
     podman.import(&sandbox.busybox_rootfs("image-root"));
     let archive = sandbox.dir.join("image.tar");
-    let saved = podman.run(&["save", "-q", "--format", "oci-archive", "-o", archive.to_str().unwrap(), "localhost/minibox-test:v1"]);
+    let saved = podman.run(&[
+        "save",
+        "-q",
+        "--format",
+        "oci-archive",
+        "-o",
+        archive.to_str().unwrap(),
+        "localhost/minibox-test:v1",
+    ]);
     if saved.code != 0 {
         support::fixture_failed("podman save of the test image", saved.shown());
     }
     let containerd = Containerd::start(&sandbox.dir.join("containerd"));
-    let imported = containerd.ctr(&["images", "import", "--snapshotter", "native", archive.to_str().unwrap()]);
+    let imported =
+        containerd.ctr(&["images", "import", "--snapshotter", "native", archive.to_str().unwrap()]);
     if imported.code != 0 {
         support::fixture_failed("ctr images import", imported.shown());
     }
     let image = "localhost/minibox-test:v1";
     let out = containerd.ctr(&[
-        "run", "--rm", "--snapshotter", "native", "--runc-binary", support::MINIBOX, image, "t1", "sh", "-c", "echo hello from containerd; exit 5",
+        "run",
+        "--rm",
+        "--snapshotter",
+        "native",
+        "--runc-binary",
+        support::MINIBOX,
+        image,
+        "t1",
+        "sh",
+        "-c",
+        "echo hello from containerd; exit 5",
     ]);
     ensure(
         out.code == 5 && out.stdout.contains("hello from containerd"),
@@ -630,12 +835,44 @@ fn containerd_runs_a_container_through_minibox() {
         "containerd's shim calls create (with --pid-file and --log), start, state, delete",
         ENGINES,
     );
-    let out = containerd.ctr(&["run", "-d", "--snapshotter", "native", "--runc-binary", support::MINIBOX, image, "t2", "sleep", "60"]);
+    let out = containerd.ctr(&[
+        "run",
+        "-d",
+        "--snapshotter",
+        "native",
+        "--runc-binary",
+        support::MINIBOX,
+        image,
+        "t2",
+        "sleep",
+        "60",
+    ]);
     ensure(out.code == 0, "ctr run -d to succeed", out.shown(), "create and start, detached", ENGINES);
-    let out = containerd.ctr(&["task", "exec", "--exec-id", "e1", "t2", "sh", "-c", "echo exec in containerd; exit 6"]);
-    ensure(out.code == 6 && out.stdout.contains("exec in containerd"), "ctr task exec: the output, and exit code 6", out.shown(), "the shim calls exec --process FILE --detach --pid-file F", EXEC);
+    let out = containerd.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        "t2",
+        "sh",
+        "-c",
+        "echo exec in containerd; exit 6",
+    ]);
+    ensure(
+        out.code == 6 && out.stdout.contains("exec in containerd"),
+        "ctr task exec: the output, and exit code 6",
+        out.shown(),
+        "the shim calls exec --process FILE --detach --pid-file F",
+        EXEC,
+    );
     let out = containerd.ctr(&["task", "kill", "-s", "SIGKILL", "t2"]);
-    ensure(out.code == 0, "ctr task kill to succeed", out.shown(), "kill signals the container's process", ENGINES);
+    ensure(
+        out.code == 0,
+        "ctr task kill to succeed",
+        out.shown(),
+        "kill signals the container's process",
+        ENGINES,
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let tasks = containerd.ctr(&["task", "ls"]);
@@ -643,10 +880,21 @@ fn containerd_runs_a_container_through_minibox() {
             break;
         }
         if Instant::now() > deadline {
-            fail("the task STOPPED after kill", tasks.shown(), "state must report the ended process as stopped", LIFECYCLE);
+            fail(
+                "the task STOPPED after kill",
+                tasks.shown(),
+                "state must report the ended process as stopped",
+                LIFECYCLE,
+            );
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     let out = containerd.ctr(&["task", "delete", "t2"]);
-    ensure(out.code == 0, "ctr task delete to succeed", out.shown(), "delete removes a stopped container", ENGINES);
+    ensure(
+        out.code == 0,
+        "ctr task delete to succeed",
+        out.shown(),
+        "delete removes a stopped container",
+        ENGINES,
+    );
 }

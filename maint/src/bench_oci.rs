@@ -35,7 +35,9 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
     for name in ["crun", "runc"] {
         match crate::bench::measure::which(name) {
             Some(path) => runtimes.push((name.to_string(), path)),
-            None => bail!("{name} is not installed: `apt install {name}` (tools/provision.sh installs it for maintainers)"),
+            None => bail!(
+                "{name} is not installed: `apt install {name}` (tools/provision.sh installs it for maintainers)"
+            ),
         }
     }
     let scratch = Scratch(std::env::temp_dir().join(format!("minibox-bench-oci-{}", std::process::id())));
@@ -45,7 +47,10 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
     fixtures::busybox::build_rootfs(&busybox, &rootfs).context("building the busybox root")?;
     let archive = scratch.0.join("rootfs.tar");
     checked(Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&archive).arg("."), "tar")?;
-    checked(podman(&scratch.0, &runtimes[0].1).args(["import", "-q"]).arg(&archive).arg(IMAGE), "podman import")?;
+    checked(
+        podman(&scratch.0, &runtimes[0].1).args(["import", "-q"]).arg(&archive).arg(IMAGE),
+        "podman import",
+    )?;
     println!("bench-oci: podman run --rm {IMAGE} true, {} runs per runtime, interleaved", options.runs);
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); runtimes.len()];
     let mut order: Vec<usize> = (0..runtimes.len()).collect();
@@ -87,7 +92,14 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
 /// podman with a storage of the bench's own, through `unshare -m` without the unified cgroup mount.
 fn podman(dir: &Path, runtime: &Path) -> Command {
     let mut command = Command::new("unshare");
-    command.args(["-m", "sh", "-c", "umount /sys/fs/cgroup/unified 2>/dev/null; exec \"$@\"", "sh", "podman"]);
+    command.args([
+        "-m",
+        "sh",
+        "-c",
+        "umount /sys/fs/cgroup/unified 2>/dev/null; exec \"$@\"",
+        "sh",
+        "podman",
+    ]);
     command.arg("--root").arg(dir.join("root")).arg("--runroot").arg(dir.join("run"));
     command.args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]);
     command.arg("--runtime").arg(runtime);

@@ -25,7 +25,6 @@ pub struct Cli {
     #[command(flatten)]
     pub oci: OciGlobals,
     //@ end
-
     #[command(subcommand)]
     pub command: Command,
 }
@@ -544,7 +543,12 @@ fn oci(command: Command, globals: &OciGlobals) -> Result<i32> {
                     for kv in env {
                         crate::container::set_env(&mut all, &kv);
                     }
-                    oci::spec::Process { args: command, env: all, cwd: cwd.unwrap_or_default(), ..Default::default() }
+                    oci::spec::Process {
+                        args: command,
+                        env: all,
+                        cwd: cwd.unwrap_or_default(),
+                        ..Default::default()
+                    }
                 }
             };
             oci::exec(root, &id, process, pid_file.as_deref(), detach)

@@ -345,7 +345,8 @@ fn registry_tools(_: &Workspace) -> Finding {
         Finding::ok("docker-registry, skopeo, podman, openssl and containerd are installed")
     } else {
         // ctr comes in Debian's containerd package.
-        let packages: Vec<&str> = missing.iter().map(|t| if *t == "ctr" { "containerd" } else { t }).collect();
+        let packages: Vec<&str> =
+            missing.iter().map(|t| if *t == "ctr" { "containerd" } else { t }).collect();
         Finding::fail(
             format!("missing {}: the registry and oci chapters' tests cannot run", missing.join(", ")),
             format!("`sudo apt install {}` (or `sudo tools/provision.sh`)", packages.join(" ")),

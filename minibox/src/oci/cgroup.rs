@@ -15,18 +15,25 @@ const V1_HIERARCHIES: [&str; 4] = ["memory", "pids", "cpu", "devices"];
 /// relative one (or none: `minibox-oci/ID`) under minibox's own cgroup, as runc does.
 pub fn placement(cgroups_path: &str, id: &str) -> Result<Vec<PathBuf>> {
     if cgroups_path.contains(':') {
-        bail!("config.json: `linux.cgroupsPath` {cgroups_path:?} is in systemd's slice:prefix:name form: minibox has no systemd driver (use cgroupfs)");
+        bail!(
+            "config.json: `linux.cgroupsPath` {cgroups_path:?} is in systemd's slice:prefix:name form: minibox has no systemd driver (use cgroupfs)"
+        );
     }
     if cgroups_path.split('/').any(|p| p == "..") {
         bail!("config.json: `linux.cgroupsPath` {cgroups_path:?} must not contain `..`");
     }
-    let relative = if cgroups_path.is_empty() { format!("minibox-oci/{id}") } else { cgroups_path.to_string() };
+    let relative =
+        if cgroups_path.is_empty() { format!("minibox-oci/{id}") } else { cgroups_path.to_string() };
     let own = std::fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
     let own_path = |controller: &str| -> String {
         own.lines()
             .filter_map(|l| l.splitn(3, ':').collect::<Vec<_>>().try_into().ok())
             .find(|[_, controllers, _]: &[&str; 3]| {
-                if controller.is_empty() { controllers.is_empty() } else { controllers.split(',').any(|c| c == controller) }
+                if controller.is_empty() {
+                    controllers.is_empty()
+                } else {
+                    controllers.split(',').any(|c| c == controller)
+                }
             })
             .map(|[_, _, path]| path.to_string())
             .unwrap_or_default()
@@ -50,12 +57,16 @@ pub fn create(paths: &[PathBuf], resources: &Resources) -> Result<()> {
     let made = (|| {
         for path in paths {
             if path.exists() {
-                bail!("the cgroup {} exists already: is another container using its cgroupsPath?", path.display());
+                bail!(
+                    "the cgroup {} exists already: is another container using its cgroupsPath?",
+                    path.display()
+                );
             }
             if crate::cgroups::is_v2() {
                 enable_controllers(path)?;
             }
-            std::fs::create_dir_all(path).with_context(|| format!("creating the cgroup {}", path.display()))?;
+            std::fs::create_dir_all(path)
+                .with_context(|| format!("creating the cgroup {}", path.display()))?;
         }
         apply(paths, resources)
     })();
@@ -83,18 +94,27 @@ fn enable_controllers(path: &Path) -> Result<()> {
 }
 
 fn write(dir: &Path, file: &str, value: &str) -> Result<()> {
-    std::fs::write(dir.join(file), value).with_context(|| format!("writing {value} to {}", dir.join(file).display()))
+    std::fs::write(dir.join(file), value)
+        .with_context(|| format!("writing {value} to {}", dir.join(file).display()))
 }
 
 /// Write `linux.resources` into the cgroup's files (v1 or v2).
 fn apply(paths: &[PathBuf], resources: &Resources) -> Result<()> {
     let v2 = crate::cgroups::is_v2();
     let find = |controller: &str| -> Option<&PathBuf> {
-        if v2 { paths.first() } else { paths.iter().find(|p| p.parent().and_then(|_| p.iter().nth(4)).is_some_and(|h| h == controller)) }
+        if v2 {
+            paths.first()
+        } else {
+            paths.iter().find(|p| p.parent().and_then(|_| p.iter().nth(4)).is_some_and(|h| h == controller))
+        }
     };
     let max = |v: i64| if v < 0 { "max".to_string() } else { v.to_string() };
     if let (Some(limit), Some(dir)) = (resources.memory.limit, find("memory")) {
-        write(dir, if v2 { "memory.max" } else { "memory.limit_in_bytes" }, &if v2 { max(limit) } else { limit.to_string() })?;
+        write(
+            dir,
+            if v2 { "memory.max" } else { "memory.limit_in_bytes" },
+            &if v2 { max(limit) } else { limit.to_string() },
+        )?;
     }
     if let (Some(swap), Some(dir)) = (resources.memory.swap, find("memory")) {
         if v2 {
@@ -143,9 +163,14 @@ fn apply_devices(paths: &[PathBuf], resources: &Resources, v1: Option<&PathBuf>)
         return Ok(());
     }
     if crate::cgroups::is_v2() {
-        let denies_all = resources.devices.first().is_some_and(|r| !r.allow && r.major.is_none() && r.kind.as_deref().is_none_or(|k| k == "a"));
+        let denies_all = resources
+            .devices
+            .first()
+            .is_some_and(|r| !r.allow && r.major.is_none() && r.kind.as_deref().is_none_or(|k| k == "a"));
         if !denies_all {
-            bail!("config.json: `linux.resources.devices` on cgroup v2: minibox only takes a list that starts by denying all (it then applies its own allowlist)");
+            bail!(
+                "config.json: `linux.resources.devices` on cgroup v2: minibox only takes a list that starts by denying all (it then applies its own allowlist)"
+            );
         }
         return crate::security::devices::restrict(paths);
     }
@@ -154,7 +179,11 @@ fn apply_devices(paths: &[PathBuf], resources: &Resources, v1: Option<&PathBuf>)
         let number = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
         let kind = rule.kind.as_deref().unwrap_or("a");
         let access = rule.access.as_deref().unwrap_or("rwm");
-        let line = if kind == "a" && rule.major.is_none() { "a".to_string() } else { format!("{kind} {}:{} {access}", number(rule.major), number(rule.minor)) };
+        let line = if kind == "a" && rule.major.is_none() {
+            "a".to_string()
+        } else {
+            format!("{kind} {}:{} {access}", number(rule.major), number(rule.minor))
+        };
         write(dir, if rule.allow { "devices.allow" } else { "devices.deny" }, &line)?;
     }
     // As runc does, the devices every container gets on top (the hardening chapter's list): the
@@ -180,7 +209,13 @@ pub fn join(paths: &[PathBuf]) -> Result<()> {
 pub fn procs(paths: &[PathBuf]) -> Vec<i32> {
     let mut pids: Vec<i32> = paths
         .iter()
-        .flat_map(|p| std::fs::read_to_string(p.join("cgroup.procs")).unwrap_or_default().lines().filter_map(|l| l.trim().parse().ok()).collect::<Vec<i32>>())
+        .flat_map(|p| {
+            std::fs::read_to_string(p.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect::<Vec<i32>>()
+        })
         .collect();
     pids.sort_unstable();
     pids.dedup();
@@ -213,18 +248,28 @@ pub fn mount_view(target: &Path, paths: &[PathBuf], flags: MsFlags) -> Result<()
     let readonly = flags & MsFlags::MS_RDONLY;
     let safe = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     if crate::cgroups::is_v2() {
-        return mount(Some("cgroup2"), target, Some("cgroup2"), safe | readonly, None::<&str>).context("mounting cgroup2");
+        return mount(Some("cgroup2"), target, Some("cgroup2"), safe | readonly, None::<&str>)
+            .context("mounting cgroup2");
     }
-    mount(Some("tmpfs"), target, Some("tmpfs"), safe, Some("mode=755")).context("mounting a tmpfs for the cgroups")?;
+    mount(Some("tmpfs"), target, Some("tmpfs"), safe, Some("mode=755"))
+        .context("mounting a tmpfs for the cgroups")?;
     for path in paths {
         let Some(hierarchy) = path.iter().nth(4) else { continue };
         let inner = target.join(hierarchy);
         std::fs::create_dir_all(&inner)?;
-        mount(Some(path), &inner, None::<&str>, MsFlags::MS_BIND, None::<&str>).with_context(|| format!("binding {}", path.display()))?;
-        mount(None::<&str>, &inner, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | safe | readonly, None::<&str>)?;
+        mount(Some(path), &inner, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .with_context(|| format!("binding {}", path.display()))?;
+        mount(
+            None::<&str>,
+            &inner,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | safe | readonly,
+            None::<&str>,
+        )?;
     }
     if !readonly.is_empty() {
-        mount(None::<&str>, target, None::<&str>, MsFlags::MS_REMOUNT | safe | readonly, Some("mode=755")).context("remounting the cgroups' tmpfs read-only")?;
+        mount(None::<&str>, target, None::<&str>, MsFlags::MS_REMOUNT | safe | readonly, Some("mode=755"))
+            .context("remounting the cgroups' tmpfs read-only")?;
     }
     Ok(())
 }

@@ -45,7 +45,8 @@ pub fn create(args: &CreateArgs) -> Result<i32> {
         .canonicalize()
         .with_context(|| format!("config.json: `root.path` {}: no such directory", rootfs.display()))?;
     let cgroups = cgroup::placement(&spec.linux.cgroups_path, args.id)?;
-    std::fs::create_dir_all(args.root).with_context(|| format!("creating the state root {}", args.root.display()))?;
+    std::fs::create_dir_all(args.root)
+        .with_context(|| format!("creating the state root {}", args.root.display()))?;
     let dir = state::dir(args.root, args.id);
     match std::fs::create_dir(&dir) {
         Ok(()) => {}
@@ -62,7 +63,13 @@ pub fn create(args: &CreateArgs) -> Result<i32> {
     created
 }
 
-fn create_in(args: &CreateArgs, spec: &spec::Spec, bundle: &Path, rootfs: &Path, cgroups: &[PathBuf]) -> Result<i32> {
+fn create_in(
+    args: &CreateArgs,
+    spec: &spec::Spec,
+    bundle: &Path,
+    rootfs: &Path,
+    cgroups: &[PathBuf],
+) -> Result<i32> {
     let fifo = state::fifo(args.root, args.id);
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .with_context(|| format!("mkfifo {}", fifo.display()))?;
@@ -78,9 +85,14 @@ fn create_in(args: &CreateArgs, spec: &spec::Spec, bundle: &Path, rootfs: &Path,
         }
     }
     // The fifo, opened now (as a path only): after pivot_root its name is out of reach.
-    let fifo_path = nix::fcntl::open(&fifo, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
-        .context("opening the exec fifo")?;
-    let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
+    let fifo_path = nix::fcntl::open(
+        &fifo,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .context("opening the exec fifo")?;
+    let (report_read, report_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
     let command = crate::process::Command { argv: spec.process.args.clone(), env: spec.process.env.clone() };
     // SAFETY: minibox has one thread, so the child may do anything the parent could.
     let pid = match unsafe { fork() }.context("fork failed")? {
@@ -96,7 +108,8 @@ fn create_in(args: &CreateArgs, spec: &spec::Spec, bundle: &Path, rootfs: &Path,
     let record = Record {
         id: args.id.to_string(),
         pid: pid.as_raw(),
-        start_time: state::start_time(pid.as_raw()).context("the container's process ended as it was created")?,
+        start_time: state::start_time(pid.as_raw())
+            .context("the container's process ended as it was created")?,
         bundle: bundle.to_path_buf(),
         annotations: serde_json::to_value(&spec.annotations)?,
         cgroups: cgroups.to_vec(),
@@ -170,7 +183,8 @@ fn container_main(
         }
         crate::process::exec(command)
     }));
-    let failure = outcome.unwrap_or_else(|_| CodedError::new(exit::RUNTIME_FAILED, "the container's set-up panicked".into()));
+    let failure = outcome
+        .unwrap_or_else(|_| CodedError::new(exit::RUNTIME_FAILED, "the container's set-up panicked".into()));
     let mut report = std::fs::File::from(report);
     let _ = write!(report, "{} {}", failure.code, failure.message);
     // SAFETY: `_exit` ends the process without running the parent's atexit handlers.
@@ -252,11 +266,13 @@ pub fn print_state(root: &Path, id: &str) -> Result<i32> {
 pub fn parse_signal(text: &str) -> Result<nix::sys::signal::Signal> {
     use std::str::FromStr;
     if let Ok(number) = text.parse::<i32>() {
-        return nix::sys::signal::Signal::try_from(number).map_err(|_| anyhow::anyhow!("signal {text}: no such signal"));
+        return nix::sys::signal::Signal::try_from(number)
+            .map_err(|_| anyhow::anyhow!("signal {text}: no such signal"));
     }
     let name = text.to_ascii_uppercase();
     let name = if name.starts_with("SIG") { name } else { format!("SIG{name}") };
-    nix::sys::signal::Signal::from_str(&name).map_err(|_| anyhow::anyhow!("signal {text}: no such signal (try TERM, KILL, 9)"))
+    nix::sys::signal::Signal::from_str(&name)
+        .map_err(|_| anyhow::anyhow!("signal {text}: no such signal (try TERM, KILL, 9)"))
 }
 
 /// `minibox kill ID [SIGNAL]`.
@@ -283,7 +299,9 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<i32> {
     let record = match Record::load(root, id) {
         Ok(record) => record,
         // `delete --force` of what does not exist succeeds, as runc's does (engines clean up twice).
-        Err(_) if force && state::check_id(id).is_ok() && !state::dir(root, id).join("state.json").exists() => {
+        Err(_)
+            if force && state::check_id(id).is_ok() && !state::dir(root, id).join("state.json").exists() =>
+        {
             let _ = std::fs::remove_dir_all(state::dir(root, id));
             return Ok(0);
         }
@@ -315,14 +333,20 @@ pub fn list(root: &Path) -> Result<i32> {
         let Ok(record) = Record::load(root, &id) else { continue };
         let status = record.status(root);
         let pid = if status == Status::Stopped { 0 } else { record.pid };
-        println!("{id:<24} {pid:<8} {:<10} {:<22} {}", status.as_str(), record.created, record.bundle.display());
+        println!(
+            "{id:<24} {pid:<8} {:<10} {:<22} {}",
+            status.as_str(),
+            record.created,
+            record.bundle.display()
+        );
     }
     Ok(0)
 }
 
 /// `minibox features`: what this runtime implements, in the runtime spec's features format.
 pub fn features() -> Result<i32> {
-    let capabilities: Vec<String> = crate::security::capabilities::NAMES[..41 - 1].iter().map(|n| format!("CAP_{n}")).collect();
+    let capabilities: Vec<String> =
+        crate::security::capabilities::NAMES[..41 - 1].iter().map(|n| format!("CAP_{n}")).collect();
     let features = serde_json::json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.0.2",
@@ -356,7 +380,13 @@ pub fn write_spec(bundle: &Path) -> Result<i32> {
 }
 
 /// `minibox exec`: a further process in a running container's namespaces and cgroup.
-pub fn exec(root: &Path, id: &str, process: spec::Process, pid_file: Option<&Path>, detach: bool) -> Result<i32> {
+pub fn exec(
+    root: &Path,
+    id: &str,
+    process: spec::Process,
+    pid_file: Option<&Path>,
+    detach: bool,
+) -> Result<i32> {
     let record = Record::load(root, id)?;
     state::check_allowed(Operation::Exec, record.status(root), false)?;
     if process.args.is_empty() {
@@ -379,10 +409,12 @@ pub fn exec(root: &Path, id: &str, process: spec::Process, pid_file: Option<&Pat
         bail!("container `{id}` stopped as exec began");
     }
     for (kind, file) in namespaces.iter().filter(|(kind, _)| *kind == "pid") {
-        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWPID).with_context(|| format!("joining the {kind} namespace"))?;
+        nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWPID)
+            .with_context(|| format!("joining the {kind} namespace"))?;
     }
     let command = crate::process::Command { argv: process.args.clone(), env: process.env.clone() };
-    let (report_read, report_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
+    let (report_read, report_write) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
     // SAFETY: minibox has one thread, so the child may do anything the parent could.
     let pid = match unsafe { fork() }.context("fork failed")? {
         ForkResult::Child => {
@@ -427,7 +459,8 @@ pub fn exec(root: &Path, id: &str, process: spec::Process, pid_file: Option<&Pat
 /// `exec --process FILE`: the `process` object of a config.json, checked as config.json is.
 pub fn load_process(file: &Path) -> Result<spec::Process> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", file.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", file.display()))?;
     let honoured: Vec<&str> = spec::HONOURED.iter().filter_map(|p| p.strip_prefix("process.")).collect();
     spec::refuse_unhonoured(&value, "", &honoured)?;
     serde_json::from_value(value).with_context(|| format!("{}: a field has the wrong type", file.display()))

@@ -38,11 +38,13 @@ pub fn set_up(spec: &Spec, root: &Path, cgroups: &[PathBuf]) -> Result<()> {
         } else {
             let file = std::fs::File::open(&namespace.path)
                 .with_context(|| format!("opening the {} namespace {}", namespace.kind, namespace.path))?;
-            setns(&file, flag).with_context(|| format!("joining the {} namespace {}", namespace.kind, namespace.path))?;
+            setns(&file, flag)
+                .with_context(|| format!("joining the {} namespace {}", namespace.kind, namespace.path))?;
         }
     }
     if !spec.hostname.is_empty() {
-        nix::unistd::sethostname(&spec.hostname).with_context(|| format!("sethostname({})", spec.hostname))?;
+        nix::unistd::sethostname(&spec.hostname)
+            .with_context(|| format!("sethostname({})", spec.hostname))?;
     }
     // The rootfs chapter's first step: private mounts, the root a mount point of its own.
     crate::rootfs::prepare_new_root(root)?;
@@ -84,11 +86,15 @@ pub fn become_process(process: &spec::Process) -> Result<()> {
     if switching {
         use crate::security::capabilities::prctl;
         // Keep the permitted capabilities across setuid; the sets are set right after.
-        prctl(libc::PR_SET_KEEPCAPS, 1, 0).map_err(|e| anyhow::anyhow!("prctl(PR_SET_KEEPCAPS): {}", e.desc()))?;
-        let groups: Vec<nix::unistd::Gid> = user.additional_gids.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
+        prctl(libc::PR_SET_KEEPCAPS, 1, 0)
+            .map_err(|e| anyhow::anyhow!("prctl(PR_SET_KEEPCAPS): {}", e.desc()))?;
+        let groups: Vec<nix::unistd::Gid> =
+            user.additional_gids.iter().map(|g| nix::unistd::Gid::from_raw(*g)).collect();
         nix::unistd::setgroups(&groups).context("setgroups")?;
-        nix::unistd::setgid(nix::unistd::Gid::from_raw(user.gid)).with_context(|| format!("setgid({})", user.gid))?;
-        nix::unistd::setuid(nix::unistd::Uid::from_raw(user.uid)).with_context(|| format!("setuid({})", user.uid))?;
+        nix::unistd::setgid(nix::unistd::Gid::from_raw(user.gid))
+            .with_context(|| format!("setgid({})", user.gid))?;
+        nix::unistd::setuid(nix::unistd::Uid::from_raw(user.uid))
+            .with_context(|| format!("setuid({})", user.uid))?;
     }
     if let Some(caps) = &process.capabilities {
         set_capabilities(caps)?;
@@ -151,8 +157,12 @@ fn set_rlimit(rlimit: &spec::Rlimit) -> Result<()> {
     let limit = libc::rlimit { rlim_cur: rlimit.soft, rlim_max: rlimit.hard };
     // SAFETY: setrlimit reads one rlimit, which `limit` is.
     if unsafe { libc::setrlimit(resource, &limit) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("setrlimit({}, {}, {}) (raising a hard limit needs CAP_SYS_RESOURCE)", rlimit.kind, rlimit.soft, rlimit.hard));
+        return Err(std::io::Error::last_os_error()).with_context(|| {
+            format!(
+                "setrlimit({}, {}, {}) (raising a hard limit needs CAP_SYS_RESOURCE)",
+                rlimit.kind, rlimit.soft, rlimit.hard
+            )
+        });
     }
     Ok(())
 }
@@ -181,7 +191,11 @@ fn mount_point(root: &Path, target: &Path, file: bool) -> Result<()> {
     }
     let resolved = target.canonicalize()?;
     if !resolved.starts_with(root) {
-        bail!("the mount point {} leads out of the root filesystem (to {})", target.display(), resolved.display());
+        bail!(
+            "the mount point {} leads out of the root filesystem (to {})",
+            target.display(),
+            resolved.display()
+        );
     }
     Ok(())
 }
@@ -213,7 +227,8 @@ pub fn mount_options(options: &[String]) -> (MsFlags, Option<MsFlags>, String) {
             "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
             "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
             "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
-            "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared" | "unbindable" | "runbindable" => {
+            "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared" | "unbindable"
+            | "runbindable" => {
                 let mut p = match option.trim_start_matches('r') {
                     "private" => MsFlags::MS_PRIVATE,
                     "slave" => MsFlags::MS_SLAVE,
@@ -243,14 +258,27 @@ fn mount_one(root: &Path, m: &spec::Mount, cgroups: &[PathBuf]) -> Result<()> {
     let bind = flags.contains(MsFlags::MS_BIND) || m.kind == "bind";
     if bind {
         let source = Path::new(&m.source);
-        let is_file = std::fs::metadata(source).with_context(|| format!("bind source {}", m.source))?.is_file();
+        let is_file =
+            std::fs::metadata(source).with_context(|| format!("bind source {}", m.source))?.is_file();
         mount_point(root, &target, is_file)?;
-        mount(Some(source), &target, None::<&str>, flags & (MsFlags::MS_BIND | MsFlags::MS_REC) | MsFlags::MS_BIND, None::<&str>)
-            .with_context(|| format!("bind-mounting {}", m.source))?;
+        mount(
+            Some(source),
+            &target,
+            None::<&str>,
+            flags & (MsFlags::MS_BIND | MsFlags::MS_REC) | MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .with_context(|| format!("bind-mounting {}", m.source))?;
         let restrictions = flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
         if !restrictions.is_empty() {
-            mount(None::<&str>, &target, None::<&str>, restrictions | MsFlags::MS_BIND | MsFlags::MS_REMOUNT, None::<&str>)
-                .context("applying the bind mount's options")?;
+            mount(
+                None::<&str>,
+                &target,
+                None::<&str>,
+                restrictions | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
+                None::<&str>,
+            )
+            .context("applying the bind mount's options")?;
         }
     } else if m.kind == "cgroup" || m.kind == "cgroup2" {
         mount_point(root, &target, false)?;
@@ -262,7 +290,8 @@ fn mount_one(root: &Path, m: &spec::Mount, cgroups: &[PathBuf]) -> Result<()> {
             .with_context(|| format!("mount -t {} {source} (options {:?})", m.kind, m.options))?;
     }
     if let Some(propagation) = propagation {
-        mount(None::<&str>, &target, None::<&str>, propagation, None::<&str>).context("setting the propagation")?;
+        mount(None::<&str>, &target, None::<&str>, propagation, None::<&str>)
+            .context("setting the propagation")?;
     }
     Ok(())
 }
@@ -281,10 +310,17 @@ fn make_devices(root: &Path, spec: &Spec) -> Result<()> {
                     .with_context(|| format!("mknod {}", path.display()))?;
             }
         }
-        for (link, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx")] {
+        for (link, target) in [
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+            ("ptmx", "pts/ptmx"),
+        ] {
             let path = dev.join(link);
             if std::fs::symlink_metadata(&path).is_err() {
-                std::os::unix::fs::symlink(target, &path).with_context(|| format!("symlink {}", path.display()))?;
+                std::os::unix::fs::symlink(target, &path)
+                    .with_context(|| format!("symlink {}", path.display()))?;
             }
         }
     }
@@ -302,8 +338,12 @@ fn make_devices(root: &Path, spec: &Spec) -> Result<()> {
         let mode = Mode::from_bits_truncate(device.file_mode.unwrap_or(0o666));
         mknod(&path, kind, mode, makedev(device.major as u64, device.minor as u64))
             .with_context(|| format!("mknod {}", device.path))?;
-        nix::unistd::chown(&path, device.uid.map(nix::unistd::Uid::from_raw), device.gid.map(nix::unistd::Gid::from_raw))
-            .with_context(|| format!("chown {}", device.path))?;
+        nix::unistd::chown(
+            &path,
+            device.uid.map(nix::unistd::Uid::from_raw),
+            device.gid.map(nix::unistd::Gid::from_raw),
+        )
+        .with_context(|| format!("chown {}", device.path))?;
     }
     Ok(())
 }

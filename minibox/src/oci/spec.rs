@@ -289,7 +289,8 @@ pub fn load(bundle: &Path) -> Result<Spec> {
     let value: Value =
         serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", file.display()))?;
     refuse_unhonoured(&value, "", HONOURED)?;
-    let spec: Spec = serde_json::from_value(value).with_context(|| format!("{}: a field has the wrong type", file.display()))?;
+    let spec: Spec = serde_json::from_value(value)
+        .with_context(|| format!("{}: a field has the wrong type", file.display()))?;
     check(&spec)?;
     Ok(spec)
 }
@@ -313,17 +314,23 @@ pub fn check(spec: &Spec) -> Result<()> {
         }
         if namespace.kind == "mount" {
             if !namespace.path.is_empty() {
-                bail!("config.json: joining a mount namespace (`linux.namespaces[].path` for mount) is not supported");
+                bail!(
+                    "config.json: joining a mount namespace (`linux.namespaces[].path` for mount) is not supported"
+                );
             }
             mount_namespace = true;
         }
     }
     if !mount_namespace {
-        bail!("config.json: `linux.namespaces` has no mount namespace: minibox always gives the container its own");
+        bail!(
+            "config.json: `linux.namespaces` has no mount namespace: minibox always gives the container its own"
+        );
     }
     let has_uts = spec.linux.namespaces.iter().any(|n| n.kind == "uts" && n.path.is_empty());
     if !spec.hostname.is_empty() && !has_uts {
-        bail!("config.json: `hostname` needs a new uts namespace in `linux.namespaces` (it would rename the host)");
+        bail!(
+            "config.json: `hostname` needs a new uts namespace in `linux.namespaces` (it would rename the host)"
+        );
     }
     if !matches!(spec.linux.rootfs_propagation.as_str(), "" | "private" | "rprivate") {
         bail!(
@@ -332,7 +339,9 @@ pub fn check(spec: &Spec) -> Result<()> {
         );
     }
     if spec.process.terminal {
-        bail!("config.json: `process.terminal` is not supported by minibox yet (run without a terminal: no -t)");
+        bail!(
+            "config.json: `process.terminal` is not supported by minibox yet (run without a terminal: no -t)"
+        );
     }
     Ok(())
 }

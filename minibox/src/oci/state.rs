@@ -142,11 +142,15 @@ impl Record {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                bail!("container `{id}` does not exist (under {}; see `minibox --root DIR list`)", root.display())
+                bail!(
+                    "container `{id}` does not exist (under {}; see `minibox --root DIR list`)",
+                    root.display()
+                )
             }
             Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
         };
-        let value: Value = serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
+        let value: Value =
+            serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
         Ok(Record {
             id: id.to_string(),
             pid: value["pid"].as_i64().unwrap_or(0) as i32,
