@@ -523,8 +523,7 @@ fn exec_joins_a_running_container() {
 /// A tool the test calls, or a clear failure naming its package.
 fn tool(name: &str, package: &str) -> String {
     let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()))
-        .flatten();
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.is_file()));
     match found {
         Some(path) => path.display().to_string(),
         None => fail(

@@ -136,7 +136,7 @@ fn wait_until_created(pid: Pid, report: OwnedFd) -> Result<()> {
     let mut report = std::fs::File::from(report);
     let mut first = [0u8; 1];
     let got = report.read(&mut first).context("reading the container's report")?;
-    if got == 1 && &first == crate::process::SET_UP_DONE.as_bytes() {
+    if got == 1 && first == crate::process::SET_UP_DONE.as_bytes() {
         return Ok(());
     }
     let mut rest = String::new();
