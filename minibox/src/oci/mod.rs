@@ -15,7 +15,10 @@ use anyhow::{Context, Result, bail};
 use nix::unistd::{ForkResult, Pid, fork};
 use state::{Operation, Record, Status};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
+//@ exercise oci imports
+use std::os::fd::AsRawFd;
+//@ end
 use std::path::{Path, PathBuf};
 
 /// What `create` was asked.

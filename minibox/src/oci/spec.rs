@@ -71,7 +71,7 @@ pub const HONOURED: &[&str] = &[
 
 /// A value that asks for nothing: `null`, `false`, `0`-free empties. A field present with such
 /// a value is not a request minibox would be ignoring.
-fn is_empty(value: &Value) -> bool {
+pub fn is_empty(value: &Value) -> bool {
     match value {
         Value::Null | Value::Bool(false) => true,
         Value::String(s) => s.is_empty(),
