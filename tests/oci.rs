@@ -23,6 +23,7 @@ const REFUSING: &str = "oci, \"Refusing what minibox does not do\"";
 const HOLDING: &str = "oci, \"Holding the process until start\"";
 const EXEC: &str = "oci, \"exec: one more process\"";
 const ENGINES: &str = "oci, \"podman and containerd\"";
+const TERMINAL: &str = "oci, \"A terminal through the console socket\"";
 
 static CONTAINERS: AtomicU32 = AtomicU32::new(0);
 
@@ -59,7 +60,7 @@ impl Oci {
     fn bundle(&self, name: &str, args: &[&str], edit: impl FnOnce(&mut Value)) -> PathBuf {
         let bundle = self.sandbox.dir.join(name);
         std::fs::create_dir_all(&bundle).unwrap();
-        let rootfs = self.sandbox.busybox_rootfs(&format!("{name}/rootfs"));
+        self.sandbox.busybox_rootfs(&format!("{name}/rootfs"));
         let cgroup =
             format!("minibox-test-oci-{}-{}", std::process::id(), CONTAINERS.fetch_add(1, Ordering::Relaxed));
         self.cgroups.borrow_mut().push(cgroup.clone());
@@ -679,6 +680,41 @@ fn podman_runs_a_container_through_minibox() {
     );
     let out = podman.run(&["rm", "long"]);
     ensure(out.code == 0, "podman rm to succeed", out.shown(), "delete removes a stopped container", ENGINES);
+}
+
+#[test]
+#[serial]
+fn podman_run_it_gets_a_terminal_through_the_console_socket() {
+    let sandbox = Sandbox::new();
+    let podman = Podman::new(&sandbox.dir.join("podman"));
+    podman.import(&sandbox.busybox_rootfs("image-root"));
+    tool("script", "bsdutils");
+    // podman -it wants a terminal of its own: `script` gives it one (a pty), and passes the
+    // exit code on (-e).
+    let mut words: Vec<String> = vec!["podman".into()];
+    let base = podman.command();
+    words.extend(base.get_args().map(|a| a.to_string_lossy().into_owned()));
+    words.extend(["run".into(), "-it".into(), "--rm".into()]);
+    words.extend(podman.run_options());
+    words.extend(["localhost/minibox-test:v1", "sh", "-c", "'tty; exit 3'"].map(String::from));
+    let output = Command::new("script")
+        .args(["-qec", &words.join(" "), "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("running script");
+    let out = Out {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    ensure(
+        out.code == 3 && out.stdout.contains("/dev/pts/"),
+        "podman run -it: `tty` names a pseudo-terminal (/dev/pts/N), and the exit code 3 comes through",
+        out.shown(),
+        "with process.terminal, make a pty in the container, send its master over --console-socket \
+         (SCM_RIGHTS), and make the slave the process's stdin, stdout, stderr and controlling terminal",
+        TERMINAL,
+    );
 }
 
 /// A containerd of the test's own: config, root, state and socket in `dir`.

@@ -126,7 +126,7 @@ pub enum Command {
         /// Return once the process runs, without waiting for it.
         #[arg(short, long)]
         detach: bool,
-        /// A terminal for the process: refused (not supported yet).
+        /// A terminal for the process: refused (exec gets no terminal yet).
         #[arg(short, long)]
         tty: bool,
         #[arg(long)]
@@ -529,7 +529,7 @@ fn oci(command: Command, globals: &OciGlobals) -> Result<i32> {
         Command::Delete { force, id } => oci::delete(root, &id, force),
         Command::Exec { process, pid_file, detach, tty, console_socket, cwd, env, id, command } => {
             if tty || console_socket.is_some() {
-                bail!("exec --tty: minibox gives processes no terminal yet");
+                bail!("exec --tty: minibox gives exec no terminal yet (create does, with process.terminal)");
             }
             let process = match process {
                 Some(file) => {

@@ -9,6 +9,7 @@ pub mod cgroup;
 pub mod setup;
 pub mod spec;
 pub mod state;
+pub mod terminal;
 
 use crate::exit::{self, CodedError};
 use anyhow::{Context, Result, bail};
@@ -40,8 +41,12 @@ pub fn create(args: &CreateArgs) -> Result<i32> {
         .canonicalize()
         .with_context(|| format!("--bundle {}: no such directory", args.bundle.display()))?;
     let spec = spec::load(&bundle)?;
-    if args.console_socket.is_some() {
-        bail!("--console-socket: minibox gives containers no terminal yet (`process.terminal` false, no -t)");
+    match (spec.process.terminal, args.console_socket.is_some()) {
+        (true, false) => {
+            bail!("config.json: `process.terminal` needs --console-socket (where the terminal goes)")
+        }
+        (false, true) => bail!("--console-socket without `process.terminal`: there is no terminal to send"),
+        _ => {}
     }
     let rootfs = bundle.join(&spec.root.path);
     let rootfs = rootfs
@@ -97,11 +102,19 @@ fn create_in(
     let (report_read, report_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
     let command = crate::process::Command { argv: spec.process.args.clone(), env: spec.process.env.clone() };
+    // Connected now: after pivot_root the socket's path is out of reach.
+    let console = args
+        .console_socket
+        .map(|path| {
+            std::os::unix::net::UnixStream::connect(path)
+                .with_context(|| format!("connecting to --console-socket {}", path.display()))
+        })
+        .transpose()?;
     // SAFETY: minibox has one thread, so the child may do anything the parent could.
     let pid = match unsafe { fork() }.context("fork failed")? {
         ForkResult::Child => {
             drop(report_read);
-            container_main(spec, rootfs, cgroups, &command, fifo_path, report_write)
+            container_main(spec, rootfs, cgroups, &command, fifo_path, report_write, console.as_ref())
         }
         ForkResult::Parent { child } => child,
     };
@@ -161,9 +174,10 @@ fn container_main(
     command: &crate::process::Command,
     fifo: OwnedFd,
     report: OwnedFd,
+    console: Option<&std::os::unix::net::UnixStream>,
 ) -> ! {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let program = setup::set_up(spec, rootfs, cgroups)
+        let program = setup::set_up(spec, rootfs, cgroups, console)
             .and_then(|()| crate::process::close_inherited_fds())
             .and_then(|()| crate::process::restore_sigpipe())
             .map_err(|e| CodedError::new(exit::RUNTIME_FAILED, format!("{e:#}")))

@@ -23,7 +23,12 @@ pub fn clone_flag(kind: &str) -> CloneFlags {
 }
 
 /// Everything in the child, up to (not including) the wait for `start`.
-pub fn set_up(spec: &Spec, root: &Path, cgroups: &[PathBuf]) -> Result<()> {
+pub fn set_up(
+    spec: &Spec,
+    root: &Path,
+    cgroups: &[PathBuf],
+    console: Option<&std::os::unix::net::UnixStream>,
+) -> Result<()> {
     if let Some(score) = spec.process.oom_score_adj {
         std::fs::write("/proc/self/oom_score_adj", score.to_string()).context("writing oom_score_adj")?;
     }
@@ -66,6 +71,10 @@ pub fn set_up(spec: &Spec, root: &Path, cgroups: &[PathBuf]) -> Result<()> {
     }
     if spec.root.readonly {
         crate::rootfs::remount_root_read_only()?;
+    }
+    if let Some(socket) = console {
+        let user = &spec.process.user;
+        super::terminal::attach(socket, spec.process.console_size, user.uid, user.gid)?;
     }
     become_process(&spec.process)
 }

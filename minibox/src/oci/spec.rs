@@ -338,11 +338,6 @@ pub fn check(spec: &Spec) -> Result<()> {
             spec.linux.rootfs_propagation
         );
     }
-    if spec.process.terminal {
-        bail!(
-            "config.json: `process.terminal` is not supported by minibox yet (run without a terminal: no -t)"
-        );
-    }
     Ok(())
 }
 
