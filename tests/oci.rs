@@ -500,6 +500,16 @@ fn exec_joins_a_running_container() {
     );
     let started = oci.run(&["start", "c4"]);
     ensure(started.code == 0, "start to succeed", started.shown(), "start releases the process", HOLDING);
+    let pid = oci.state("c4")["pid"].as_i64().unwrap_or(0);
+    let ps = oci.run(&["ps", "--format", "json", "c4"]);
+    ensure(
+        ps.code == 0
+            && serde_json::from_str::<Vec<i64>>(ps.stdout.trim()).is_ok_and(|pids| pids.contains(&pid)),
+        format!("ps --format json to list the container's process {pid}"),
+        ps.shown(),
+        "ps lists the pids of the container's cgroup",
+        EXEC,
+    );
     let out = oci.run(&["exec", "c4", "sh", "-c", "hostname; exit 3"]);
     ensure(
         out.code == 3 && out.stdout.trim() == "oci-box",
@@ -691,28 +701,45 @@ fn podman_run_it_gets_a_terminal_through_the_console_socket() {
     tool("script", "bsdutils");
     // podman -it wants a terminal of its own: `script` gives it one (a pty), and passes the
     // exit code on (-e).
-    let mut words: Vec<String> = vec!["podman".into()];
-    let base = podman.command();
-    words.extend(base.get_args().map(|a| a.to_string_lossy().into_owned()));
-    words.extend(["run".into(), "-it".into(), "--rm".into()]);
-    words.extend(podman.run_options());
-    words.extend(["localhost/minibox-test:v1", "sh", "-c", "'tty; exit 3'"].map(String::from));
-    let output = Command::new("script")
-        .args(["-qec", &words.join(" "), "/dev/null"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("running script");
-    let out = Out {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    let in_a_terminal = |args: &[String]| -> Out {
+        let mut words: Vec<String> = vec!["podman".into()];
+        words.extend(podman.command().get_args().map(|a| a.to_string_lossy().into_owned()));
+        words.extend(args.iter().cloned());
+        let output = Command::new("script")
+            .args(["-qec", &words.join(" "), "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("running script");
+        Out {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
     };
+    let mut args: Vec<String> = vec!["run".into(), "-it".into(), "--rm".into()];
+    args.extend(podman.run_options());
+    args.extend(["localhost/minibox-test:v1", "sh", "-c", "'tty; exit 3'"].map(String::from));
+    let out = in_a_terminal(&args);
     ensure(
         out.code == 3 && out.stdout.contains("/dev/pts/"),
         "podman run -it: `tty` names a pseudo-terminal (/dev/pts/N), and the exit code 3 comes through",
         out.shown(),
         "with process.terminal, make a pty in the container, send its master over --console-socket \
          (SCM_RIGHTS), and make the slave the process's stdin, stdout, stderr and controlling terminal",
+        TERMINAL,
+    );
+    let mut args: Vec<String> = vec!["run".into(), "-d".into(), "--name".into(), "long".into()];
+    args.extend(podman.run_options());
+    args.extend(["localhost/minibox-test:v1", "sleep", "60"].map(String::from));
+    let out = podman.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    ensure(out.code == 0, "podman run -d to succeed", out.shown(), "create and start, detached", ENGINES);
+    let args = ["exec", "-it", "long", "sh", "-c", "'tty; exit 2'"].map(String::from);
+    let out = in_a_terminal(&args);
+    ensure(
+        out.code == 2 && out.stdout.contains("/dev/pts/"),
+        "podman exec -it: a pseudo-terminal, and the exit code 2",
+        out.shown(),
+        "exec with a terminal: the same pty and console socket, after joining the namespaces",
         TERMINAL,
     );
 }

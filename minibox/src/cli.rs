@@ -126,7 +126,7 @@ pub enum Command {
         /// Return once the process runs, without waiting for it.
         #[arg(short, long)]
         detach: bool,
-        /// A terminal for the process: refused (exec gets no terminal yet).
+        /// A terminal for the process (with --console-socket), when no --process is given.
         #[arg(short, long)]
         tty: bool,
         #[arg(long)]
@@ -144,6 +144,13 @@ pub enum Command {
     },
     /// OCI runtime: list the containers under --root.
     List,
+    /// OCI runtime: the processes of a container (host pids).
+    Ps {
+        /// table or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+        id: String,
+    },
     /// OCI runtime: what this runtime implements (JSON).
     Features,
     /// OCI runtime: write a starting config.json into the bundle.
@@ -528,9 +535,6 @@ fn oci(command: Command, globals: &OciGlobals) -> Result<i32> {
         Command::Kill { all, id, signal } => oci::kill(root, &id, &signal, all),
         Command::Delete { force, id } => oci::delete(root, &id, force),
         Command::Exec { process, pid_file, detach, tty, console_socket, cwd, env, id, command } => {
-            if tty || console_socket.is_some() {
-                bail!("exec --tty: minibox gives exec no terminal yet (create does, with process.terminal)");
-            }
             let process = match process {
                 Some(file) => {
                     if !command.is_empty() {
@@ -547,13 +551,18 @@ fn oci(command: Command, globals: &OciGlobals) -> Result<i32> {
                         args: command,
                         env: all,
                         cwd: cwd.unwrap_or_default(),
+                        terminal: tty,
                         ..Default::default()
                     }
                 }
             };
-            oci::exec(root, &id, process, pid_file.as_deref(), detach)
+            oci::exec(root, &id, process, pid_file.as_deref(), detach, console_socket.as_deref())
         }
         Command::List => oci::list(root),
+        Command::Ps { format, id } => match format.as_str() {
+            "table" | "json" => oci::ps(root, &id, format == "json"),
+            other => bail!("--format {other}: use table or json"),
+        },
         Command::Features => oci::features(),
         Command::Spec { bundle } => oci::write_spec(&bundle),
         _ => unreachable!("main handles minibox's own commands"),

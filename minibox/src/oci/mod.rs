@@ -340,6 +340,22 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<i32> {
     Ok(0)
 }
 
+/// `minibox ps ID`: the processes in the container's cgroup (host pids), as a table or, for
+/// containerd's shim, a JSON list.
+pub fn ps(root: &Path, id: &str, json: bool) -> Result<i32> {
+    let record = Record::load(root, id)?;
+    let pids = cgroup::procs(&record.cgroups);
+    if json {
+        println!("{}", serde_json::to_string(&pids)?);
+    } else {
+        println!("PID");
+        for pid in pids {
+            println!("{pid}");
+        }
+    }
+    Ok(0)
+}
+
 /// `minibox list`: the containers under the root.
 pub fn list(root: &Path) -> Result<i32> {
     println!("{:<24} {:<8} {:<10} {:<22} BUNDLE", "ID", "PID", "STATUS", "CREATED");
@@ -403,15 +419,25 @@ pub fn exec(
     process: spec::Process,
     pid_file: Option<&Path>,
     detach: bool,
+    console_socket: Option<&Path>,
 ) -> Result<i32> {
     let record = Record::load(root, id)?;
     state::check_allowed(Operation::Exec, record.status(root), false)?;
     if process.args.is_empty() {
         bail!("exec needs a command: minibox exec ID -- COMMAND, or --process FILE");
     }
-    if process.terminal {
-        bail!("exec: `terminal` is not supported by minibox yet (no -t)");
+    match (process.terminal, console_socket.is_some()) {
+        (true, false) => bail!("exec with a terminal needs --console-socket (where the terminal goes)"),
+        (false, true) => bail!("--console-socket without a terminal (--tty, or `terminal` in --process)"),
+        _ => {}
     }
+    // As in create: connected before the fork, while its path is in view.
+    let console = console_socket
+        .map(|path| {
+            std::os::unix::net::UnixStream::connect(path)
+                .with_context(|| format!("connecting to --console-socket {}", path.display()))
+        })
+        .transpose()?;
     // The namespaces that differ from ours, joined in an order that works: mnt last (it changes
     // the root), pid before the fork (it takes effect for children).
     let mut namespaces = Vec::new();
@@ -440,6 +466,10 @@ pub fn exec(
                 for (kind, file) in namespaces.iter().filter(|(kind, _)| *kind != "pid") {
                     nix::sched::setns(file, nix::sched::CloneFlags::empty())
                         .with_context(|| format!("joining the {kind} namespace"))?;
+                }
+                if let Some(socket) = &console {
+                    let user = &process.user;
+                    terminal::attach(socket, process.console_size, user.uid, user.gid)?;
                 }
                 setup::become_process(&process)
             });
