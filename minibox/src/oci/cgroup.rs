@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 const V1_HIERARCHIES: [&str; 4] = ["memory", "pids", "cpu", "devices"];
 
 /// Where the container's cgroup goes: an absolute `cgroupsPath` from each hierarchy's root; a
-/// relative one (or none: `minibox-oci/ID`) under minibox's own cgroup, as runc does.
+/// relative one (or none: `minibox-oci-ID`, one level, so that `delete` leaves no parent
+/// behind) under minibox's own cgroup, as runc does.
 pub fn placement(cgroups_path: &str, id: &str) -> Result<Vec<PathBuf>> {
     if cgroups_path.contains(':') {
         bail!(
@@ -23,7 +24,7 @@ pub fn placement(cgroups_path: &str, id: &str) -> Result<Vec<PathBuf>> {
         bail!("config.json: `linux.cgroupsPath` {cgroups_path:?} must not contain `..`");
     }
     let relative =
-        if cgroups_path.is_empty() { format!("minibox-oci/{id}") } else { cgroups_path.to_string() };
+        if cgroups_path.is_empty() { format!("minibox-oci-{id}") } else { cgroups_path.to_string() };
     let own = std::fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
     let own_path = |controller: &str| -> String {
         own.lines()
