@@ -700,7 +700,9 @@ fn podman_run_it_gets_a_terminal_through_the_console_socket() {
     podman.import(&sandbox.busybox_rootfs("image-root"));
     tool("script", "bsdutils");
     // podman -it wants a terminal of its own: `script` gives it one (a pty), and passes the
-    // exit code on (-e).
+    // exit code on (-e). The commands wait half a second before they exit: output that the
+    // container writes just before its end can reach podman after podman saw the end (conmon
+    // relays the terminal); about 1 run in 12 lost it without the wait.
     let in_a_terminal = |args: &[String]| -> Out {
         let mut words: Vec<String> = vec!["podman".into()];
         words.extend(podman.command().get_args().map(|a| a.to_string_lossy().into_owned()));
@@ -718,7 +720,7 @@ fn podman_run_it_gets_a_terminal_through_the_console_socket() {
     };
     let mut args: Vec<String> = vec!["run".into(), "-it".into(), "--rm".into()];
     args.extend(podman.run_options());
-    args.extend(["localhost/minibox-test:v1", "sh", "-c", "'tty; exit 3'"].map(String::from));
+    args.extend(["localhost/minibox-test:v1", "sh", "-c", "'tty; sleep 0.5; exit 3'"].map(String::from));
     let out = in_a_terminal(&args);
     ensure(
         out.code == 3 && out.stdout.contains("/dev/pts/"),
@@ -733,7 +735,7 @@ fn podman_run_it_gets_a_terminal_through_the_console_socket() {
     args.extend(["localhost/minibox-test:v1", "sleep", "60"].map(String::from));
     let out = podman.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
     ensure(out.code == 0, "podman run -d to succeed", out.shown(), "create and start, detached", ENGINES);
-    let args = ["exec", "-it", "long", "sh", "-c", "'tty; exit 2'"].map(String::from);
+    let args = ["exec", "-it", "long", "sh", "-c", "'tty; sleep 0.5; exit 2'"].map(String::from);
     let out = in_a_terminal(&args);
     ensure(
         out.code == 2 && out.stdout.contains("/dev/pts/"),
