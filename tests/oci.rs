@@ -629,11 +629,15 @@ impl Drop for Podman {
                 let _ = Command::new("umount").args(["-l", point]).status();
             }
         }
-        for dir in Oci::cgroup_dirs(&self.parent) {
-            let _ = Command::new("find")
-                .arg(&dir)
-                .args(["-depth", "-type", "d", "-exec", "rmdir", "{}", ";"])
-                .status();
+        // conmon leaves a `conmon` cgroup under the parent, and may still be ending: retry for
+        // a while (empty directories only, the deepest first).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !Oci::cgroup_dirs(&self.parent).is_empty() && Instant::now() < deadline {
+            for dir in Oci::cgroup_dirs(&self.parent) {
+                let _ = std::fs::remove_dir(dir.join("conmon"));
+                let _ = std::fs::remove_dir(&dir);
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 }
