@@ -29,9 +29,11 @@ MDBOOK_MERMAID=0.17.0
 # (ip, with which the tests make their network namespaces).
 # The registry chapter: its tests run docker-registry, push with skopeo, sign tokens with
 # openssl, and let podman pull what minibox pushed.
+# The oci chapter: its tests run containerd (a daemon of their own, with ctr) and podman with
+# minibox as their runtime. The package's own containerd service is never used.
 # The rootless chapter: uidmap (the setuid newuidmap and newgidmap, for subordinate ids).
 PACKAGES="build-essential busybox-static ca-certificates curl git procps strace nftables iproute2
-    docker-registry skopeo openssl podman uidmap"
+    docker-registry skopeo openssl podman containerd uidmap"
 BOOK_PORT=3000 # inside the VM; the Vagrantfile forwards it to the host's 127.0.0.1:3000
 
 usage() {
@@ -173,8 +175,8 @@ installed() {
 # Chromium renders the book for its checks; shellcheck lints the scripts; Vagrant (with the
 # libvirt plugin, whose checks catch typos in the Vagrantfile's libvirt block) validates the
 # classroom VM; QEMU (with virtiofsd) boots the cgroup v2 VM of `cargo maint vm-test`;
-# cloud-init validates tools/cloud-init.yaml; runc and crun are the bench's (`cargo maint bench`)
-# other contenders. Node.js and npm come below, only where missing.
+# cloud-init validates tools/cloud-init.yaml; runc and crun are the bench's (`cargo maint bench`,
+# and `cargo maint bench-oci` as podman's runtimes) other contenders. Node.js and npm come below, only where missing.
 maintainer_packages() {
     case $os_id in
         ubuntu) echo "chromium-browser shellcheck vagrant vagrant-libvirt qemu-system-x86 virtiofsd cloud-init runc crun" ;;

@@ -25,7 +25,7 @@
 //! (`through_sudo`), so that root leaves no file in target/ or the book.
 
 mod chart;
-mod measure;
+pub(crate) mod measure;
 mod report;
 mod sandbox;
 mod sys;

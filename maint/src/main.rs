@@ -5,6 +5,7 @@
 
 mod assertions;
 mod bench;
+mod bench_oci; // the oci chapter
 mod bench_build; // the build chapter
 mod bench_pull; // the registry chapter
 mod bench_rootless; // the rootless chapter
@@ -37,6 +38,8 @@ enum Task {
     Bench(bench::Options),
     /// The registry chapter's lab: `minibox pull` of a large image from a local registry against `skopeo copy`.
     BenchPull(bench_pull::Options),
+    /// The oci chapter's lab: `podman run --rm` with minibox, crun and runc as its runtime.
+    BenchOci(bench_oci::Options),
     /// The build chapter's lab: `minibox build` against `podman build`, cold and cached.
     BenchBuild(bench_build::Options),
     /// The rootless chapter's lab: rootless minibox's start against rootful minibox and rootless podman.
@@ -62,6 +65,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::VmTest => vm::run(&ws),
         Task::Bench(options) => bench::run(&ws, &options),
         Task::BenchPull(options) => bench_pull::run(&ws, &options),
+        Task::BenchOci(options) => bench_oci::run(&ws, &options),
         Task::BenchBuild(options) => bench_build::run(&ws, &options),
         Task::BenchRootless(options) => bench_rootless::run(&ws, &options),
         Task::Assertions => assertions::run(&ws),

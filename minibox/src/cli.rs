@@ -21,7 +21,10 @@ pub struct Cli {
     /// Print each step to stderr as minibox takes it.
     #[arg(short, long, global = true)]
     pub verbose: bool,
-
+    //@ begin oci
+    #[command(flatten)]
+    pub oci: OciGlobals,
+    //@ end
     #[command(subcommand)]
     pub command: Command,
 }
@@ -71,6 +74,89 @@ pub enum Command {
         username: String,
         #[command(flatten)]
         registry_args: RegistryArgs,
+    },
+    //@ end
+    //@ begin oci
+    /// OCI runtime: set up the container of a bundle, its process held until `start`.
+    Create {
+        /// The bundle: a directory holding config.json and the root filesystem.
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// Write the container's process id into this file.
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        /// A Unix socket to send the terminal's master to (process.terminal).
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
+        /// runc's: minibox always uses pivot_root; refused.
+        #[arg(long)]
+        no_pivot: bool,
+        /// runc's: minibox makes no session keyring, so there is none to skip.
+        #[arg(long)]
+        no_new_keyring: bool,
+        /// The container's id.
+        id: String,
+    },
+    /// OCI runtime: run the created container's program.
+    Start { id: String },
+    /// OCI runtime: print the container's state (JSON).
+    State { id: String },
+    /// OCI runtime: send a signal to the container's process (default SIGTERM).
+    Kill {
+        /// Signal every process in the container's cgroup.
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// OCI runtime: remove a stopped container (--force: any container).
+    Delete {
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// OCI runtime: run a further process in a running container.
+    Exec {
+        /// The process, as config.json's `process` object.
+        #[arg(short, long)]
+        process: Option<PathBuf>,
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        /// Return once the process runs, without waiting for it.
+        #[arg(short, long)]
+        detach: bool,
+        /// A terminal for the process (with --console-socket), when no --process is given.
+        #[arg(short, long)]
+        tty: bool,
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
+        /// The working directory (with a command line, not --process).
+        #[arg(long)]
+        cwd: Option<String>,
+        /// KEY=VALUE for the command (repeatable; with a command line, not --process).
+        #[arg(short, long = "env")]
+        env: Vec<String>,
+        id: String,
+        /// The command, when not given by --process.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// OCI runtime: list the containers under --root.
+    List,
+    /// OCI runtime: the processes of a container (host pids).
+    Ps {
+        /// table or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+        id: String,
+    },
+    /// OCI runtime: what this runtime implements (JSON).
+    Features,
+    /// OCI runtime: write a starting config.json into the bundle.
+    Spec {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
     },
     //@ end
     //@ begin build
@@ -438,6 +524,91 @@ fn remove_image(reference: &str, state: &StateDir) -> Result<i32> {
 }
 
 //@ end
+//@ begin oci
+/// The global options that engines pass to an OCI runtime, before the operation.
+#[derive(Args, Debug)]
+pub struct OciGlobals {
+    /// Where the OCI containers' state is kept (create, start, state, kill, delete, exec, list).
+    #[arg(long = "root", value_name = "DIR", default_value = "/run/minibox")]
+    pub root: PathBuf,
+    /// Write errors to this file as well (engines read it).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// The log's format: text or json.
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    pub log_format: String,
+    /// Place cgroups through systemd: refused (minibox writes cgroupfs itself).
+    #[arg(long)]
+    pub systemd_cgroup: bool,
+    /// More output (runc's flag; minibox's is --verbose).
+    #[arg(long)]
+    pub debug: bool,
+}
+
+/// The OCI runtime's operations.
+fn oci(command: Command, globals: &OciGlobals) -> Result<i32> {
+    use crate::oci;
+    if globals.systemd_cgroup {
+        bail!("--systemd-cgroup: minibox has no systemd cgroup driver (configure the engine for cgroupfs)");
+    }
+    if !matches!(globals.log_format.as_str(), "text" | "json") {
+        bail!("--log-format {}: use text or json", globals.log_format);
+    }
+    let root = globals.root.as_path();
+    match command {
+        Command::Create { bundle, pid_file, console_socket, no_pivot, no_new_keyring: _, id } => {
+            if no_pivot {
+                bail!("--no-pivot: minibox always uses pivot_root (chroot leaves the host's root reachable)");
+            }
+            let args = oci::CreateArgs {
+                root,
+                id: &id,
+                bundle: &bundle,
+                pid_file: pid_file.as_deref(),
+                console_socket: console_socket.as_deref(),
+            };
+            oci::create(&args)
+        }
+        Command::Start { id } => oci::start(root, &id),
+        Command::State { id } => oci::print_state(root, &id),
+        Command::Kill { all, id, signal } => oci::kill(root, &id, &signal, all),
+        Command::Delete { force, id } => oci::delete(root, &id, force),
+        Command::Exec { process, pid_file, detach, tty, console_socket, cwd, env, id, command } => {
+            let process = match process {
+                Some(file) => {
+                    if !command.is_empty() {
+                        bail!("give --process FILE or a command, not both");
+                    }
+                    oci::load_process(&file)?
+                }
+                None => {
+                    let mut all = vec![format!("PATH={}", crate::process::DEFAULT_PATH)];
+                    for kv in env {
+                        crate::container::set_env(&mut all, &kv);
+                    }
+                    oci::spec::Process {
+                        args: command,
+                        env: all,
+                        cwd: cwd.unwrap_or_default(),
+                        terminal: tty,
+                        ..Default::default()
+                    }
+                }
+            };
+            oci::exec(root, &id, process, pid_file.as_deref(), detach, console_socket.as_deref())
+        }
+        Command::List => oci::list(root),
+        Command::Ps { format, id } => match format.as_str() {
+            "table" | "json" => oci::ps(root, &id, format == "json"),
+            other => bail!("--format {other}: use table or json"),
+        },
+        Command::Features => oci::features(),
+        Command::Spec { bundle } => oci::write_spec(&bundle),
+        _ => unreachable!("main handles minibox's own commands"),
+    }
+}
+
+//@ end
 /// Run minibox with this process's arguments; return the exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -467,10 +638,19 @@ pub fn main() -> i32 {
         //@ begin build
         Command::Build(args) => crate::build::build(&args),
         //@ end
+        //@ begin oci
+        // The OCI runtime's operations, last: they share the global options engines pass.
+        command => oci(command, &cli.oci),
+        //@ end
     };
     match result {
         Ok(code) => code,
         Err(error) => {
+            //@ begin oci
+            if let Some(log) = &cli.oci.log {
+                crate::oci::log_error(log, cli.oci.log_format == "json", &format!("{error:#}"));
+            }
+            //@ end
             // `{:#}` prints the chain of causes on one line, and never a backtrace.
             eprintln!("minibox: {}", printable(&format!("{error:#}")));
             exit::code_of(&error)

@@ -27,6 +27,9 @@
 //@ begin registry
 //! | registry | [`registry`] | pulling and pushing images: the distribution API, tokens |
 //@ end
+//@ begin oci
+//! | oci | [`oci`] | runc's interface: bundles, create/start/state/kill/delete, exec |
+//@ end
 //@ begin build
 //! | build | [`build`] | building images from a Dockerfile: layers from overlay diffs, a cache |
 //@ end
@@ -60,6 +63,9 @@ pub mod network;
 //@ end
 //@ begin registry
 pub mod registry;
+//@ end
+//@ begin oci
+pub mod oci;
 //@ end
 //@ begin build
 pub mod build;

@@ -363,20 +363,23 @@ fn mdbook(_: &Workspace) -> Finding {
 }
 
 /// The registry chapter's tests run a registry (docker-registry) and its clients (skopeo, podman), and
-/// sign tokens with openssl.
+/// sign tokens with openssl; the oci chapter's run containerd and ctr, and podman again.
 fn registry_tools(_: &Workspace) -> Finding {
-    let wanted = ["docker-registry", "skopeo", "podman", "openssl"];
+    let wanted = ["docker-registry", "skopeo", "podman", "openssl", "containerd", "ctr"];
     let on_path = |tool: &str| {
         std::env::var_os("PATH")
             .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
     };
     let missing: Vec<&str> = wanted.into_iter().filter(|tool| !on_path(tool)).collect();
     if missing.is_empty() {
-        Finding::ok("docker-registry, skopeo, podman and openssl are installed")
+        Finding::ok("docker-registry, skopeo, podman, openssl and containerd are installed")
     } else {
+        // ctr comes in Debian's containerd package.
+        let packages: Vec<&str> =
+            missing.iter().map(|t| if *t == "ctr" { "containerd" } else { t }).collect();
         Finding::fail(
-            format!("missing {}: the registry chapter's tests cannot run", missing.join(", ")),
-            format!("`sudo apt install {}` (or `sudo tools/provision.sh`)", missing.join(" ")),
+            format!("missing {}: the registry and oci chapters' tests cannot run", missing.join(", ")),
+            format!("`sudo apt install {}` (or `sudo tools/provision.sh`)", packages.join(" ")),
         )
     }
 }

@@ -39,6 +39,14 @@ const TOOLS: &[Tool] = &[
         any: false,
         vm_only: false,
     },
+    // The oci chapter: a containerd of the tests' own, and its client, with minibox as runtime.
+    Tool {
+        programs: &["containerd", "ctr"],
+        for_what: "the oci chapter's tests (containerd and ctr calling minibox as their runtime)",
+        package: "containerd",
+        any: false,
+        vm_only: false,
+    },
     Tool {
         programs: &["shellcheck"],
         for_what: "linting the shell scripts",
