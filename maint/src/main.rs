@@ -5,8 +5,8 @@
 
 mod assertions;
 mod bench;
-mod bench_oci; // the oci chapter
 mod bench_build; // the build chapter
+mod bench_oci; // the oci chapter
 mod bench_pull; // the registry chapter
 mod bench_rootless; // the rootless chapter
 mod executables;
