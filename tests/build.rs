@@ -190,6 +190,17 @@ fn header_for_writes_whiteouts_and_normalises_files() {
     let made =
         nix::sys::stat::mknod(&whiteout, nix::sys::stat::SFlag::S_IFCHR, nix::sys::stat::Mode::empty(), 0);
     assert!(made.is_ok(), "making a whiteout (a character device 0:0) for the test: {made:?}");
+    std::os::unix::fs::symlink("motd", upper.join("etc/link")).expect("making a symbolic link for the test");
+    let device = nix::sys::stat::mknod(
+        &upper.join("etc/null"),
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o666),
+        nix::sys::stat::makedev(1, 3),
+    );
+    assert!(device.is_ok(), "making a character device 1:3 for the test: {device:?}");
+    // mknod's mode went through the umask: chmod sets it as the test means it.
+    std::fs::set_permissions(upper.join("etc/null"), std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .unwrap();
     let header = |relative: &str| {
         let metadata = std::fs::symlink_metadata(upper.join(relative)).unwrap();
         std::panic::catch_unwind(|| header_for(Path::new(relative), &metadata, 1234).ok()).ok().flatten()
@@ -222,6 +233,26 @@ fn header_for_writes_whiteouts_and_normalises_files() {
         format!("(path, type, size, mode, uid, gid, mtime) = {motd_seen:?}"),
         "keep the file's type, permission bits (setuid included), owner and size, and set every time to the \
          epoch: the same files must give the same bytes",
+        DIFF,
+    );
+    let link = header("etc/link");
+    let link_seen = link.as_ref().map(|(p, h)| (p.clone(), h.entry_type(), h.size().unwrap_or(99)));
+    ensure(
+        link_seen == Some((PathBuf::from("etc/link"), tar::EntryType::Symlink, 0)),
+        "etc/link (a symbolic link to motd) as a symlink entry of size 0",
+        format!("(path, type, size) = {link_seen:?}"),
+        "a symbolic link stays a symbolic link (the caller writes its target): only a directory, a regular \
+         file and a whiteout are not the same case, and `metadata` is an lstat, so look at its file type",
+        DIFF,
+    );
+    let null = header("etc/null");
+    let null_seen = null.as_ref().map(|(p, h)| (p.clone(), h.entry_type(), h.mode().unwrap_or(0)));
+    ensure(
+        null_seen == Some((PathBuf::from("etc/null"), tar::EntryType::Char, 0o666)),
+        "etc/null, a character device 1:3, as a character device entry etc/null of mode 666 (not a whiteout)",
+        format!("(path, type, mode) = {null_seen:?}"),
+        "only a character device whose device number is 0:0 is a whiteout: look at `rdev()` too; any other \
+         device keeps its type (the caller writes its numbers)",
         DIFF,
     );
     let dir = header("etc");
@@ -278,6 +309,19 @@ fn cache_keys_change_with_every_input() {
          (or a separator that cannot occur in it) before it",
         CACHE,
     );
+    // A separator that may occur in an input does not make a boundary: an instruction can hold any
+    // character, a new line or a NUL included.
+    for separator in ["|", "\n", "\0", " ", ":", ",", ";", "\t"] {
+        let (one, two) = (format!("a{separator}b"), format!("b{separator}c"));
+        ensure(
+            key(&one, "c", None) != key("a", &two, None),
+            format!("different keys for ({one:?}, \"c\") and (\"a\", {two:?})"),
+            "the same key",
+            "inputs joined with a separator that may occur in them run into each other (an instruction can hold \
+             any character): write each input's length before it",
+            CACHE,
+        );
+    }
 }
 
 // ---- building --------------------------------------------------------------------------------
@@ -292,7 +336,9 @@ COPY message.txt ./
 COPY --chown=1000:1000 scripts/ /app/scripts/
 # a comment between steps
 RUN echo "$GREETING from a RUN step" > /app/run.txt && \
-    chmod +x /app/scripts/show.sh
+    chmod +x /app/scripts/show.sh && \
+    ln -s message.txt /app/link.txt && \
+    echo "the app's RUN step ran"
 LABEL org.example.title="a test image"
 CMD ["/app/scripts/show.sh"]
 "#;
@@ -314,6 +360,9 @@ fn app_context(sandbox: &Sandbox, name: &str, message: &str) -> PathBuf {
     )
 }
 
+/// What the RUN step of `APP_DOCKERFILE` prints, on the build's output, each time it runs.
+const APP_RUN_MARKER: &str = "the app's RUN step ran";
+
 const APP_OUTPUT: &str = "a message\nhello from a RUN step\nworld in the box, in /app, owner 1000\n";
 
 #[test]
@@ -329,6 +378,14 @@ fn a_multi_step_dockerfile_builds_and_runs() {
         APP_OUTPUT,
         "COPY puts the files under WORKDIR, RUN's changes are a layer, ENV and CMD are in the configuration",
         STEPS,
+    );
+    let link = sandbox.run(&["run", "app:1", "readlink", "/app/link.txt"]);
+    ensure(
+        link.code == Some(0) && link.stdout == "message.txt\n",
+        "/app/link.txt, made by `ln -s message.txt` in the RUN step, still a symbolic link to message.txt",
+        link.transcript(),
+        "a symbolic link in the upper directory becomes a symlink entry of the layer, with its target",
+        DIFF,
     );
     let layers = layer_entries(&sandbox, "app:1");
     ensure(
@@ -394,7 +451,16 @@ fn a_deleted_file_stays_deleted() {
 fn the_cache_hits_on_a_rebuild_and_misses_after_a_change() {
     let (sandbox, _) = sandbox_with_base();
     let dir = app_context(&sandbox, "app", "a message\n");
-    build(&sandbox, "app:1", &dir).expect_code(0, "the first build should succeed", CACHE);
+    let first = build(&sandbox, "app:1", &dir);
+    first.expect_code(0, "the first build should succeed", CACHE);
+    let ran_step = |ran: &support::Ran| ran.stdout.lines().any(|l| l == APP_RUN_MARKER);
+    ensure(
+        ran_step(&first),
+        format!("the first build's output holding {APP_RUN_MARKER:?}, which the RUN step prints"),
+        first.transcript(),
+        "a RUN step's command writes to the build's own output",
+        STEPS,
+    );
     let before = blobs(&sandbox);
     let again = build(&sandbox, "app:1", &dir);
     again.expect_code(0, "the rebuild should succeed", CACHE);
@@ -407,8 +473,8 @@ fn the_cache_hits_on_a_rebuild_and_misses_after_a_change() {
         CACHE,
     );
     ensure(
-        blobs(&sandbox) == before && !again.stdout.contains("from a RUN step\n"),
-        "no new blob in the store, and no RUN run again",
+        blobs(&sandbox) == before && !ran_step(&again),
+        format!("no new blob in the store, and no {APP_RUN_MARKER:?} (the RUN step did not run again)"),
         again.transcript(),
         "a rebuild with nothing changed creates no layer",
         CACHE,
@@ -422,6 +488,13 @@ fn the_cache_hits_on_a_rebuild_and_misses_after_a_change() {
         "no step CACHED: the first COPY copies changed content, and every step after it has a new parent",
         changed.transcript(),
         "the content of what COPY copies is part of its key, and each key includes its parent's",
+        CACHE,
+    );
+    ensure(
+        ran_step(&changed),
+        format!("{APP_RUN_MARKER:?} again: the RUN step runs over the changed COPY"),
+        changed.transcript(),
+        "a step whose parent changed is a cache miss and runs",
         CACHE,
     );
     let ran = sandbox.run(&["run", "app:2"]);
@@ -523,12 +596,20 @@ fn podman_runs_the_exported_image() {
         .unwrap_or_default();
     let new_cgroups: Vec<PathBuf> = podman_cgroups.into_iter().filter(|p| !p.exists()).collect();
     let _cgroups = RemoveCgroups(new_cgroups);
+    // Every directory podman writes is under the sandbox: its storage (--root), its run state
+    // (--runroot), its libpod state (--tmpdir: else /run/libpod, with its alive lock and exit
+    // files) and its temporary copies of the image (TMPDIR: else /var/tmp); and it logs no events.
+    let tmp = storage.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("making podman's temporary directory in the sandbox");
     let podman = std::process::Command::new("podman")
         .arg("--root")
         .arg(storage.join("root"))
         .arg("--runroot")
         .arg(storage.join("run"))
-        .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"])
+        .arg("--tmpdir")
+        .arg(storage.join("libpod"))
+        .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "none"])
+        .env("TMPDIR", &tmp)
         .args(["run", "--rm", "--network", "none"])
         // crun refuses a hybrid cgroup layout (v1 with a cgroup2 mount holding a controller):
         // runc, when it is there, runs on both.

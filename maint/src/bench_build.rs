@@ -76,16 +76,28 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
     for round in 0..options.runs {
         let state = scratch.0.join(format!("minibox-{round}"));
         let storage = scratch.0.join(format!("podman-{round}"));
+        // Everything podman writes stays under `storage`: its libpod state (--tmpdir, else
+        // /run/libpod) and its temporary files (TMPDIR, else /var/tmp) too; it logs no events.
+        let podman_tmp = storage.join("tmp");
+        std::fs::create_dir_all(&podman_tmp)?;
         let podman = |args: &[&str]| -> Command {
             let mut command = Command::new("podman");
-            command.arg("--root").arg(storage.join("root")).arg("--runroot").arg(storage.join("run")).args([
-                "--cgroup-manager",
-                "cgroupfs",
-                "--events-backend",
-                "file",
-                "--storage-driver",
-                "overlay",
-            ]);
+            command
+                .arg("--root")
+                .arg(storage.join("root"))
+                .arg("--runroot")
+                .arg(storage.join("run"))
+                .arg("--tmpdir")
+                .arg(storage.join("libpod"))
+                .args([
+                    "--cgroup-manager",
+                    "cgroupfs",
+                    "--events-backend",
+                    "none",
+                    "--storage-driver",
+                    "overlay",
+                ])
+                .env("TMPDIR", &podman_tmp);
             if let Some(runc) = runc {
                 command.arg(format!("--runtime={runc}"));
             }
