@@ -545,6 +545,33 @@ fn tool(name: &str, package: &str) -> String {
     }
 }
 
+/// The host's own directories that podman and containerd use unless told otherwise: libpod's
+/// tmpdir, containerd's `opt` plugin directory, and the runc shim's default root for the test's
+/// namespace. The tests keep all of it in their sandbox; those that exist now.
+fn host_state_dirs() -> Vec<PathBuf> {
+    let shim_root = Path::new("/run/containerd/runc").join(format!("minibox-test-{}", std::process::id()));
+    [PathBuf::from("/run/libpod"), PathBuf::from("/opt/containerd"), shim_root]
+        .into_iter()
+        .filter(|dir| dir.exists())
+        .collect()
+}
+
+/// Fail if podman or containerd made one of the host's own directories (`host_state_dirs`) that
+/// did not exist `before`: the test's options no longer keep them in the sandbox. The shim's
+/// root, ours alone, is removed.
+fn no_new_host_state_dirs(before: &[PathBuf]) {
+    let new: Vec<PathBuf> = host_state_dirs().into_iter().filter(|dir| !before.contains(dir)).collect();
+    for dir in new.iter().filter(|dir| dir.starts_with("/run/containerd/runc")) {
+        let _ = std::fs::remove_dir(dir);
+    }
+    if !new.is_empty() {
+        support::fixture_failed(
+            "keeping podman's and containerd's state in the test's sandbox",
+            format!("made on the host: {new:?}"),
+        );
+    }
+}
+
 /// podman with a storage, run directory and cgroup parent of its own under `dir`.
 struct Podman {
     dir: PathBuf,
@@ -564,6 +591,10 @@ impl Podman {
             .arg(self.dir.join("root"))
             .arg("--runroot")
             .arg(self.dir.join("run"))
+            // libpod's own state (the `alive` lock, exit codes, the events log) would otherwise
+            // go to the host's /run/libpod.
+            .arg("--tmpdir")
+            .arg(self.dir.join("tmp"))
             .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"])
             .arg("--runtime")
             .arg(support::MINIBOX)
@@ -645,6 +676,7 @@ impl Drop for Podman {
 #[test]
 #[serial]
 fn podman_runs_a_container_through_minibox() {
+    let before = host_state_dirs();
     let sandbox = Sandbox::new();
     let podman = Podman::new(&sandbox.dir.join("podman"));
     podman.import(&sandbox.busybox_rootfs("image-root"));
@@ -694,11 +726,14 @@ fn podman_runs_a_container_through_minibox() {
     );
     let out = podman.run(&["rm", "long"]);
     ensure(out.code == 0, "podman rm to succeed", out.shown(), "delete removes a stopped container", ENGINES);
+    drop(podman);
+    no_new_host_state_dirs(&before);
 }
 
 #[test]
 #[serial]
 fn podman_run_it_gets_a_terminal_through_the_console_socket() {
+    let before = host_state_dirs();
     let sandbox = Sandbox::new();
     let podman = Podman::new(&sandbox.dir.join("podman"));
     podman.import(&sandbox.busybox_rootfs("image-root"));
@@ -748,6 +783,8 @@ fn podman_run_it_gets_a_terminal_through_the_console_socket() {
         "exec with a terminal: the same pty and console socket, after joining the namespaces",
         TERMINAL,
     );
+    drop(podman);
+    no_new_host_state_dirs(&before);
 }
 
 /// A containerd of the test's own: config, root, state and socket in `dir`.
@@ -763,10 +800,13 @@ impl Containerd {
         tool("ctr", "containerd");
         std::fs::create_dir_all(dir).unwrap();
         let config = dir.join("config.toml");
+        // Everything in `dir`; the `opt` plugin (which would make /opt/containerd/{bin,lib}) and
+        // the CRI plugin are off.
         std::fs::write(
             &config,
             format!(
-                "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.internal.v1.opt\"]\n\
                  [grpc]\n  address = \"{0}/containerd.sock\"\n[ttrpc]\n  address = \"{0}/containerd.sock.ttrpc\"\n",
                 dir.display()
             ),
@@ -857,6 +897,7 @@ impl Drop for Containerd {
 #[test]
 #[serial]
 fn containerd_runs_a_container_through_minibox() {
+    let before = host_state_dirs();
     let sandbox = Sandbox::new();
     // The image: the busybox root, imported into a podman storage of the test's own and saved
     // as an OCI archive, which ctr imports. No registry, no network.
@@ -882,6 +923,9 @@ fn containerd_runs_a_container_through_minibox() {
         support::fixture_failed("ctr images import", imported.shown());
     }
     let image = "localhost/minibox-test:v1";
+    // The shim's runtime root (it passes `--root RUNC_ROOT/NAMESPACE` to minibox): without it,
+    // /run/containerd/runc/NAMESPACE on the host.
+    let runc_root = containerd.dir.join("runc");
     let out = containerd.ctr(&[
         "run",
         "--rm",
@@ -889,6 +933,8 @@ fn containerd_runs_a_container_through_minibox() {
         "native",
         "--runc-binary",
         support::MINIBOX,
+        "--runc-root",
+        runc_root.to_str().unwrap(),
         image,
         "t1",
         "sh",
@@ -909,6 +955,8 @@ fn containerd_runs_a_container_through_minibox() {
         "native",
         "--runc-binary",
         support::MINIBOX,
+        "--runc-root",
+        runc_root.to_str().unwrap(),
         image,
         "t2",
         "sleep",
@@ -964,4 +1012,7 @@ fn containerd_runs_a_container_through_minibox() {
         "delete removes a stopped container",
         ENGINES,
     );
+    drop(containerd);
+    drop(podman);
+    no_new_host_state_dirs(&before);
 }
