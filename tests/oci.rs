@@ -246,7 +246,7 @@ fn each_operation_is_allowed_in_its_statuses_only() {
                 Ok(()) => "allowed".to_string(),
                 Err(e) => format!("refused: {e}"),
             },
-            "the runtime spec's lifecycle: start only a created container, kill one whose process exists, delete a stopped one (or any with --force), exec in a running one",
+            "the lifecycle table: start only a created container, kill one whose process exists, delete a stopped one (or any with --force), exec in a running one",
             LIFECYCLE,
         );
     }
