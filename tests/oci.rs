@@ -266,6 +266,9 @@ fn an_unhonoured_field_is_refused_by_its_json_path() {
             "mounts[].uidMappings",
         ),
         (json!({"linux": {"resources": {"memory": {"kernel": 1}}}}), "linux.resources.memory.kernel"),
+        // A scalar where honoured fields lie below: not empty, and nothing minibox could honour.
+        (json!({"linux": 5}), "linux"),
+        (json!({"linux": {"resources": "all"}}), "linux.resources"),
     ];
     for (config, path) in cases {
         let seen = match refuse_unhonoured(&config, "", HONOURED) {
@@ -482,6 +485,90 @@ fn create_refuses_an_unhonoured_field_and_leaves_nothing() {
         "check config.json before creating anything",
         REFUSING,
     );
+}
+
+/// The process's state letter (`S`, `T`, `Z`...), from /proc/PID/stat.
+fn process_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(") ").next()?.chars().next()
+}
+
+#[test]
+#[serial]
+fn start_gives_up_on_a_process_that_died_before_reaching_the_fifo() {
+    let oci = Oci::new();
+    let bundle = oci.bundle("b5", &["sh", "-c", "echo should-not-run"], |_| {});
+    let output = oci.create(&bundle, "c5");
+    let pid = oci.state("c5")["pid"].as_i64().unwrap_or(0) as i32;
+    // A stop interrupts the process's open of the fifo (it would start over once continued):
+    // while stopped, nobody holds the fifo's writing end, and the status is still created.
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while process_state(pid) != Some('T') {
+        if Instant::now() > deadline {
+            support::fixture_failed("stopping the created container's process", format!("pid {pid}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (out, err) = (oci.sandbox.dir.join("start-out"), oci.sandbox.dir.join("start-err"));
+    let mut start = Command::new(support::MINIBOX)
+        .arg("--root")
+        .arg(&oci.root)
+        .args(["start", "c5"])
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", support::MINIBOX));
+    // Let start reach its wait at the fifo (blocked in a system call for a few samples in a
+    // row), then end the container's process under it.
+    std::thread::sleep(Duration::from_millis(300));
+    let (deadline, mut blocked) = (Instant::now() + Duration::from_secs(3), 0);
+    while blocked < 3 && Instant::now() < deadline {
+        let syscall = std::fs::read_to_string(format!("/proc/{}/syscall", start.id())).unwrap_or_default();
+        blocked = if syscall.is_empty() || syscall.starts_with("running") { 0 } else { blocked + 1 };
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = start.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = start.kill();
+            let _ = start.wait();
+            fail(
+                "`minibox start` to fail within 10 s once the container's process was killed before it \
+                 reached the fifo",
+                "it was still waiting after 10 s",
+                "open the fifo without blocking (O_NONBLOCK) and wait in short steps, checking between them that \
+                 the process is still alive and the same one: a blocking open or read waits forever for a \
+                 process that is gone",
+                HOLDING,
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+    ensure(
+        !status.success(),
+        "start to fail: the container's process ended before it was released",
+        format!("{status}, stderr {:?}", stderr.trim()),
+        "release must notice that the process is gone, and report it",
+        HOLDING,
+    );
+    ensure(
+        !std::fs::read_to_string(&output).unwrap_or_default().contains("should-not-run"),
+        "the command never to run",
+        "it ran",
+        "only a released process runs its command",
+        HOLDING,
+    );
+    let _ = oci.run(&["delete", "--force", "c5"]);
 }
 
 #[test]
