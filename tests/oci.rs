@@ -246,7 +246,7 @@ fn each_operation_is_allowed_in_its_statuses_only() {
                 Ok(()) => "allowed".to_string(),
                 Err(e) => format!("refused: {e}"),
             },
-            "the runtime spec's lifecycle: start only a created container, kill one whose process exists, delete a stopped one (or any with --force), exec in a running one",
+            "the lifecycle table: start only a created container, kill one whose process exists, delete a stopped one (or any with --force), exec in a running one",
             LIFECYCLE,
         );
     }
@@ -266,6 +266,9 @@ fn an_unhonoured_field_is_refused_by_its_json_path() {
             "mounts[].uidMappings",
         ),
         (json!({"linux": {"resources": {"memory": {"kernel": 1}}}}), "linux.resources.memory.kernel"),
+        // A scalar where honoured fields lie below: not empty, and nothing minibox could honour.
+        (json!({"linux": 5}), "linux"),
+        (json!({"linux": {"resources": "all"}}), "linux.resources"),
     ];
     for (config, path) in cases {
         let seen = match refuse_unhonoured(&config, "", HONOURED) {
@@ -484,6 +487,90 @@ fn create_refuses_an_unhonoured_field_and_leaves_nothing() {
     );
 }
 
+/// The process's state letter (`S`, `T`, `Z`...), from /proc/PID/stat.
+fn process_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(") ").next()?.chars().next()
+}
+
+#[test]
+#[serial]
+fn start_gives_up_on_a_process_that_died_before_reaching_the_fifo() {
+    let oci = Oci::new();
+    let bundle = oci.bundle("b5", &["sh", "-c", "echo should-not-run"], |_| {});
+    let output = oci.create(&bundle, "c5");
+    let pid = oci.state("c5")["pid"].as_i64().unwrap_or(0) as i32;
+    // A stop interrupts the process's open of the fifo (it would start over once continued):
+    // while stopped, nobody holds the fifo's writing end, and the status is still created.
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while process_state(pid) != Some('T') {
+        if Instant::now() > deadline {
+            support::fixture_failed("stopping the created container's process", format!("pid {pid}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (out, err) = (oci.sandbox.dir.join("start-out"), oci.sandbox.dir.join("start-err"));
+    let mut start = Command::new(support::MINIBOX)
+        .arg("--root")
+        .arg(&oci.root)
+        .args(["start", "c5"])
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", support::MINIBOX));
+    // Let start reach its wait at the fifo (blocked in a system call for a few samples in a
+    // row), then end the container's process under it.
+    std::thread::sleep(Duration::from_millis(300));
+    let (deadline, mut blocked) = (Instant::now() + Duration::from_secs(3), 0);
+    while blocked < 3 && Instant::now() < deadline {
+        let syscall = std::fs::read_to_string(format!("/proc/{}/syscall", start.id())).unwrap_or_default();
+        blocked = if syscall.is_empty() || syscall.starts_with("running") { 0 } else { blocked + 1 };
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = start.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = start.kill();
+            let _ = start.wait();
+            fail(
+                "`minibox start` to fail within 10 s once the container's process was killed before it \
+                 reached the fifo",
+                "it was still waiting after 10 s",
+                "open the fifo without blocking (O_NONBLOCK) and wait in short steps, checking between them that \
+                 the process is still alive and the same one: a blocking open or read waits forever for a \
+                 process that is gone",
+                HOLDING,
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stderr = std::fs::read_to_string(&err).unwrap_or_default();
+    ensure(
+        !status.success(),
+        "start to fail: the container's process ended before it was released",
+        format!("{status}, stderr {:?}", stderr.trim()),
+        "release must notice that the process is gone, and report it",
+        HOLDING,
+    );
+    ensure(
+        !std::fs::read_to_string(&output).unwrap_or_default().contains("should-not-run"),
+        "the command never to run",
+        "it ran",
+        "only a released process runs its command",
+        HOLDING,
+    );
+    let _ = oci.run(&["delete", "--force", "c5"]);
+}
+
 #[test]
 #[serial]
 fn exec_joins_a_running_container() {
@@ -545,6 +632,33 @@ fn tool(name: &str, package: &str) -> String {
     }
 }
 
+/// The host's own directories that podman and containerd use unless told otherwise: libpod's
+/// tmpdir, containerd's `opt` plugin directory, and the runc shim's default root for the test's
+/// namespace. The tests keep all of it in their sandbox; those that exist now.
+fn host_state_dirs() -> Vec<PathBuf> {
+    let shim_root = Path::new("/run/containerd/runc").join(format!("minibox-test-{}", std::process::id()));
+    [PathBuf::from("/run/libpod"), PathBuf::from("/opt/containerd"), shim_root]
+        .into_iter()
+        .filter(|dir| dir.exists())
+        .collect()
+}
+
+/// Fail if podman or containerd made one of the host's own directories (`host_state_dirs`) that
+/// did not exist `before`: the test's options no longer keep them in the sandbox. The shim's
+/// root, ours alone, is removed.
+fn no_new_host_state_dirs(before: &[PathBuf]) {
+    let new: Vec<PathBuf> = host_state_dirs().into_iter().filter(|dir| !before.contains(dir)).collect();
+    for dir in new.iter().filter(|dir| dir.starts_with("/run/containerd/runc")) {
+        let _ = std::fs::remove_dir(dir);
+    }
+    if !new.is_empty() {
+        support::fixture_failed(
+            "keeping podman's and containerd's state in the test's sandbox",
+            format!("made on the host: {new:?}"),
+        );
+    }
+}
+
 /// podman with a storage, run directory and cgroup parent of its own under `dir`.
 struct Podman {
     dir: PathBuf,
@@ -564,6 +678,10 @@ impl Podman {
             .arg(self.dir.join("root"))
             .arg("--runroot")
             .arg(self.dir.join("run"))
+            // libpod's own state (the `alive` lock, exit codes, the events log) would otherwise
+            // go to the host's /run/libpod.
+            .arg("--tmpdir")
+            .arg(self.dir.join("tmp"))
             .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"])
             .arg("--runtime")
             .arg(support::MINIBOX)
@@ -645,6 +763,7 @@ impl Drop for Podman {
 #[test]
 #[serial]
 fn podman_runs_a_container_through_minibox() {
+    let before = host_state_dirs();
     let sandbox = Sandbox::new();
     let podman = Podman::new(&sandbox.dir.join("podman"));
     podman.import(&sandbox.busybox_rootfs("image-root"));
@@ -694,11 +813,14 @@ fn podman_runs_a_container_through_minibox() {
     );
     let out = podman.run(&["rm", "long"]);
     ensure(out.code == 0, "podman rm to succeed", out.shown(), "delete removes a stopped container", ENGINES);
+    drop(podman);
+    no_new_host_state_dirs(&before);
 }
 
 #[test]
 #[serial]
 fn podman_run_it_gets_a_terminal_through_the_console_socket() {
+    let before = host_state_dirs();
     let sandbox = Sandbox::new();
     let podman = Podman::new(&sandbox.dir.join("podman"));
     podman.import(&sandbox.busybox_rootfs("image-root"));
@@ -748,6 +870,8 @@ fn podman_run_it_gets_a_terminal_through_the_console_socket() {
         "exec with a terminal: the same pty and console socket, after joining the namespaces",
         TERMINAL,
     );
+    drop(podman);
+    no_new_host_state_dirs(&before);
 }
 
 /// A containerd of the test's own: config, root, state and socket in `dir`.
@@ -763,10 +887,13 @@ impl Containerd {
         tool("ctr", "containerd");
         std::fs::create_dir_all(dir).unwrap();
         let config = dir.join("config.toml");
+        // Everything in `dir`; the `opt` plugin (which would make /opt/containerd/{bin,lib}) and
+        // the CRI plugin are off.
         std::fs::write(
             &config,
             format!(
-                "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\", \"io.containerd.internal.v1.opt\"]\n\
                  [grpc]\n  address = \"{0}/containerd.sock\"\n[ttrpc]\n  address = \"{0}/containerd.sock.ttrpc\"\n",
                 dir.display()
             ),
@@ -857,6 +984,7 @@ impl Drop for Containerd {
 #[test]
 #[serial]
 fn containerd_runs_a_container_through_minibox() {
+    let before = host_state_dirs();
     let sandbox = Sandbox::new();
     // The image: the busybox root, imported into a podman storage of the test's own and saved
     // as an OCI archive, which ctr imports. No registry, no network.
@@ -882,6 +1010,9 @@ fn containerd_runs_a_container_through_minibox() {
         support::fixture_failed("ctr images import", imported.shown());
     }
     let image = "localhost/minibox-test:v1";
+    // The shim's runtime root (it passes `--root RUNC_ROOT/NAMESPACE` to minibox): without it,
+    // /run/containerd/runc/NAMESPACE on the host.
+    let runc_root = containerd.dir.join("runc");
     let out = containerd.ctr(&[
         "run",
         "--rm",
@@ -889,6 +1020,8 @@ fn containerd_runs_a_container_through_minibox() {
         "native",
         "--runc-binary",
         support::MINIBOX,
+        "--runc-root",
+        runc_root.to_str().unwrap(),
         image,
         "t1",
         "sh",
@@ -909,6 +1042,8 @@ fn containerd_runs_a_container_through_minibox() {
         "native",
         "--runc-binary",
         support::MINIBOX,
+        "--runc-root",
+        runc_root.to_str().unwrap(),
         image,
         "t2",
         "sleep",
@@ -964,4 +1099,7 @@ fn containerd_runs_a_container_through_minibox() {
         "delete removes a stopped container",
         ENGINES,
     );
+    drop(containerd);
+    drop(podman);
+    no_new_host_state_dirs(&before);
 }

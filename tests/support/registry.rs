@@ -578,14 +578,16 @@ fn copy_with_budget(
 pub fn podman_pull(storage: &Path, image: &str) -> (std::process::Output, String) {
     let podman = require_tool("podman");
     let base = |command: &mut Command| {
-        command.arg("--root").arg(storage.join("root")).arg("--runroot").arg(storage.join("run")).args([
-            "--storage-driver",
-            "vfs",
-            "--cgroup-manager",
-            "cgroupfs",
-            "--events-backend",
-            "file",
-        ]);
+        // --tmpdir: libpod's own state (the `alive` lock, the events log) would otherwise go to
+        // the host's /run/libpod.
+        command
+            .arg("--root")
+            .arg(storage.join("root"))
+            .arg("--runroot")
+            .arg(storage.join("run"))
+            .arg("--tmpdir")
+            .arg(storage.join("tmp"))
+            .args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]);
     };
     let mut pull = Command::new(&podman);
     base(&mut pull);

@@ -85,7 +85,9 @@ pub fn is_empty(value: &Value) -> bool {
 /// Walk `value` (found at `path`, "" for the document) and fail on the first field that asks
 /// for something not in `honoured`, naming it by its JSON path (`linux.seccomp`,
 /// `mounts[].uidMappings`): the outermost field that no honoured path goes through. Empty
-/// values ask for nothing and pass.
+/// values ask for nothing and pass. The error is one line with the path in backticks
+/// (``config.json: `linux.seccomp` is not supported by minibox``); `create` prints it on stderr
+/// and exits with 125.
 pub fn refuse_unhonoured(value: &Value, path: &str, honoured: &[&str]) -> Result<()> {
     //@ exercise oci refuse_unhonoured
     if is_empty(value) || honoured.contains(&path) {

@@ -43,7 +43,8 @@ pub enum Operation {
 // ANCHOR: check_allowed
 /// May `operation` run on a container in `status`? The runtime spec's rules: `start` only a
 /// created container; `kill` only one whose process exists (created or running); `delete` only a
-/// stopped one, unless forced; `exec` only a running one. The error says why, and what to do.
+/// stopped one. runc's `--force` lets `delete` act in any status, and minibox's rule for `exec`
+/// (not in the spec) is a running container only. The error says why, and what to do.
 pub fn check_allowed(operation: Operation, status: Status, force: bool) -> Result<()> {
     //@ exercise oci check_allowed
     let allowed = match operation {
@@ -64,7 +65,7 @@ pub fn check_allowed(operation: Operation, status: Status, force: bool) -> Resul
     bail!("cannot {} a container that is {} ({advice})", operation.verb(), status.as_str())
     //@ stub
     //| let _ = (operation, status, force);
-    //| todo!("chapter {chapter}, `check_allowed`: allow each operation only in the statuses the runtime spec allows it in; `cargo xtask hint {chapter} check_allowed` helps (book: Chapter {chapter}, \"The lifecycle\")")
+    //| todo!("chapter {chapter}, `check_allowed`: allow each operation only in the statuses of the lifecycle table; `cargo xtask hint {chapter} check_allowed` helps (book: Chapter {chapter}, \"The lifecycle\")")
     //@ end
 }
 // ANCHOR_END: check_allowed
