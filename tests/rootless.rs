@@ -134,7 +134,7 @@ fn without_subordinate_ids_one_id_is_mapped() {
         seen == expected,
         format!("uid_map, gid_map, setgroups, uid, gid: {expected}"),
         format!("{seen}{}", ran.transcript()),
-        "write_single_id_maps: `0 UID 1` to uid_map, `deny` to setgroups, then `0 GID 1` to gid_map",
+        "write_single_id_maps: `0 UID 1` to uid_map and `0 GID 1` to gid_map, with `deny` written to setgroups before the gid map",
         ONE_ID,
     );
 }
