@@ -1,6 +1,7 @@
 //! The rootless chapter's graded tests. Each makes an ordinary user of its own (with or without
 //! subordinate ids), runs minibox as that user through `runuser`, and removes the user, its home
-//! and its subordinate ids afterwards, also when the test fails.
+//! and its subordinate ids afterwards, also when the test fails (and a user left by a test process
+//! that was killed, at the next run: see `support::rootless`).
 
 mod support;
 
