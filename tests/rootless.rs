@@ -1,6 +1,7 @@
 //! The rootless chapter's graded tests. Each makes an ordinary user of its own (with or without
 //! subordinate ids), runs minibox as that user through `runuser`, and removes the user, its home
-//! and its subordinate ids afterwards, also when the test fails.
+//! and its subordinate ids afterwards, also when the test fails (and a user left by a test process
+//! that was killed, at the next run: see `support::rootless`).
 
 mod support;
 
@@ -134,7 +135,7 @@ fn without_subordinate_ids_one_id_is_mapped() {
         seen == expected,
         format!("uid_map, gid_map, setgroups, uid, gid: {expected}"),
         format!("{seen}{}", ran.transcript()),
-        "write_single_id_maps: `0 UID 1` to uid_map, `deny` to setgroups, then `0 GID 1` to gid_map",
+        "write_single_id_maps: `0 UID 1` to uid_map and `0 GID 1` to gid_map, with `deny` written to setgroups before the gid map",
         ONE_ID,
     );
 }

@@ -272,6 +272,8 @@ pub fn enter_user_namespace(plan: &Plan) -> Result<()> {
     unshare(CloneFlags::CLONE_NEWUSER).context("unshare(CLONE_NEWUSER): creating a user namespace")?;
     helper.map_ids()
     //@ stub
+    //| // The calls you need are not imported yet: add this line to the `use` lines at the top.
+    //| // use nix::sched::{CloneFlags, unshare};
     //| let _ = plan;
     //| todo!("chapter {chapter}, `enter_user_namespace`: make a user namespace for minibox and have its ids mapped from outside; `cargo xtask hint {chapter} enter_user_namespace` helps (book: Chapter {chapter}, \"Taking turns\")")
     //@ end

@@ -5,6 +5,11 @@
 //! runs as that user, then removes the user, its home and its subordinate ids. The tests run as
 //! root; minibox runs as the user through `runuser -u USER --`, from a copy of the binary in a
 //! directory the user can reach (the build's own `target/` may not be).
+//!
+//! A test process killed outright (SIGKILL, a timeout) never runs Drop. So every test user is
+//! named `mbrPIDxN`, PID being the test process that made it: before making a user,
+//! [`TestUser::create`] removes (and names on stderr) every such user whose process is gone, and
+//! Drop fails the test if its user is still in the account or subordinate id files afterwards.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,6 +53,58 @@ fn run(program: &str, args: &[&str]) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim()))
+    }
+}
+
+/// The prefix of every test user's name: `mbrPIDxN`.
+const PREFIX: &str = "mbr";
+
+/// The test process that made the test user `name` (`mbrPIDxN`, or its decoy `mbrPIDxN0`), if
+/// `name` is one.
+fn creator_of(name: &str) -> Option<u32> {
+    let (pid, index) = name.strip_prefix(PREFIX)?.split_once('x')?;
+    let digits = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    (digits(pid) && digits(index)).then(|| pid.parse().ok()).flatten()
+}
+
+/// Test users (name, uid, home) in `/etc/passwd` whose test process no longer runs.
+fn stale_test_users() -> Vec<(String, u32, PathBuf)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            let pid = creator_of(fields.first()?)?;
+            let gone = pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists();
+            let uid = fields.get(2)?.parse().ok()?;
+            gone.then(|| (fields[0].to_string(), uid, PathBuf::from(fields.get(5).unwrap_or(&""))))
+        })
+        .collect()
+}
+
+/// Remove what killed test processes left: their users (with their processes, homes and
+/// subordinate ids) and subordinate id lines of test users already gone. Says each on stderr.
+fn reclaim_stale_test_users() {
+    for (name, uid, home) in stale_test_users() {
+        eprintln!(
+            "note: removing the test user {name} (uid {uid}), left behind by a test process that was killed"
+        );
+        let user = TestUser { name, uid, gid: uid, home, range: None };
+        drop(user); // Drop removes it all
+    }
+    let dead =
+        |first: &str| creator_of(first).is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+    for file in SUBORDINATE_FILES {
+        let Ok(text) = std::fs::read_to_string(file) else { continue };
+        let left: Vec<String> =
+            text.lines().filter_map(|l| l.split(':').next()).filter(|f| dead(f)).map(String::from).collect();
+        if !left.is_empty() {
+            eprintln!(
+                "note: removing lines of killed test processes' users from {file}: {}",
+                left.join(", ")
+            );
+            remove_subordinate_lines(&left);
+        }
     }
 }
 
@@ -110,8 +167,20 @@ fn remove_account_lines(name: &str) {
 
 impl TestUser {
     pub fn create(subordinate: Subordinate) -> TestUser {
+        reclaim_stale_test_users();
         let index = USERS.fetch_add(1, Ordering::Relaxed);
-        let name = format!("mbr{}x{index}", std::process::id());
+        let name = format!("{PREFIX}{}x{index}", std::process::id());
+        if let Some(old) = nix::unistd::User::from_name(&name).ok().flatten() {
+            // A killed earlier run had this process's pid: its user is stale too.
+            eprintln!("note: removing the test user {name}, left behind by an earlier run");
+            drop(TestUser {
+                name: name.clone(),
+                uid: old.uid.as_raw(),
+                gid: old.gid.as_raw(),
+                home: old.dir,
+                range: None,
+            });
+        }
         if let Err(error) = run("useradd", &["--create-home", "--shell", "/bin/sh", &name]) {
             // Seen in the cgroup v2 VM (`cargo maint vm-test`), whose / is an overlay over the host's
             // shared by virtiofs: useradd fails "while writing changes to /etc/passwd". Lines
@@ -186,9 +255,32 @@ impl Drop for TestUser {
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        let _ = run("userdel", &["--remove", &self.name]);
-        let _ = std::fs::remove_dir_all(&self.home);
-        remove_account_lines(&self.name); // a user made by hand, or one userdel could not remove
+        // The subordinate ids first: were this process killed in between, the user left in
+        // /etc/passwd is still found, and reclaimed, by the next run.
         remove_subordinate_lines(&self.all_names());
+        let _ = run("userdel", &["--remove", &self.name]);
+        if self.home == Path::new("/home").join(&self.name) {
+            let _ = std::fs::remove_dir_all(&self.home);
+        }
+        remove_account_lines(&self.name); // a user made by hand, or one userdel could not remove
+        let left: Vec<&str> = ACCOUNT_FILES
+            .iter()
+            .chain(SUBORDINATE_FILES.iter())
+            .copied()
+            .filter(|file| {
+                let text = std::fs::read_to_string(file).unwrap_or_default();
+                text.lines()
+                    .any(|line| self.all_names().iter().any(|n| line.split(':').next() == Some(n.as_str())))
+            })
+            .collect();
+        if !left.is_empty() && !std::thread::panicking() {
+            panic!(
+                "\n  the test's own clean-up failed: the test user {} is still in {}\n  this is not a bug in \
+                 your code; the next run of these tests removes it (or: userdel --remove {})\n",
+                self.name,
+                left.join(", "),
+                self.name
+            );
+        }
     }
 }
