@@ -8,7 +8,8 @@
 //! overlay storage in a temporary root of its own, the cgroupfs manager and runc where present
 //! (crun refuses this machine's hybrid cgroup layout).
 
-use anyhow::{Context, Result, bail};
+use crate::bench::measure::{median_of, run_checked};
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -162,7 +163,7 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
         let _ = std::fs::remove_dir_all(&state);
     }
     let [mut mc, mut mh, mut pc, mut ph] = times;
-    let (mc, mh, pc, ph) = (median(&mut mc), median(&mut mh), median(&mut pc), median(&mut ph));
+    let (mc, mh, pc, ph) = (median_of(&mut mc), median_of(&mut mh), median_of(&mut pc), median_of(&mut ph));
     println!();
     println!(
         "| one Dockerfile (2 COPY, 3 RUN), {} rounds, medians | minibox build | podman build | minibox / podman |",
@@ -183,19 +184,6 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
     );
     println!("\nminibox: {}", minibox.display());
     drop(podman_cgroups);
-    Ok(())
-}
-
-fn median(times: &mut [Duration]) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
-fn run_checked(command: &mut Command, what: &str) -> Result<()> {
-    let output = command.stdin(Stdio::null()).output().with_context(|| format!("starting {what}"))?;
-    if !output.status.success() {
-        bail!("{what} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
-    }
     Ok(())
 }
 

@@ -7,11 +7,12 @@
 //! minibox's pull also unpacks the layers into its store (what a pull must do before `run`);
 //! skopeo only copies the blobs. Both times are whole processes, medians of the rounds.
 
+use crate::bench::measure::{median_of, run_checked};
 use anyhow::{Context, Result, bail};
 use sha2::{Digest as _, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
@@ -97,7 +98,7 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
     let again = started.elapsed();
     let (manifests, blobs) =
         (registry.requests("/manifests/") - manifests, registry.requests("/blobs/") - blobs);
-    let (pull, copy) = (median(&mut minibox_times), median(&mut skopeo_times));
+    let (pull, copy) = (median_of(&mut minibox_times), median_of(&mut skopeo_times));
     println!();
     println!("| {} MB image, loopback, {} rounds (median) | seconds |", options.size_mb, options.runs);
     println!("| --- | --- |");
@@ -109,19 +110,6 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
         again.as_secs_f64()
     );
     println!("\nminibox: {}", minibox.display());
-    Ok(())
-}
-
-fn median(times: &mut [Duration]) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
-fn run_checked(command: &mut Command, what: &str) -> Result<()> {
-    let output = command.stdin(Stdio::null()).output().with_context(|| format!("starting {what}"))?;
-    if !output.status.success() {
-        bail!("{what} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
-    }
     Ok(())
 }
 

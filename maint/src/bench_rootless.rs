@@ -12,9 +12,10 @@
 //! session and cgroup v1, podman rootless sets up no cgroup (as minibox rootless does not).
 //! The user, its home, its subordinate ids, podman's files and processes go at the end.
 
-use anyhow::{Context, Result, bail};
+use crate::bench::measure::{median_of, run_checked};
+use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
@@ -94,7 +95,7 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
             times.push(started.elapsed());
         }
     }
-    let medians: Vec<Duration> = contenders.iter_mut().map(|(_, _, times)| median(times)).collect();
+    let medians: Vec<Duration> = contenders.iter_mut().map(|(_, _, times)| median_of(times)).collect();
     println!();
     println!(
         "| `/bin/true` in a container, {} rounds interleaved | median ms | / rootful minibox |",
@@ -110,19 +111,6 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
         medians[2].as_secs_f64() / medians[1].as_secs_f64()
     );
     println!("minibox: {}", built.display());
-    Ok(())
-}
-
-fn median(times: &mut [Duration]) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
-fn run_checked(command: &mut Command, what: &str) -> Result<()> {
-    let output = command.stdin(Stdio::null()).output().with_context(|| format!("starting {what}"))?;
-    if !output.status.success() {
-        bail!("{what} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
-    }
     Ok(())
 }
 

@@ -281,6 +281,21 @@ impl Summary {
     }
 }
 
+/// The median of unsorted values (sorted in place), for the chapters' labs.
+pub fn median_of(times: &mut [Duration]) -> Duration {
+    times.sort();
+    median(times)
+}
+
+/// Run a lab's set-up command; its standard error is the failure's message.
+pub fn run_checked(command: &mut Command, what: &str) -> Result<()> {
+    let output = command.stdin(Stdio::null()).output().with_context(|| format!("starting {what}"))?;
+    if !output.status.success() {
+        bail!("{what} failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+    }
+    Ok(())
+}
+
 /// The median of sorted values (the mean of the middle two for an even count).
 pub fn median(sorted: &[Duration]) -> Duration {
     match sorted.len() {

@@ -115,23 +115,6 @@ fn epoch() -> Result<u64> {
     }
 }
 
-/// Seconds since 1970 as RFC 3339 (`1970-01-01T00:00:00Z`).
-fn rfc3339(seconds: u64) -> String {
-    let days = seconds / 86400;
-    let rest = seconds % 86400;
-    // Civil date from days since 1970 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
-}
-
 /// `minibox build -t NAME[:TAG] [-f FILE] CONTEXT`.
 pub fn build(args: &BuildArgs) -> Result<i32> {
     let reference = Reference::parse(&args.tag)?;
@@ -340,8 +323,7 @@ fn from(store: &Store, base: &str, args: &BuildArgs) -> Result<(Building, Digest
 
 impl Building {
     fn history(&mut self, epoch: u64, created_by: &str, empty_layer: bool) {
-        let mut entry =
-            json!({ "created": rfc3339(epoch), "created_by": created_by, "comment": "minibox build" });
+        let mut entry = json!({ "created": crate::oci::state::rfc3339(epoch), "created_by": created_by, "comment": "minibox build" });
         if empty_layer {
             entry["empty_layer"] = json!(true);
         }
@@ -568,7 +550,7 @@ fn write_image(store: &Store, state: &Building, epoch: u64, reference: &Referenc
         settings["ExposedPorts"] = json!(state.exposed);
     }
     runtime.insert("config".to_string(), settings);
-    runtime.insert("created".to_string(), json!(rfc3339(epoch)));
+    runtime.insert("created".to_string(), json!(crate::oci::state::rfc3339(epoch)));
     runtime.insert("rootfs".to_string(), json!({ "type": "layers", "diff_ids": state.diff_ids }));
     runtime.insert("history".to_string(), json!(state.history));
     let config = store.add_blob(MediaType::ImageConfig, &canonical(&config)?)?;

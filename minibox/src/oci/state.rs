@@ -220,8 +220,13 @@ pub fn start_time(pid: i32) -> Option<u64> {
 
 /// Now, as the runtime spec's `created` wants it (RFC 3339, UTC).
 pub fn now_rfc3339() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86400, secs % 86400);
+    rfc3339(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()))
+}
+
+/// Seconds since 1970 as RFC 3339 in UTC (`1970-01-01T00:00:00Z`): the state's `created`, and
+/// the build chapter's image times.
+pub fn rfc3339(seconds: u64) -> String {
+    let (days, rest) = (seconds / 86400, seconds % 86400);
     // Civil from days (Howard Hinnant's algorithm).
     let z = days as i64 + 719468;
     let era = z.div_euclid(146097);
