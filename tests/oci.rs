@@ -633,13 +633,24 @@ fn tool(name: &str, package: &str) -> String {
 }
 
 /// The host's own directories that podman and containerd use unless told otherwise: libpod's
-/// tmpdir, containerd's `opt` plugin directory, and the runc shim's default root for the test's
-/// namespace. The tests keep all of it in their sandbox; those that exist now.
+/// tmpdir, containerd's `opt` plugin directory, the runc shim's default root for the test's
+/// namespace, and conmon's terminal sockets (`conmon-term.*`, in `TMPDIR`, never removed). The
+/// tests keep all of it in their sandbox; those that exist now.
 fn host_state_dirs() -> Vec<PathBuf> {
     let shim_root = Path::new("/run/containerd/runc").join(format!("minibox-test-{}", std::process::id()));
+    let conmon_sockets = std::fs::read_dir("/tmp")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("conmon-term."))
+                .map(|e| e.path())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
     [PathBuf::from("/run/libpod"), PathBuf::from("/opt/containerd"), shim_root]
         .into_iter()
         .filter(|dir| dir.exists())
+        .chain(conmon_sockets)
         .collect()
 }
 
@@ -833,8 +844,12 @@ fn podman_run_it_gets_a_terminal_through_the_console_socket() {
         let mut words: Vec<String> = vec!["podman".into()];
         words.extend(podman.command().get_args().map(|a| a.to_string_lossy().into_owned()));
         words.extend(args.iter().cloned());
+        // conmon makes the terminal's socket in TMPDIR (else /tmp) and leaves it there.
+        let tmp = podman.dir.join("tmp");
+        std::fs::create_dir_all(&tmp).expect("making podman's temporary directory");
         let output = Command::new("script")
             .args(["-qec", &words.join(" "), "/dev/null"])
+            .env("TMPDIR", &tmp)
             .stdin(Stdio::null())
             .output()
             .expect("running script");
