@@ -553,15 +553,15 @@ fn write_image(store: &Store, state: &Building, epoch: u64, reference: &Referenc
     runtime.insert("created".to_string(), json!(crate::oci::state::rfc3339(epoch)));
     runtime.insert("rootfs".to_string(), json!({ "type": "layers", "diff_ids": state.diff_ids }));
     runtime.insert("history".to_string(), json!(state.history));
-    let config = store.add_blob(MediaType::ImageConfig, &canonical(&config)?)?;
+    let config = store.put_bytes(MediaType::ImageConfig, &canonical(&config)?)?;
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": config,
         "layers": state.layers,
     });
-    let manifest = store.add_blob(MediaType::ImageManifest, &canonical(&manifest)?)?;
-    store.name(reference, &manifest)?;
+    let manifest = store.put_bytes(MediaType::ImageManifest, &canonical(&manifest)?)?;
+    store.tag(reference, &manifest)?;
     Ok(manifest.digest().clone())
 }
 

@@ -209,7 +209,7 @@ impl Store {
     /// Store `bytes` as a blob; return its descriptor. Written aside and renamed into place: two
     /// minibox storing the same blob at once (the default image, built by the first runs on a
     /// new machine) must never let a reader see it truncated by the other's write.
-    fn put_bytes(&self, media_type: MediaType, bytes: &[u8]) -> Result<Descriptor> {
+    pub fn put_bytes(&self, media_type: MediaType, bytes: &[u8]) -> Result<Descriptor> {
         let digest = blob::sha256_of(bytes);
         let target = self.blob_path(&digest)?;
         if !std::fs::metadata(&target).is_ok_and(|stored| stored.len() == bytes.len() as u64) {
@@ -278,7 +278,7 @@ impl Store {
     }
 
     /// Record `manifest` under `reference`, replacing what the name pointed to before.
-    fn tag(&self, reference: &Reference, manifest: &Descriptor) -> Result<()> {
+    pub fn tag(&self, reference: &Reference, manifest: &Descriptor) -> Result<()> {
         let _locked = self.lock_index()?;
         let mut index = self.index()?;
         let name = reference.to_string();
@@ -380,16 +380,6 @@ impl Store {
     }
     //@ end
     //@ begin build
-
-    /// The build chapter: store bytes (a configuration, a manifest) as a blob.
-    pub fn add_blob(&self, media_type: MediaType, bytes: &[u8]) -> Result<Descriptor> {
-        self.put_bytes(media_type, bytes)
-    }
-
-    /// The build chapter: name a manifest whose blobs are all in the store.
-    pub fn name(&self, reference: &Reference, manifest: &Descriptor) -> Result<()> {
-        self.tag(reference, manifest)
-    }
 
     /// The state directory this store lives in.
     pub fn state_dir(&self) -> &Path {
