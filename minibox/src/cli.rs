@@ -25,6 +25,12 @@ pub struct Cli {
     #[command(flatten)]
     pub oci: OciGlobals,
     //@ end
+    //@ begin daemon
+    /// The daemon's socket: where `minibox daemon` listens, and where the other commands send
+    /// their requests when it is given (unix:///PATH).
+    #[arg(short = 'H', long, global = true, env = "MINIBOX_HOST", value_name = "unix:///PATH")]
+    pub host: Option<String>,
+    //@ end
     #[command(subcommand)]
     pub command: Command,
 }
@@ -158,6 +164,13 @@ pub enum Command {
         #[arg(short, long, default_value = ".")]
         bundle: PathBuf,
     },
+    //@ end
+    //@ begin daemon
+    /// Serve the Docker Engine API on a Unix socket (default unix:///run/minibox/minibox.sock).
+    Daemon(crate::daemon::DaemonArgs),
+    /// The daemon's per-container supervisor (the daemon starts it).
+    #[command(hide = true)]
+    Shim(crate::daemon::shim::ShimArgs),
     //@ end
     //@ begin build
     /// Build an image from a Dockerfile: minibox build -t NAME[:TAG] [-f Dockerfile] CONTEXT
@@ -637,6 +650,10 @@ pub fn main() -> i32 {
         //@ end
         //@ begin build
         Command::Build(args) => crate::build::build(&args),
+        //@ end
+        //@ begin daemon
+        Command::Daemon(args) => crate::daemon::run(cli.host.as_deref(), &args),
+        Command::Shim(args) => crate::daemon::shim::main(&args),
         //@ end
         //@ begin oci
         // The OCI runtime's operations, last: they share the global options engines pass.

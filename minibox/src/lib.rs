@@ -30,6 +30,9 @@
 //@ begin oci
 //! | oci | [`oci`] | runc's interface: bundles, create/start/state/kill/delete, exec |
 //@ end
+//@ begin daemon
+//! | daemon | [`daemon`] | a daemon that speaks the Docker Engine API; a shim per container |
+//@ end
 //@ begin build
 //! | build | [`build`] | building images from a Dockerfile: layers from overlay diffs, a cache |
 //@ end
@@ -66,6 +69,9 @@ pub mod registry;
 //@ end
 //@ begin oci
 pub mod oci;
+//@ end
+//@ begin daemon
+pub mod daemon;
 //@ end
 //@ begin build
 pub mod build;
