@@ -34,6 +34,9 @@ MDBOOK_MERMAID=0.17.0
 # The rootless chapter: uidmap (the setuid newuidmap and newgidmap, for subordinate ids).
 PACKAGES="build-essential busybox-static ca-certificates curl git procps strace nftables iproute2
     docker-registry skopeo openssl podman containerd uidmap"
+# The daemon chapter: Debian's docker CLI (20.10, API 1.41), without its daemon. Installing the
+# docker.io package would install and start dockerd; the CLI is taken out of the package instead.
+DOCKER_CLI=/usr/local/lib/minibox/docker
 BOOK_PORT=3000 # inside the VM; the Vagrantfile forwards it to the host's 127.0.0.1:3000
 
 usage() {
@@ -238,6 +241,28 @@ step_packages() {
             ;;
     esac
     did "installed$missing"
+}
+
+step_docker_cli() {
+    step "the docker CLI, without dockerd: $DOCKER_CLI"
+    if [ -x "$DOCKER_CLI" ] && found=$("$DOCKER_CLI" --version 2>/dev/null); then
+        ok "$found"
+        return
+    fi
+    scratch=$(mktemp -d)
+    # apt's download sandbox (user _apt) must be able to write there.
+    ! id _apt >/dev/null 2>&1 || chown _apt "$scratch"
+    if ! (cd "$scratch" && apt-get -q download docker.io); then
+        retry 30 apt-get -q -o DPkg::Lock::Timeout=600 update
+        (cd "$scratch" && retry 3 apt-get -q download docker.io)
+    fi
+    dpkg-deb -x "$scratch"/docker.io_*.deb "$scratch/package"
+    install -D -m 0755 "$scratch/package/usr/bin/docker" "$DOCKER_CLI"
+    rm -rf "$scratch"
+    scratch=
+    # `docker` on PATH for the learner, unless there is one already.
+    command -v docker >/dev/null || ln -s "$DOCKER_CLI" /usr/local/bin/docker
+    did "$("$DOCKER_CLI" --version)"
 }
 
 step_rustup() {
@@ -446,6 +471,7 @@ current="checking that $learner can write to the workspace"
 as_learner test -w "$repo" || die "$learner cannot write to $repo: give it to them (chown -R $learner $repo)"
 
 step_packages
+step_docker_cli
 step_rustup
 step_toolchain
 [ "$vm" = no ] || step_target_dir

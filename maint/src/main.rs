@@ -6,6 +6,7 @@
 mod assertions;
 mod bench;
 mod bench_build; // the build chapter
+mod bench_daemon; // the daemon chapter
 mod bench_oci; // the oci chapter
 mod bench_pull; // the registry chapter
 mod bench_rootless; // the rootless chapter
@@ -42,6 +43,9 @@ enum Task {
     BenchOci(bench_oci::Options),
     /// The build chapter's lab: `minibox build` against `podman build`, cold and cached.
     BenchBuild(bench_build::Options),
+    /// The daemon chapter's lab: `docker run --rm` through `minibox daemon` against `podman run --rm`,
+    /// then many at once through the one daemon.
+    BenchDaemon(bench_daemon::Options),
     /// The rootless chapter's lab: rootless minibox's start against rootful minibox and rootless podman.
     BenchRootless(bench_rootless::Options),
     /// Abuse the finished runtime: a soak with random SIGKILLs and a corpus of bad inputs, each
@@ -67,6 +71,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::BenchPull(options) => bench_pull::run(&ws, &options),
         Task::BenchOci(options) => bench_oci::run(&ws, &options),
         Task::BenchBuild(options) => bench_build::run(&ws, &options),
+        Task::BenchDaemon(options) => bench_daemon::run(&ws, &options),
         Task::BenchRootless(options) => bench_rootless::run(&ws, &options),
         Task::Assertions => assertions::run(&ws),
         Task::Reliability => reliability::run(&ws),

@@ -365,21 +365,30 @@ fn mdbook(_: &Workspace) -> Finding {
 /// The registry chapter's tests run a registry (docker-registry) and its clients (skopeo, podman), and
 /// sign tokens with openssl; the oci chapter's run containerd and ctr, and podman again.
 fn registry_tools(_: &Workspace) -> Finding {
+    const DOCKER_CLI: &str = "/usr/local/lib/minibox/docker";
     let wanted = ["docker-registry", "skopeo", "podman", "openssl", "containerd", "ctr"];
     let on_path = |tool: &str| {
         std::env::var_os("PATH")
             .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
     };
-    let missing: Vec<&str> = wanted.into_iter().filter(|tool| !on_path(tool)).collect();
+    let mut missing: Vec<&str> = wanted.into_iter().filter(|tool| !on_path(tool)).collect();
+    // The daemon chapter's docker CLI, which provision takes out of Debian's docker.io package.
+    if !std::path::Path::new(DOCKER_CLI).is_file() {
+        missing.push(DOCKER_CLI);
+    }
     if missing.is_empty() {
-        Finding::ok("docker-registry, skopeo, podman, openssl and containerd are installed")
+        Finding::ok("docker-registry, skopeo, podman, openssl, containerd and the docker CLI are installed")
     } else {
-        // ctr comes in Debian's containerd package.
+        // ctr comes in Debian's containerd package; the docker CLI out of docker.io, by provision.
         let packages: Vec<&str> =
-            missing.iter().map(|t| if *t == "ctr" { "containerd" } else { t }).collect();
+            missing.iter().filter(|t| **t != DOCKER_CLI).map(|t| if *t == "ctr" { "containerd" } else { t }).collect();
         Finding::fail(
-            format!("missing {}: the registry and oci chapters' tests cannot run", missing.join(", ")),
-            format!("`sudo apt install {}` (or `sudo tools/provision.sh`)", packages.join(" ")),
+            format!("missing {}: the registry, oci and daemon chapters' tests cannot run", missing.join(", ")),
+            if packages.is_empty() {
+                "`sudo tools/provision.sh`".to_string()
+            } else {
+                format!("`sudo apt install {}` (or `sudo tools/provision.sh`)", packages.join(" "))
+            },
         )
     }
 }

@@ -47,6 +47,15 @@ const TOOLS: &[Tool] = &[
         any: false,
         vm_only: false,
     },
+    // The daemon chapter: the docker CLI that drives minibox's daemon, Debian's, taken out of
+    // its package by tools/provision.sh (installing docker.io would start dockerd).
+    Tool {
+        programs: &["/usr/local/lib/minibox/docker"],
+        for_what: "the daemon chapter's tests (the docker CLI against minibox's daemon)",
+        package: "docker.io's CLI alone: `sudo tools/provision.sh` puts it there",
+        any: false,
+        vm_only: false,
+    },
     Tool {
         programs: &["shellcheck"],
         for_what: "linting the shell scripts",

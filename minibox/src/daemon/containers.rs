@@ -343,6 +343,8 @@ pub fn runtime_spec(container: &Container, request: &Request) -> Value {
         resources["cpu"] = json!({"quota": request.nano_cpus * period / 1_000_000_000, "period": period});
     }
     spec["linux"]["resources"] = resources;
+    // Beside `minibox run`'s containers, under minibox's own parent cgroup.
+    spec["linux"]["cgroupsPath"] = json!(format!("/minibox/{}", container.id));
     spec
 }
 

@@ -5,7 +5,6 @@
 //! that holds its streams, so a restarted daemon finds every container where it was.
 
 pub mod api;
-pub mod client;
 pub mod containers;
 pub mod exec;
 pub mod shim;
@@ -79,6 +78,9 @@ pub struct Daemon {
     pub log_max: u64,
     /// Held while a name is checked and taken, so two creates cannot take one name.
     naming: Mutex<()>,
+    /// Held while the image store is written (a pull, the default image's first build): the
+    /// store's temporary names are unique per process, and this daemon is one process.
+    store_writes: Mutex<()>,
     pub execs: Mutex<HashMap<String, exec::Exec>>,
     /// The exit codes of containers removed as they ended (`--rm`), for the clients that wait
     /// for the removal. A few bytes each, kept for the daemon's life.
@@ -101,6 +103,7 @@ pub fn run(host: Option<&str>, args: &DaemonArgs) -> Result<i32> {
         paths,
         log_max: args.log_max_size,
         naming: Mutex::new(()),
+        store_writes: Mutex::new(()),
         execs: Mutex::new(HashMap::new()),
         removed: Mutex::new(HashMap::new()),
     });
@@ -225,7 +228,7 @@ async fn dispatch(daemon: Arc<Daemon>, route: Route, query: Query, request: Requ
         Route::Info => Ok(json_response(200, &blocking(move || info(&paths)).await?)),
         Route::ListImages => Ok(json_response(200, &blocking(move || list_images(&paths)).await?)),
         Route::InspectImage(name) => Ok(json_response(200, &blocking(move || inspect_image(&paths, &name)).await?)),
-        Route::Pull => Ok(pull(paths, &query)),
+        Route::Pull => Ok(pull(daemon.clone(), &query)),
         Route::ListContainers => {
             let all = api::flag(&query, "all");
             let list = blocking(move || {
@@ -278,8 +281,12 @@ async fn dispatch(daemon: Arc<Daemon>, route: Route, query: Query, request: Requ
             let container = blocking(move || containers::find(&paths, &name)).await?;
             let condition = query.get("condition").cloned().unwrap_or_default();
             Ok(stream_response(200, "application/json", move |sender| async move {
-                let code = wait(&daemon, &container.id, condition == "removed").await;
-                let _ = sender.send(Bytes::from(format!("{}\n", json!({"StatusCode": code, "Error": null})))).await;
+                // A newline each second while waiting: JSON allows it, and a client that has
+                // gone makes the send fail, which ends the wait (and its shim connection).
+                let waited = heartbeat(&sender, Bytes::from_static(b"\n"), wait(&daemon, &container.id, condition == "removed"));
+                if let Some(code) = waited.await {
+                    let _ = sender.send(Bytes::from(format!("{}\n", json!({"StatusCode": code, "Error": null})))).await;
+                }
             }))
         }
         Route::Remove(name) => {
@@ -380,14 +387,45 @@ where
     response
 }
 
-/// Copy a reader into a channel body until either side ends.
-pub async fn feed_from(mut reader: impl tokio::io::AsyncRead + Unpin, sender: tokio::sync::mpsc::Sender<Bytes>) {
+/// A client that waits for something without being sent anything (`docker wait`, `logs -f` of
+/// a quiet container) could vanish unnoticed: the server learns of it when a write fails. So
+/// while `work` runs, `beat` is sent every second; None when the client has gone.
+pub async fn heartbeat<T>(
+    sender: &tokio::sync::mpsc::Sender<Bytes>,
+    beat: Bytes,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let mut work = std::pin::pin!(work);
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            done = &mut work => return Some(done),
+            _ = ticks.tick() => {
+                if !beat.is_empty() && sender.send(beat.clone()).await.is_err() {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Copy a reader into a channel body until either side ends; with a `beat`, a client that has
+/// gone is noticed even when the reader is quiet.
+pub async fn feed_from(mut reader: impl tokio::io::AsyncRead + Unpin, sender: tokio::sync::mpsc::Sender<Bytes>, beat: Bytes) {
     let mut buffer = vec![0u8; 32 * 1024];
-    while let Ok(got) = reader.read(&mut buffer).await {
+    loop {
+        let Some(Ok(got)) = heartbeat(&sender, beat.clone(), reader.read(&mut buffer)).await else { break };
         if got == 0 || sender.send(Bytes::copy_from_slice(&buffer[..got])).await.is_err() {
             break;
         }
     }
+}
+
+/// The beat of a container's stream: an empty frame (which clients skip) without a terminal;
+/// nothing with one, whose bytes are the terminal's own.
+fn stream_beat(tty: bool) -> Bytes {
+    if tty { Bytes::new() } else { Bytes::from(stream::encode_frame(stream::STDOUT, b"")) }
 }
 
 fn version() -> Value {
@@ -490,7 +528,7 @@ fn image_id(store: &crate::image::Store, reference: &crate::image::Reference) ->
 
 /// `POST /images/create`: a pull with the registry chapter's client, its progress as JSON
 /// lines. A registry on this machine (loopback) is spoken to over plain HTTP, as Docker does.
-fn pull(paths: Paths, query: &Query) -> Response<Body> {
+fn pull(daemon: Arc<Daemon>, query: &Query) -> Response<Body> {
     let image = query.get("fromImage").cloned().unwrap_or_default();
     let tag = query.get("tag").cloned().unwrap_or_default();
     let wanted = if tag.is_empty() || image.contains('@') {
@@ -507,8 +545,10 @@ fn pull(paths: Paths, query: &Query) -> Response<Body> {
             let remote = crate::registry::reference::RemoteReference::parse(&wanted)
                 .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
             let insecure = crate::registry::client::is_loopback(&remote.registry);
-            let store = crate::image::Store::open(&paths.store).map_err(ApiError::internal)?;
-            crate::registry::pull::pull(&store, &paths.store, &remote, insecure).map_err(ApiError::internal)
+            let store = daemon.paths.store.clone();
+            let _writing = daemon.store_writes.lock().unwrap_or_else(|e| e.into_inner());
+            let opened = crate::image::Store::open(&store).map_err(ApiError::internal)?;
+            crate::registry::pull::pull(&opened, &store, &remote, insecure).map_err(ApiError::internal)
         })
         .await;
         let lines = match pulled {
@@ -540,6 +580,7 @@ fn create(daemon: &Daemon, name: Option<String>, body: &Value) -> Result<Contain
         Some(image) => image,
         // The default busybox image is built from the host's busybox-static, as `minibox run` does.
         None if reference.to_string() == DEFAULT_IMAGE => {
+            let _writing = daemon.store_writes.lock().unwrap_or_else(|e| e.into_inner());
             crate::image::find_for_run(&paths.store, None).map_err(ApiError::internal)?
         }
         None => return Err(ApiError::not_found(format!("No such image: {reference}"))),
@@ -792,7 +833,7 @@ async fn attach(daemon: &Daemon, name: &str, query: &Query, mut request: Request
     let upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         if let Ok(upgraded) = upgrade.await {
-            splice(TokioIo::new(upgraded), shim, stdin).await;
+            splice(TokioIo::new(upgraded), shim, stdin, container.tty).await;
         }
     });
     Ok(switching(container.tty))
@@ -800,11 +841,30 @@ async fn attach(daemon: &Daemon, name: &str, query: &Query, mut request: Request
 
 /// Join a client's taken-over connection to a shim's: output to the client until the shim
 /// closes (the container ended) or the client is gone; input to the shim when there is any.
-async fn splice(client: TokioIo<hyper::upgrade::Upgraded>, shim: tokio::net::UnixStream, stdin: bool) {
+async fn splice(client: TokioIo<hyper::upgrade::Upgraded>, shim: tokio::net::UnixStream, stdin: bool, tty: bool) {
     let (mut client_read, mut client_write) = tokio::io::split(client);
     let (mut shim_read, mut shim_write) = shim.into_split();
     let output = async {
-        let _ = tokio::io::copy(&mut shim_read, &mut client_write).await;
+        // Through a channel, so that a quiet container's stream still beats (see `heartbeat`).
+        let (sender, mut chunks) = tokio::sync::mpsc::channel(16);
+        let feeding = feed_from(&mut shim_read, sender, stream_beat(tty));
+        let writing = async {
+            while let Some(chunk) = chunks.recv().await {
+                if client_write.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::select! {
+            () = feeding => {}
+            () = writing => {}
+        }
+        // What the feed sent before it ended.
+        while let Ok(chunk) = chunks.try_recv() {
+            if client_write.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
         let _ = client_write.shutdown().await;
     };
     let input = async {
@@ -859,7 +919,8 @@ async fn logs(daemon: &Daemon, name: &str, query: &Query) -> Answer {
         if let Ok(mut shim) = tokio::net::UnixStream::connect(daemon.paths.socket(&container.id)).await
             && shim.write_all(hello.as_bytes()).await.is_ok()
         {
-            return Ok(stream_response(200, kind, move |sender| feed_from(shim, sender)));
+            let beat = stream_beat(container.tty);
+            return Ok(stream_response(200, kind, move |sender| feed_from(shim, sender, beat)));
         }
     }
     let dir = daemon.paths.dir(&container.id);

@@ -12,7 +12,7 @@
 use super::stream::{self, STDERR, STDOUT, Wanted};
 use anyhow::{Context, Result, bail};
 use nix::unistd::{ForkResult, Pid, fork};
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -285,23 +285,26 @@ impl Supervised {
             }
             let outputs_start = 2;
             let clients_start = outputs_start + self.outputs.len();
-            for i in 0..self.outputs.len() {
-                if fds[outputs_start + i].revents != 0 {
-                    open[i] = self.relay(i, &mut buffer, &mut clients);
-                }
-            }
-            for (i, client) in clients.iter_mut().enumerate() {
-                if fds[clients_start + i].revents != 0 && !client.gone && !self.from_client(client, &mut buffer) {
-                    client.gone = true;
-                }
-            }
-            clients.retain(|client| !client.gone);
+            // New clients first: one that attached before `start` must see the first output,
+            // which may have arrived in the same turn.
+            let polled = clients.len();
             if fds[1].revents != 0
                 && let Ok((connection, _)) = self.listener.accept()
                 && let Some(client) = self.greet(connection)
             {
                 clients.push(client);
             }
+            for i in 0..self.outputs.len() {
+                if fds[outputs_start + i].revents != 0 {
+                    open[i] = self.relay(i, &mut buffer, &mut clients);
+                }
+            }
+            for (i, client) in clients.iter_mut().enumerate().take(polled) {
+                if fds[clients_start + i].revents != 0 && !client.gone && !self.from_client(client, &mut buffer) {
+                    client.gone = true;
+                }
+            }
+            clients.retain(|client| !client.gone);
             if fds[0].revents != 0 {
                 let status = nix::sys::wait::waitpid(self.pid, None).context("waitpid")?;
                 break crate::process::exit_code(status);
@@ -395,9 +398,14 @@ impl Supervised {
     /// Read the client's first line and do what it asks.
     fn greet(&mut self, connection: UnixStream) -> Option<Client> {
         let _ = connection.set_read_timeout(Some(std::time::Duration::from_secs(5)));
-        let mut line = String::new();
-        std::io::BufReader::new(&connection).read_line(&mut line).ok()?;
+        // Byte by byte: what follows the line (a client's input) is not ours to take.
+        let mut line = Vec::new();
+        let mut byte = [0u8; 1];
+        while line.len() < 256 && (&connection).read(&mut byte).ok()? == 1 && byte[0] != b'\n' {
+            line.push(byte[0]);
+        }
         let _ = connection.set_read_timeout(None);
+        let line = String::from_utf8_lossy(&line).into_owned();
         let mut words = line.split_whitespace();
         let verb = words.next()?;
         let options: std::collections::HashMap<&str, &str> = words.filter_map(|w| w.split_once('=')).collect();

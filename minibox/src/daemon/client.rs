@@ -1,3 +1,0 @@
-//@ begin daemon
-//! `minibox --host unix:///PATH ...`: minibox as a client of a daemon's API.
-//@ end

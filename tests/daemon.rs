@@ -1,0 +1,498 @@
+//! The daemon chapter's graded tests: the real docker CLI (Debian's, API 1.41) against a
+//! `minibox daemon` of the test's own, on a socket in the test's sandbox. The exercises are
+//! tested alone first; then the CLI's everyday commands, a daemon restart, two clients, a client
+//! that vanishes, a user who is not root, a pull from a local registry. Each test removes its
+//! containers and checks that nothing is left.
+
+mod support;
+
+#[path = "support/daemon.rs"]
+mod daemon;
+#[path = "support/registry.rs"]
+mod registry;
+
+use daemon::Daemon;
+use minibox::daemon::api::{ApiError, Route, route};
+use minibox::daemon::containers::{Named, resolve};
+use minibox::daemon::shim::LogFile;
+use minibox::daemon::stream::{encode_frame, read_frame};
+use serial_test::serial;
+use std::io::Read;
+use std::time::{Duration, Instant};
+use support::{Sandbox, ensure, fail};
+
+const STREAM: &str = "daemon, \"The multiplexed stream\"";
+const ROUTING: &str = "daemon, \"Routing a request\"";
+const NAMING: &str = "daemon, \"Naming a container\"";
+const LOGS: &str = "daemon, \"Logs with a cap\"";
+const SHIM: &str = "daemon, \"The shim\"";
+const API: &str = "daemon, \"The API, request by request\"";
+const COST: &str = "daemon, \"What a daemon costs\"";
+
+// ---- exercises, one at a time ----------------------------------------------------------------
+
+#[test]
+fn frames_carry_the_stream_and_a_big_endian_length() {
+    let frame = encode_frame(1, b"hi\n");
+    ensure(
+        frame == [1, 0, 0, 0, 0, 0, 0, 3, b'h', b'i', b'\n'],
+        "[1, 0, 0, 0, 0, 0, 0, 3] then the bytes: stdout is stream 1, then three zero bytes, then the length",
+        format!("{frame:?}"),
+        "the header is eight bytes: the stream's number, three zeros, the payload's length as a big-endian u32",
+        STREAM,
+    );
+    let payload = vec![b'x'; 300];
+    let frame = encode_frame(2, &payload);
+    ensure(
+        frame[..8] == [2, 0, 0, 0, 0, 0, 1, 44] && frame.len() == 308,
+        "a header [2, 0, 0, 0, 0, 0, 1, 44] (stderr, 300 bytes) and 308 bytes in all",
+        format!("header {:?}, {} bytes", &frame[..8.min(frame.len())], frame.len()),
+        "300 is 0x012C: big-endian puts 0x01 before 0x2C (to_be_bytes); little-endian puts it last",
+        STREAM,
+    );
+    let empty = encode_frame(1, b"");
+    ensure(empty == [1, 0, 0, 0, 0, 0, 0, 0], "an empty payload: the header alone", format!("{empty:?}"), "a frame is its header, then the payload", STREAM);
+}
+
+/// A reader that hands out one byte per read, as a socket may.
+struct Trickle(std::io::Cursor<Vec<u8>>);
+
+impl Read for Trickle {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let one = buffer.len().min(1);
+        self.0.read(&mut buffer[..one])
+    }
+}
+
+#[test]
+fn frames_are_read_back_whole_from_a_trickle() {
+    let mut bytes = encode_frame(1, b"first line\n");
+    bytes.extend(encode_frame(2, &[b'e'; 300]));
+    let mut reader = Trickle(std::io::Cursor::new(bytes));
+    let first = read_frame(&mut reader);
+    ensure(
+        matches!(&first, Ok(Some((1, p))) if p == b"first line\n"),
+        "Some((1, b\"first line\\n\"))",
+        format!("{first:?}"),
+        "a read may return fewer bytes than asked (here one at a time): read_exact fills the header and the payload",
+        STREAM,
+    );
+    let second = read_frame(&mut reader);
+    ensure(
+        matches!(&second, Ok(Some((2, p))) if p.len() == 300),
+        "Some((2, 300 bytes)): the length is big-endian",
+        format!("{:?}", second.as_ref().map(|f| f.as_ref().map(|(s, p)| (*s, p.len())))),
+        "the length is the header's last four bytes, big-endian (u32::from_be_bytes)",
+        STREAM,
+    );
+    let end = read_frame(&mut reader);
+    ensure(
+        matches!(end, Ok(None)),
+        "Ok(None) at the end of the stream, before a header",
+        format!("{end:?}"),
+        "no byte of a next header is the clean end: check for it before reading the rest (read_exact fails there)",
+        STREAM,
+    );
+    for (cut, what) in [(4, "inside the header"), (10, "inside the payload")] {
+        let whole = encode_frame(1, b"0123456789");
+        let mut reader = Trickle(std::io::Cursor::new(whole[..cut].to_vec()));
+        let seen = read_frame(&mut reader);
+        ensure(
+            seen.is_err(),
+            format!("an error for a stream cut {what}"),
+            format!("{seen:?}"),
+            "only the end before a header is clean: a frame cut short is an error (UnexpectedEof)",
+            STREAM,
+        );
+    }
+    let mut huge = vec![1, 0, 0, 0];
+    huge.extend(u32::MAX.to_be_bytes());
+    let seen = read_frame(&mut std::io::Cursor::new(huge));
+    ensure(
+        seen.is_err(),
+        "an error for a header that announces 4 GiB",
+        format!("{:?}", seen.map(|f| f.map(|(s, p)| (s, p.len())))),
+        "a corrupt length must not allocate gigabytes: refuse lengths above MAX_FRAME",
+        STREAM,
+    );
+}
+
+#[test]
+fn routes_follow_the_engine_api() {
+    let cases: &[(&str, &str, Result<Route, u16>)] = &[
+        ("HEAD", "/_ping", Ok(Route::Ping)),
+        ("GET", "/v1.41/version", Ok(Route::Version)),
+        ("GET", "/version", Ok(Route::Version)),
+        ("GET", "/v1.24/containers/json", Ok(Route::ListContainers)),
+        ("POST", "/v1.41/containers/create", Ok(Route::Create)),
+        ("POST", "/v1.41/containers/abc123/start", Ok(Route::Start("abc123".into()))),
+        ("POST", "/v1.41/containers/web/attach", Ok(Route::Attach("web".into()))),
+        ("DELETE", "/v1.41/containers/web", Ok(Route::Remove("web".into()))),
+        ("GET", "/v1.41/containers/web/logs", Ok(Route::Logs("web".into()))),
+        ("POST", "/v1.41/exec/e1/start", Ok(Route::ExecStart("e1".into()))),
+        (
+            "GET",
+            "/v1.41/images/127.0.0.1:5000/library/busybox/json",
+            Ok(Route::InspectImage("127.0.0.1:5000/library/busybox".into())),
+        ),
+        ("GET", "/v1.41/images/busybox/json", Ok(Route::InspectImage("busybox".into()))),
+        ("GET", "/v1.41/containers/create", Err(404)),
+        ("POST", "/v1.41/containers/web/json", Err(404)),
+        ("GET", "/v1.41/nothing/here", Err(404)),
+        ("GET", "/v1.42/version", Err(400)),
+        ("GET", "/v2.0/version", Err(400)),
+        ("GET", "/v1.9/version", Err(400)),
+        ("GET", "/v1.23/version", Err(400)),
+    ];
+    for (method, path, expected) in cases {
+        let seen = route(method, path);
+        let right = match (expected, &seen) {
+            (Ok(want), Ok(got)) => want == got,
+            (Err(status), Err(ApiError { status: got, .. })) => status == got,
+            _ => false,
+        };
+        let cause = match expected {
+            Err(400) => "a version outside MIN_VERSION..=VERSION is a 400; compare versions as numbers (1.9 is older than 1.24, though \"1.9\" > \"1.24\" as text)",
+            Err(_) => "an unknown path, or a known path with another method, is a 404",
+            Ok(_) => "strip an optional /vMAJOR.MINOR, then match the method and the segments; an image name may hold slashes",
+        };
+        ensure(right, format!("{method} {path} -> {expected:?}"), format!("{seen:?}"), cause, ROUTING);
+    }
+    if let Err(error) = route("GET", "/v1.42/version") {
+        ensure(
+            error.message.contains("1.41"),
+            "the 400 names the newest version minibox speaks (1.41)",
+            error.message,
+            "say what to do: the client can speak an older version",
+            ROUTING,
+        );
+    }
+}
+
+#[test]
+fn containers_are_found_by_id_name_or_a_unique_start() {
+    let named = |id: &str, name: &str| Named { id: id.repeat(64 / id.len()), name: name.into() };
+    let known = vec![named("a1", "web"), named("a2", "db"), named("b7", "a1b")];
+    let id_of = |query: &str| resolve(&known, query).map(|c| c.name.clone()).map_err(|e| e.status);
+    for (query, expected, cause) in [
+        (known[0].id.as_str(), Ok("web"), "a whole id is that container"),
+        ("web", Ok("web"), "a name is that container"),
+        ("/db", Ok("db"), "the API shows names with a leading `/`: clients may send it back"),
+        ("b7", Ok("a1b"), "the start of exactly one id is that container"),
+        ("a1b", Ok("a1b"), "a name wins over an id that starts the same way"),
+        ("a", Err(400), "a start that fits several ids is refused (400), never the first one found"),
+        ("c", Err(404), "nothing matches: 404, No such container"),
+        ("", Err(404), "an empty query is no container, though every id starts with it"),
+    ] {
+        let seen = id_of(query);
+        ensure(
+            seen == expected.map(String::from),
+            format!("{query:?} -> {expected:?}"),
+            format!("{seen:?}"),
+            cause,
+            NAMING,
+        );
+    }
+}
+
+#[test]
+fn the_log_keeps_its_cap_and_the_latest_output() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.dir.join("log");
+    let mut log = LogFile::open(&path, 100).expect("opening a log");
+    let frames: Vec<Vec<u8>> = (0..9).map(|i| encode_frame(1, format!("line {i:02} of output\n").as_bytes())).collect();
+    for frame in &frames {
+        if let Err(error) = log.append(frame) {
+            fail("append succeeds", format!("{error:#}"), "appending writes the frame, rotating first when it would not fit", LOGS);
+        }
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        ensure(
+            size <= 100,
+            "the log at most 100 bytes (its cap) after every append",
+            format!("{size} bytes"),
+            "rotate BEFORE writing a frame that would take the file past the cap",
+            LOGS,
+        );
+    }
+    let current = std::fs::read(&path).unwrap_or_default();
+    let previous = std::fs::read(LogFile::previous(&path)).unwrap_or_default();
+    let frame_len = frames[0].len();
+    ensure(
+        current.ends_with(&frames[8]) && previous.len() == 3 * frame_len && current.len() == 3 * frame_len,
+        format!("log.1 holds frames 3-5 and log frames 6-8 ({} bytes each)", 3 * frame_len),
+        format!("log.1 {} bytes, log {} bytes", previous.len(), current.len()),
+        "a full log becomes log.1 (rename, replacing the older one), and the new log starts empty: \
+         reset the size you keep",
+        LOGS,
+    );
+    ensure(
+        previous.starts_with(&frames[3]) && previous.ends_with(&frames[5]),
+        "log.1 holds the frames just before those of the log: no output lost or repeated between them",
+        format!("{:?}", String::from_utf8_lossy(&previous)),
+        "rename the full log aside; do not truncate it or copy part of it",
+        LOGS,
+    );
+}
+
+// ---- the docker CLI against minibox's daemon ------------------------------------------------
+
+#[test]
+#[serial]
+fn docker_run_prints_and_passes_the_exit_code_on() {
+    let daemon = Daemon::start();
+    let ran = daemon.docker(&["run", "--rm", "busybox", "echo", "hi"]);
+    ran.expect_code(0, "docker run --rm busybox echo hi should succeed", API);
+    ensure(ran.stdout == "hi\n", "stdout \"hi\\n\"", ran.shown(), "the attach stream carries the container's output to the client", STREAM);
+    let ran = daemon.docker(&["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    ensure(
+        ran.code == 3 && ran.stdout == "out\n" && ran.stderr == "err\n",
+        "exit code 3, stdout \"out\\n\", stderr \"err\\n\"",
+        ran.shown(),
+        "each stream in its own frames (stdout 1, stderr 2); the wait's StatusCode is the container's exit code",
+        STREAM,
+    );
+    let listed = daemon.docker(&["ps", "-a", "-q"]);
+    ensure(listed.stdout.trim().is_empty(), "no container left after --rm", listed.shown(), "--rm removes the container once it has ended", SHIM);
+    daemon.check_nothing_left(SHIM);
+}
+
+#[test]
+#[serial]
+fn a_detached_container_is_listed_logged_execed_stopped_and_removed() {
+    let daemon = Daemon::start();
+    let script = "echo started; trap 'echo bye; exit 0' TERM; while true; do sleep 0.1; done";
+    let ran = daemon.docker(&["run", "-d", "--name", "web", "busybox", "sh", "-c", script]);
+    ran.expect_code(0, "docker run -d should print the id and return", API);
+    let id = ran.stdout.trim().to_string();
+    ensure(id.len() == 64 && id.chars().all(|c| c.is_ascii_hexdigit()), "a 64-digit id on stdout", ran.shown(), "create answers {\"Id\": ...}", API);
+    let listed = daemon.docker(&["ps"]);
+    ensure(
+        listed.stdout.contains(&id[..12]) && listed.stdout.contains("web") && listed.stdout.contains("Up "),
+        format!("`docker ps` lists {} as web, Up", &id[..12]),
+        listed.shown(),
+        "GET /containers/json lists the running containers with their names and status",
+        API,
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut logs = daemon.docker(&["logs", "web"]);
+    while !logs.stdout.contains("started") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        logs = daemon.docker(&["logs", "web"]);
+    }
+    ensure(logs.stdout == "started\n", "docker logs web prints \"started\\n\"", logs.shown(), "the shim writes the output in frames to the log; logs replays them", LOGS);
+    let exec = daemon.docker(&["exec", "web", "sh", "-c", "echo in $(hostname); exit 4"]);
+    ensure(
+        exec.code == 4 && exec.stdout == format!("in {}\n", &id[..12]),
+        format!("exit code 4 and \"in {}\" (the container's hostname)", &id[..12]),
+        exec.shown(),
+        "exec runs in the container's namespaces, and its exit code is recorded before the stream closes",
+        API,
+    );
+    let input = daemon.docker_input(&["exec", "-i", "web", "cat"], "through exec\n");
+    ensure(input.stdout == "through exec\n", "stdin reaches an exec'd cat", input.shown(), "exec -i: the client's bytes go to the process's stdin", API);
+    let stop = daemon.docker(&["stop", "-t", "5", "web"]);
+    stop.expect_code(0, "docker stop should stop it", SHIM);
+    let inspected = daemon.docker(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "web"]);
+    ensure(inspected.stdout.trim() == "exited 0", "exited 0 (the trap ran on SIGTERM)", inspected.shown(), "stop sends SIGTERM first; the shim records the exit", SHIM);
+    let logs = daemon.docker(&["logs", "web"]);
+    ensure(logs.stdout == "started\nbye\n", "the log keeps both lines after the end", logs.shown(), "the log outlives the process until the container is removed", LOGS);
+    daemon.docker(&["rm", "web"]).expect_code(0, "docker rm of an exited container should succeed", SHIM);
+    daemon.check_nothing_left(SHIM);
+}
+
+#[test]
+#[serial]
+fn stdin_and_a_terminal_reach_the_container() {
+    let daemon = Daemon::start();
+    let ran = daemon.docker_input(&["run", "--rm", "-i", "busybox", "sh", "-c", "cat; echo done"], "piped in\n");
+    ensure(
+        ran.code == 0 && ran.stdout == "piped in\ndone\n",
+        "\"piped in\\ndone\\n\": the input, then its end",
+        ran.shown(),
+        "-i: the client's bytes go to the shim and on to the container's stdin; the end of the client's input closes it",
+        SHIM,
+    );
+    let ran = daemon.docker(&["run", "--rm", "-t", "busybox", "sh", "-c", "tty; exit 2"]);
+    ensure(
+        ran.code == 2 && ran.stdout.trim_end() == "/dev/pts/0",
+        "exit code 2 and /dev/pts/0: a terminal of the container's own, its bytes unframed",
+        ran.shown(),
+        "-t: the shim gets the terminal's master over the console socket, and relays its bytes as they are",
+        SHIM,
+    );
+    daemon.check_nothing_left(SHIM);
+}
+
+#[test]
+#[serial]
+fn containers_outlive_a_daemon_restart() {
+    let mut daemon = Daemon::start();
+    let ran = daemon.docker(&["run", "-d", "--name", "long", "busybox", "sh", "-c", "echo before; sleep 300"]);
+    ran.expect_code(0, "docker run -d should start it", SHIM);
+    let pid_of = |daemon: &Daemon| daemon.docker(&["inspect", "-f", "{{.State.Pid}}", "long"]).stdout.trim().to_string();
+    let pid = pid_of(&daemon);
+    daemon.restart();
+    let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+    ensure(alive, format!("the container's process {pid} alive after the daemon's restart"), "it is gone", "the container is the shim's, not the daemon's: the shim runs in a session of its own", SHIM);
+    let listed = daemon.docker(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    ensure(listed.stdout.starts_with("long Up"), "the restarted daemon lists `long`, Up", listed.shown(), "the daemon keeps nothing in memory: it reads the containers' directories", SHIM);
+    ensure(pid_of(&daemon) == pid, format!("the same process, {pid}"), pid_of(&daemon), "the state comes from the runtime's state directory", SHIM);
+    let exec = daemon.docker(&["exec", "long", "echo", "still here"]);
+    ensure(exec.stdout == "still here\n", "exec works after the restart", exec.shown(), "exec goes through the runtime's state, which the restart did not touch", SHIM);
+    let logs = daemon.docker(&["logs", "long"]);
+    ensure(logs.stdout == "before\n", "the log written before the restart", logs.shown(), "the shim, not the daemon, writes the log", LOGS);
+    daemon.docker(&["rm", "-f", "long"]).expect_code(0, "docker rm -f should remove it", SHIM);
+    daemon.check_nothing_left(SHIM);
+}
+
+#[test]
+#[serial]
+fn two_clients_at_once_each_get_their_own_stream() {
+    let daemon = Daemon::start();
+    let (a, a_out, _) = daemon.docker_spawn(&["run", "--rm", "busybox", "sh", "-c", "sleep 0.5; echo first"]);
+    let (b, b_out, _) = daemon.docker_spawn(&["run", "--rm", "busybox", "sh", "-c", "echo second; sleep 0.5; exit 6"]);
+    let a_code = daemon::wait_bounded(a, Duration::from_secs(60), "docker run (first)");
+    let b_code = daemon::wait_bounded(b, Duration::from_secs(60), "docker run (second)");
+    let (a_seen, b_seen) = (std::fs::read_to_string(&a_out).unwrap_or_default(), std::fs::read_to_string(&b_out).unwrap_or_default());
+    ensure(
+        a_code == 0 && a_seen == "first\n" && b_code == 6 && b_seen == "second\n",
+        "first: exit 0, \"first\"; second: exit 6, \"second\"",
+        format!("first: exit {a_code}, {a_seen:?}; second: exit {b_code}, {b_seen:?}"),
+        "every connection is served on its own: nothing blocks the daemon's one thread (blocking work goes to spawn_blocking)",
+        API,
+    );
+    daemon.check_nothing_left(SHIM);
+}
+
+#[test]
+#[serial]
+fn a_client_that_vanishes_mid_stream_leaves_nothing_behind() {
+    let daemon = Daemon::start();
+    let ran = daemon.docker(&["run", "-d", "--name", "chatty", "busybox", "sh", "-c", "while true; do echo tick; sleep 0.05; done"]);
+    ran.expect_code(0, "docker run -d should start it", SHIM);
+    let before = daemon.open_sockets();
+    for args in [&["logs", "-f", "chatty"][..], &["attach", "chatty"][..]] {
+        let (mut client, out, _) = daemon.docker_spawn(args);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(&out).map_or(0, |m| m.len()) == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = client.kill();
+        let _ = client.wait();
+        daemon::forget_output(&out);
+    }
+    // The container writes every 50 ms: the daemon's next write to a vanished client fails.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while daemon.open_sockets() > before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ensure(
+        daemon.open_sockets() <= before,
+        format!("the daemon back to {before} open sockets once the clients are gone"),
+        format!("{} open", daemon.open_sockets()),
+        "a stream whose client is gone must end: a failed write to the client ends the copy, and both connections close",
+        SHIM,
+    );
+    daemon.docker(&["rm", "-f", "chatty"]).expect_code(0, "docker rm -f should remove it", SHIM);
+    daemon.check_nothing_left(SHIM);
+}
+
+#[test]
+#[serial]
+fn what_minibox_does_not_do_is_refused_in_one_line_and_leaves_nothing() {
+    let daemon = Daemon::start();
+    let ran = daemon.docker(&["run", "--rm", "-v", "/:/host", "busybox", "true"]);
+    ensure(
+        ran.code == 125 && ran.stderr.contains("HostConfig.Binds") && ran.stderr.trim().lines().count() <= 2,
+        "exit code 125 and a message naming HostConfig.Binds",
+        ran.shown(),
+        "a field minibox does not honour is refused by name, never ignored",
+        API,
+    );
+    let ran = daemon.docker(&["run", "--rm", "busybox", "no-such-program"]);
+    ensure(
+        ran.code != 0 && ran.stderr.contains("no-such-program"),
+        "a failure that names no-such-program",
+        ran.shown(),
+        "the runtime's create fails; the shim reports why and the daemon removes what it made",
+        API,
+    );
+    daemon.docker(&["run", "-d", "--name", "busy", "busybox", "sleep", "300"]).expect_code(0, "run -d", API);
+    let ran = daemon.docker(&["rm", "busy"]);
+    ensure(ran.code != 0 && ran.stderr.contains("running"), "docker rm of a running container refused", ran.shown(), "removing a running container needs force: 409", API);
+    let ran = daemon.docker(&["run", "-d", "--name", "busy", "busybox", "true"]);
+    ensure(ran.code != 0 && ran.stderr.contains("already in use"), "a second container named busy refused", ran.shown(), "names are unique: 409 Conflict", NAMING);
+    let ran = daemon.docker_as(&["version"], None, None, &[("DOCKER_API_VERSION", "1.42")]);
+    ensure(ran.stderr.contains("1.42") && ran.stderr.contains("1.41"), "a client fixed at API 1.42 told that 1.41 is the newest", ran.shown(), "the route checks the version", ROUTING);
+    daemon.docker(&["rm", "-f", "busy"]).expect_code(0, "docker rm -f", API);
+    daemon.check_nothing_left(SHIM);
+}
+
+#[test]
+#[serial]
+fn the_socket_is_for_root_alone() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let daemon = Daemon::start();
+    let meta = std::fs::metadata(&daemon.socket).expect("the socket");
+    ensure(
+        meta.mode() & 0o777 == 0o600 && meta.uid() == 0,
+        "the socket owned by root, mode 0600",
+        format!("uid {}, mode {:o}", meta.uid(), meta.mode() & 0o777),
+        "whoever can write to the socket can run any container, as root: bind it with a umask that leaves root alone",
+        COST,
+    );
+    // The way to the socket open to all, so only the socket's own mode can refuse.
+    std::fs::set_permissions(&daemon.sandbox.dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let user = support::rootless::TestUser::create(support::rootless::Subordinate::None);
+    let ran = daemon.docker_as(&["version"], None, Some(&user.name), &[("DOCKER_CONFIG", "/nonexistent")]);
+    ensure(
+        ran.code != 0 && ran.stderr.contains("permission denied"),
+        "docker version as an ordinary user: permission denied",
+        ran.shown(),
+        "the socket is a root credential: mode 0600",
+        COST,
+    );
+    drop(user);
+    daemon.check_nothing_left(SHIM);
+}
+
+#[test]
+#[serial]
+fn an_image_is_pulled_from_a_local_registry_and_run() {
+    let daemon = Daemon::start();
+    let registry = registry::Registry::start();
+    let root = daemon.sandbox.busybox_rootfs("pushed-rootfs");
+    let layout = registry::Layout::new(&daemon.sandbox.dir.join("pushed"));
+    let built = layout.image("linux", registry::this_arch(), &[registry::layer_of(&root, &[("marker", "from the registry\n")])]);
+    layout.tag(&built.manifest, "v1");
+    registry.push_layout(&layout.dir, "v1", "test/app");
+    let name = format!("{}/test/app:v1", registry.host);
+    let pulled = daemon.docker(&["pull", &name]);
+    pulled.expect_code(0, "docker pull from a registry on loopback should succeed", API);
+    let images = daemon.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    ensure(images.stdout.lines().any(|l| l == name), format!("docker images lists {name}"), images.shown(), "GET /images/json lists the store's images", API);
+    let ran = daemon.docker(&["run", "--rm", &name, "cat", "/marker"]);
+    ensure(ran.code == 0 && ran.stdout == "from the registry\n", "the pulled image runs", ran.shown(), "the container's overlay is the pulled image's layers", API);
+    daemon.check_nothing_left(SHIM);
+}
+
+#[test]
+#[serial]
+fn the_log_stays_under_its_cap_through_the_daemon() {
+    let daemon = Daemon::start_with(&["--log-max-size", "64k"]);
+    let script = "i=0; while [ $i -lt 4000 ]; do echo line $i of a long and steady output; i=$((i+1)); done";
+    daemon.docker(&["run", "--name", "loud", "busybox", "sh", "-c", script]).expect_code(0, "a loud container runs", LOGS);
+    let dir = daemon.container_dirs().into_iter().next().expect("the container's directory");
+    let sizes: Vec<u64> = ["log", "log.1"].iter().map(|f| std::fs::metadata(dir.join(f)).map_or(0, |m| m.len())).collect();
+    ensure(
+        sizes.iter().all(|s| *s <= 64 * 1024) && sizes[1] > 0,
+        "log and log.1 each at most 64 KiB (the cap), log.1 not empty",
+        format!("log {} bytes, log.1 {} bytes", sizes[0], sizes[1]),
+        "the shim rotates its log at the cap",
+        LOGS,
+    );
+    let logs = daemon.docker(&["logs", "--tail", "1", "loud"]);
+    ensure(logs.stdout == "line 3999 of a long and steady output\n", "the last line survives the rotations", logs.shown(), "rotation keeps the newest output", LOGS);
+    daemon.docker(&["rm", "loud"]).expect_code(0, "docker rm", LOGS);
+    daemon.check_nothing_left(SHIM);
+}
