@@ -140,6 +140,7 @@ fn routes_follow_the_engine_api() {
         ("POST", "/v1.41/containers/web/json", Err(404)),
         ("GET", "/v1.41/nothing/here", Err(404)),
         ("GET", "/v1.42/version", Err(400)),
+        ("GET", "/v1.100/version", Err(400)),
         ("GET", "/v2.0/version", Err(400)),
         ("GET", "/v1.9/version", Err(400)),
         ("GET", "/v1.23/version", Err(400)),
@@ -158,12 +159,13 @@ fn routes_follow_the_engine_api() {
         };
         ensure(right, format!("{method} {path} -> {expected:?}"), format!("{seen:?}"), cause, ROUTING);
     }
-    if let Err(error) = route("GET", "/v1.42/version") {
+    for (path, age) in [("/v1.42/version", "too new"), ("/v1.9/version", "too old"), ("/v1.23/version", "too old")] {
+        let message = route("GET", path).err().map(|e| e.message).unwrap_or_default();
         ensure(
-            error.message.contains("1.41"),
-            "the 400 names the newest version minibox speaks (1.41)",
-            error.message,
-            "say what to do: the client can speak an older version",
+            message.contains(age) && message.contains(if age == "too new" { "1.41" } else { "1.24" }),
+            format!("GET {path}: a 400 that says the client is {age}, naming the version minibox takes"),
+            format!("{message:?}"),
+            "compare (major, minor) as numbers: 1.9 is older than 1.24, though \"1.9\" > \"1.24\" as text; say what to do",
             ROUTING,
         );
     }
@@ -172,14 +174,14 @@ fn routes_follow_the_engine_api() {
 #[test]
 fn containers_are_found_by_id_name_or_a_unique_start() {
     let named = |id: &str, name: &str| Named { id: id.repeat(64 / id.len()), name: name.into() };
-    let known = vec![named("a1", "web"), named("a2", "db"), named("b7", "a1b")];
+    let known = vec![named("a1", "web"), named("a2", "db"), named("b7", "a1a")];
     let id_of = |query: &str| resolve(&known, query).map(|c| c.name.clone()).map_err(|e| e.status);
     for (query, expected, cause) in [
         (known[0].id.as_str(), Ok("web"), "a whole id is that container"),
         ("web", Ok("web"), "a name is that container"),
         ("/db", Ok("db"), "the API shows names with a leading `/`: clients may send it back"),
-        ("b7", Ok("a1b"), "the start of exactly one id is that container"),
-        ("a1b", Ok("a1b"), "a name wins over an id that starts the same way"),
+        ("b7", Ok("a1a"), "the start of exactly one id is that container"),
+        ("a1a", Ok("a1a"), "a name wins over an id that starts the same way"),
         ("a", Err(400), "a start that fits several ids is refused (400), never the first one found"),
         ("c", Err(404), "nothing matches: 404, No such container"),
         ("", Err(404), "an empty query is no container, though every id starts with it"),
@@ -206,10 +208,11 @@ fn the_log_keeps_its_cap_and_the_latest_output() {
             fail("append succeeds", format!("{error:#}"), "appending writes the frame, rotating first when it would not fit", LOGS);
         }
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let previous = std::fs::metadata(LogFile::previous(&path)).map(|m| m.len()).unwrap_or(0);
         ensure(
-            size <= 100,
-            "the log at most 100 bytes (its cap) after every append",
-            format!("{size} bytes"),
+            size <= 100 && previous <= 100,
+            "log and log.1 each at most 100 bytes (the cap) after every append",
+            format!("log {size} bytes, log.1 {previous} bytes"),
             "rotate BEFORE writing a frame that would take the file past the cap",
             LOGS,
         );
@@ -494,5 +497,36 @@ fn the_log_stays_under_its_cap_through_the_daemon() {
     let logs = daemon.docker(&["logs", "--tail", "1", "loud"]);
     ensure(logs.stdout == "line 3999 of a long and steady output\n", "the last line survives the rotations", logs.shown(), "rotation keeps the newest output", LOGS);
     daemon.docker(&["rm", "loud"]).expect_code(0, "docker rm", LOGS);
+    daemon.check_nothing_left(SHIM);
+}
+
+#[test]
+#[serial]
+fn minibox_itself_is_a_client_of_the_daemon() {
+    let daemon = Daemon::start();
+    let ran = daemon.minibox_client(&["run", "busybox", "sh", "-c", "echo via the daemon; echo oops >&2; exit 4"]);
+    ensure(
+        ran.code == 4 && ran.stdout == "via the daemon\n" && ran.stderr == "oops\n",
+        "exit code 4, stdout \"via the daemon\\n\", stderr \"oops\\n\"",
+        ran.shown(),
+        "with --host, `minibox run` makes docker run's requests (create, attach, wait, start) and reads the frames",
+        STREAM,
+    );
+    let images = daemon.minibox_client(&["images"]);
+    ensure(
+        images.code == 0 && images.stdout.lines().any(|l| l.starts_with("busybox ")),
+        "`minibox --host ... images` lists busybox, from the daemon's store",
+        images.shown(),
+        "with --host, `images` asks GET /images/json",
+        API,
+    );
+    let ran = daemon.minibox_client(&["run", "--rootfs", "/", "--", "true"]);
+    ensure(
+        ran.code == 125 && ran.stderr.lines().count() == 1 && ran.stderr.contains("without --host"),
+        "exit code 125 and one line saying to run without --host",
+        ran.shown(),
+        "what the daemon cannot do is refused before any request",
+        API,
+    );
     daemon.check_nothing_left(SHIM);
 }

@@ -153,7 +153,12 @@ fn measure(
     )?;
     let tag = ref_name(&layout)?;
     run_checked(
-        sandbox.podman().arg("pull").arg("-q").arg(format!("oci:{}:{tag}", layout.display())).stdout(Stdio::null()),
+        sandbox
+            .podman()
+            .arg("pull")
+            .arg("-q")
+            .arg(format!("oci:{}:{tag}", layout.display()))
+            .stdout(Stdio::null()),
         "podman pull oci:",
     )?;
     let id = String::from_utf8_lossy(&sandbox.podman().args(["images", "-q"]).output()?.stdout)
@@ -162,7 +167,10 @@ fn measure(
         .map(str::to_string)
         .context("podman pull oci: left no image")?;
     run_checked(sandbox.podman().args(["tag", &id, PODMAN_IMAGE]), "podman tag")?;
-    let podman_info = sandbox.podman().args(["info", "--format", "{{.Host.OCIRuntime.Name}} {{.Store.GraphDriverName}}"]).output()?;
+    let podman_info = sandbox
+        .podman()
+        .args(["info", "--format", "{{.Host.OCIRuntime.Name}} {{.Store.GraphDriverName}}"])
+        .output()?;
     let podman_info = String::from_utf8_lossy(&podman_info.stdout).trim().to_string();
     let podman_run = || {
         let mut command = sandbox.podman();
@@ -188,7 +196,8 @@ fn measure(
     for round in 0..options.runs {
         order.rotate_left(1); // each contender goes first, second and last in turn
         for &i in &order {
-            times[i].push(timed(&mut contenders[i].1(), &format!("{} (round {})", contenders[i].0, round + 1))?);
+            times[i]
+                .push(timed(&mut contenders[i].1(), &format!("{} (round {})", contenders[i].0, round + 1))?);
         }
     }
     let medians: Vec<Duration> = times.iter_mut().map(|t| median_of(t)).collect();
@@ -228,12 +237,15 @@ fn measure(
             .collect();
         barrier.wait();
         let started = Instant::now();
-        let results: Vec<Result<Duration>> =
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("panicked")))).collect();
+        let results: Vec<Result<Duration>> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("panicked"))))
+            .collect();
         (started.elapsed(), results)
     });
     let mut latencies: Vec<Duration> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
-    let failures: Vec<String> = results.iter().filter_map(|r| r.as_ref().err().map(|e| format!("{e:#}"))).collect();
+    let failures: Vec<String> =
+        results.iter().filter_map(|r| r.as_ref().err().map(|e| format!("{e:#}"))).collect();
     let median = median_of(&mut latencies);
     println!();
     println!(
@@ -253,7 +265,8 @@ fn measure(
     // Nothing left: the CLI's `--rm` waits for the removal, so at once.
     let left = |when: &str, problems: &mut Vec<String>| -> Result<bool> {
         let ps = docker(&["ps", "-a", "-q"]).stdin(Stdio::null()).output()?;
-        let ids: Vec<String> = String::from_utf8_lossy(&ps.stdout).split_whitespace().map(str::to_string).collect();
+        let ids: Vec<String> =
+            String::from_utf8_lossy(&ps.stdout).split_whitespace().map(str::to_string).collect();
         let dirs: Vec<String> = std::fs::read_dir(data.join("containers"))
             .into_iter()
             .flatten()
@@ -313,7 +326,11 @@ fn timed(command: &mut Command, what: &str) -> Result<Duration> {
     match receiver.recv_timeout(TIMEOUT) {
         Ok((Ok(output), ended)) => {
             if !output.status.success() {
-                bail!("{what} failed ({}): {}", output.status, String::from_utf8_lossy(&output.stderr).trim());
+                bail!(
+                    "{what} failed ({}): {}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
             }
             Ok(ended - started)
         }
@@ -333,7 +350,14 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(minibox: &Path, host: &str, data: &Path, store: &Path, dir: &Path, marker: &str) -> Result<Daemon> {
+    fn start(
+        minibox: &Path,
+        host: &str,
+        data: &Path,
+        store: &Path,
+        dir: &Path,
+        marker: &str,
+    ) -> Result<Daemon> {
         let log = dir.join("daemon.log");
         let file = std::fs::File::create(&log)?;
         let child = Command::new(minibox)
@@ -501,7 +525,8 @@ impl Scratch {
         let name = format!("minibox-bench-daemon-{}", std::process::id());
         let dir = std::env::temp_dir().join(&name);
         std::fs::create_dir_all(&dir)?;
-        let parents_before = hierarchies().into_iter().map(|h| h.join("minibox")).filter(|p| p.exists()).collect();
+        let parents_before =
+            hierarchies().into_iter().map(|h| h.join("minibox")).filter(|p| p.exists()).collect();
         Ok(Scratch { dir, name, cgroups_before: minibox_cgroups(), parents_before })
     }
 
@@ -541,9 +566,7 @@ impl Scratch {
         let mut found: Vec<String> = self.mounts().into_iter().map(|m| format!("mount {m}")).collect();
         found.extend(self.processes().into_iter().map(|pid| format!("process {pid}")));
         found.extend(
-            minibox_cgroups()
-                .difference(&self.cgroups_before)
-                .map(|p| format!("cgroup {}", p.display())),
+            minibox_cgroups().difference(&self.cgroups_before).map(|p| format!("cgroup {}", p.display())),
         );
         found
     }
@@ -626,7 +649,11 @@ fn held_by_ancestor(file: &std::fs::File) -> bool {
         }
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         // "PID (COMM) STATE PPID ...": COMM may hold spaces, so after the last ')'.
-        pid = stat.rsplit(')').next().and_then(|rest| rest.split_whitespace().nth(1)?.parse().ok()).unwrap_or(0);
+        pid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|rest| rest.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0);
     }
     false
 }

@@ -511,15 +511,24 @@ fn images(command: ImageCommand) -> Result<i32> {
 /// List the store's images. A reader that stops early (`minibox images | head`) closes the
 /// pipe: that ends the listing, and is no error.
 fn list_images(state: &StateDir) -> Result<i32> {
-    use std::io::Write;
     let store = crate::image::Store::open(&state.dir)?;
-    let images = store.summary()?;
+    let rows: Vec<(String, String, String, u64)> = store
+        .summary()?
+        .into_iter()
+        .map(|(reference, id, size)| (reference.name, reference.tag, id, size))
+        .collect();
+    print_images(&rows)
+}
+
+/// The table of `minibox images`: name, tag, id and size, one image a line.
+pub fn print_images(rows: &[(String, String, String, u64)]) -> Result<i32> {
+    use std::io::Write;
     let mut out = std::io::stdout().lock();
     let written = (|| {
         writeln!(out, "{:<40} {:<12} {:<14} SIZE", "NAME", "TAG", "IMAGE ID")?;
-        for (reference, id, size) in images {
-            let size = crate::cgroups::human_size(size);
-            writeln!(out, "{:<40} {:<12} {:<14} {size}", reference.name, reference.tag, id)?;
+        for (name, tag, id, size) in rows {
+            let size = crate::cgroups::human_size(*size);
+            writeln!(out, "{name:<40} {tag:<12} {id:<14} {size}")?;
         }
         out.flush()
     })();
@@ -636,6 +645,21 @@ pub fn main() -> i32 {
         }
     };
     crate::log::set_verbose(cli.verbose);
+    //@ begin daemon
+    // With --host, the commands a daemon serves go to it (`daemon` itself listens there).
+    let cli = match (cli.host.clone(), cli.command) {
+        (Some(host), command @ (Command::Run(_) | Command::Images(_) | Command::Pull { .. })) => {
+            return match crate::daemon::client::main(&host, command) {
+                Ok(code) => code,
+                Err(error) => {
+                    eprintln!("minibox: {}", printable(&format!("{error:#}")));
+                    exit::code_of(&error)
+                }
+            };
+        }
+        (_, command) => Cli { command, ..cli },
+    };
+    //@ end
     let result = match cli.command {
         Command::Run(args) => args.into_config().and_then(|config| container::run(&config)),
         //@ begin images

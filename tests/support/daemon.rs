@@ -198,6 +198,23 @@ impl Daemon {
         out
     }
 
+    /// `minibox --host unix://SOCKET ARGS...`: minibox as the daemon's client.
+    pub fn minibox_client(&self, args: &[&str]) -> Out {
+        let mut command = Command::new(crate::support::MINIBOX);
+        command.arg("--host").arg(self.host()).args(args);
+        let shown = format!("minibox --host {} {}", self.host(), args.join(" "));
+        let (child, out_path, err_path) = spawn_with_output(command, None, &self.sandbox.dir);
+        let code = wait_bounded(child, Duration::from_secs(60), &shown);
+        let out = Out {
+            code,
+            stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+            stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+            command: shown,
+        };
+        forget_output(&out_path);
+        out
+    }
+
     /// Start a docker CLI and leave it running (a client to disconnect, a second client).
     pub fn docker_spawn(&self, args: &[&str]) -> (Child, PathBuf, PathBuf) {
         let mut command = Command::new(DOCKER);

@@ -5,6 +5,7 @@
 //! that holds its streams, so a restarted daemon finds every container where it was.
 
 pub mod api;
+pub mod client;
 pub mod containers;
 pub mod exec;
 pub mod shim;

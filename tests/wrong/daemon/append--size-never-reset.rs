@@ -1,0 +1,14 @@
+//! wrong: the size is not reset after a rotation, so every later frame rotates the log
+//! caught-by: daemon::the_log_keeps_its_cap_and_the_latest_output
+        if self.size > 0 && self.size + frame.len() as u64 > self.max {
+            std::fs::rename(&self.path, Self::previous(&self.path))
+                .with_context(|| format!("rotating {}", self.path.display()))?;
+            self.file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .with_context(|| format!("opening {}", self.path.display()))?;
+        }
+        self.file.write_all(frame).with_context(|| format!("writing {}", self.path.display()))?;
+        self.size += frame.len() as u64;
+        Ok(())
