@@ -101,7 +101,7 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
         }
     };
     let (stopped, status) = daemon.stop()?;
-    println!("daemon: {status} {:.0} ms after SIGTERM", stopped.as_secs_f64() * 1e3);
+    println!("daemon: ended ({status}) {:.0} ms after SIGTERM", stopped.as_secs_f64() * 1e3);
     if !status.success() {
         problems.push(format!("the daemon ended with {status} after SIGTERM"));
     }
@@ -182,10 +182,18 @@ fn measure(
     timed(&mut podman_run(), "the warm-up podman run")?;
     timed(&mut docker(&["version"]), "the warm-up docker version")?;
 
-    let contenders: [(&str, &dyn Fn() -> Command); 3] = [
+    // minibox's own client makes the same requests as `docker run --rm` without the Go CLI's
+    // start-up: the daemon's own share.
+    let minibox_client = || {
+        let mut command = Command::new(minibox);
+        command.arg("--host").arg(host).args(["run", "busybox", "true"]).stdout(Stdio::null());
+        command
+    };
+    let contenders: [(&str, &dyn Fn() -> Command); 4] = [
         ("minibox daemon: `docker run --rm busybox true`", &|| docker(&["run", "--rm", "busybox", "true"])),
         ("podman: `podman run --rm --network none busybox true`", &podman_run),
         ("floor: `docker version` (CLI start-up, two requests)", &|| docker(&["version"])),
+        ("minibox daemon: `minibox --host ... run busybox true` (the same requests)", &minibox_client),
     ];
     println!(
         "bench-daemon: {} runs of each, interleaved; daemon on {host}; podman: runtime and storage {podman_info}, --network none (the daemon's default network is none too)",
@@ -219,6 +227,10 @@ fn measure(
     println!(
         "minibox daemon / podman above the floor (each less `docker version`): {:.3}",
         medians[0].saturating_sub(medians[2]).as_secs_f64() / medians[1].as_secs_f64()
+    );
+    println!(
+        "minibox daemon through minibox's client / podman: {:.3}",
+        medians[3].as_secs_f64() / medians[1].as_secs_f64()
     );
 
     // M at once through the one daemon.

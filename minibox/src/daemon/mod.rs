@@ -705,11 +705,18 @@ fn start(paths: &Paths, query: &str) -> Result<(), ApiError> {
             )));
         }
     }
-    crate::oci::start(&paths.oci_root(), &container.id).map_err(ApiError::internal)?;
+    // Recorded before the start: once the process runs it may end, and with --rm its directory
+    // may be gone, before `oci::start` returns.
     let now = containers::now_unix();
     container.started = Some(crate::oci::state::rfc3339(now));
     container.started_unix = now;
-    container.save(&paths.dir(&container.id)).map_err(ApiError::internal)
+    container.save(&paths.dir(&container.id)).map_err(ApiError::internal)?;
+    match crate::oci::start(&paths.oci_root(), &container.id) {
+        Ok(_) => Ok(()),
+        // It ran, ended and was removed before the runtime's start could tidy its fifo away.
+        Err(_) if !paths.dir(&container.id).exists() || shim::Exit::load(&paths.dir(&container.id)).is_some() => Ok(()),
+        Err(error) => Err(ApiError::internal(error)),
+    }
 }
 
 /// Until the container's process has ended: its shim closes every connection then.
