@@ -51,7 +51,13 @@ fn frames_carry_the_stream_and_a_big_endian_length() {
         STREAM,
     );
     let empty = encode_frame(1, b"");
-    ensure(empty == [1, 0, 0, 0, 0, 0, 0, 0], "an empty payload: the header alone", format!("{empty:?}"), "a frame is its header, then the payload", STREAM);
+    ensure(
+        empty == [1, 0, 0, 0, 0, 0, 0, 0],
+        "an empty payload: the header alone",
+        format!("{empty:?}"),
+        "a frame is its header, then the payload",
+        STREAM,
+    );
 }
 
 /// A reader that hands out one byte per read, as a socket may.
@@ -153,13 +159,19 @@ fn routes_follow_the_engine_api() {
             _ => false,
         };
         let cause = match expected {
-            Err(400) => "a version outside MIN_VERSION..=VERSION is a 400; compare versions as numbers (1.9 is older than 1.24, though \"1.9\" > \"1.24\" as text)",
+            Err(400) => {
+                "a version outside MIN_VERSION..=VERSION is a 400; compare versions as numbers (1.9 is older than 1.24, though \"1.9\" > \"1.24\" as text)"
+            }
             Err(_) => "an unknown path, or a known path with another method, is a 404",
-            Ok(_) => "strip an optional /vMAJOR.MINOR, then match the method and the segments; an image name may hold slashes",
+            Ok(_) => {
+                "strip an optional /vMAJOR.MINOR, then match the method and the segments; an image name may hold slashes"
+            }
         };
         ensure(right, format!("{method} {path} -> {expected:?}"), format!("{seen:?}"), cause, ROUTING);
     }
-    for (path, age) in [("/v1.42/version", "too new"), ("/v1.9/version", "too old"), ("/v1.23/version", "too old")] {
+    for (path, age) in
+        [("/v1.42/version", "too new"), ("/v1.9/version", "too old"), ("/v1.23/version", "too old")]
+    {
         let message = route("GET", path).err().map(|e| e.message).unwrap_or_default();
         ensure(
             message.contains(age) && message.contains(if age == "too new" { "1.41" } else { "1.24" }),
@@ -202,10 +214,16 @@ fn the_log_keeps_its_cap_and_the_latest_output() {
     let sandbox = Sandbox::new();
     let path = sandbox.dir.join("log");
     let mut log = LogFile::open(&path, 100).expect("opening a log");
-    let frames: Vec<Vec<u8>> = (0..9).map(|i| encode_frame(1, format!("line {i:02} of output\n").as_bytes())).collect();
+    let frames: Vec<Vec<u8>> =
+        (0..9).map(|i| encode_frame(1, format!("line {i:02} of output\n").as_bytes())).collect();
     for frame in &frames {
         if let Err(error) = log.append(frame) {
-            fail("append succeeds", format!("{error:#}"), "appending writes the frame, rotating first when it would not fit", LOGS);
+            fail(
+                "append succeeds",
+                format!("{error:#}"),
+                "appending writes the frame, rotating first when it would not fit",
+                LOGS,
+            );
         }
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         let previous = std::fs::metadata(LogFile::previous(&path)).map(|m| m.len()).unwrap_or(0);
@@ -245,7 +263,13 @@ fn docker_run_prints_and_passes_the_exit_code_on() {
     let daemon = Daemon::start();
     let ran = daemon.docker(&["run", "--rm", "busybox", "echo", "hi"]);
     ran.expect_code(0, "docker run --rm busybox echo hi should succeed", API);
-    ensure(ran.stdout == "hi\n", "stdout \"hi\\n\"", ran.shown(), "the attach stream carries the container's output to the client", STREAM);
+    ensure(
+        ran.stdout == "hi\n",
+        "stdout \"hi\\n\"",
+        ran.shown(),
+        "the attach stream carries the container's output to the client",
+        STREAM,
+    );
     let ran = daemon.docker(&["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);
     ensure(
         ran.code == 3 && ran.stdout == "out\n" && ran.stderr == "err\n",
@@ -255,7 +279,13 @@ fn docker_run_prints_and_passes_the_exit_code_on() {
         STREAM,
     );
     let listed = daemon.docker(&["ps", "-a", "-q"]);
-    ensure(listed.stdout.trim().is_empty(), "no container left after --rm", listed.shown(), "--rm removes the container once it has ended", SHIM);
+    ensure(
+        listed.stdout.trim().is_empty(),
+        "no container left after --rm",
+        listed.shown(),
+        "--rm removes the container once it has ended",
+        SHIM,
+    );
     daemon.check_nothing_left(SHIM);
 }
 
@@ -267,7 +297,13 @@ fn a_detached_container_is_listed_logged_execed_stopped_and_removed() {
     let ran = daemon.docker(&["run", "-d", "--name", "web", "busybox", "sh", "-c", script]);
     ran.expect_code(0, "docker run -d should print the id and return", API);
     let id = ran.stdout.trim().to_string();
-    ensure(id.len() == 64 && id.chars().all(|c| c.is_ascii_hexdigit()), "a 64-digit id on stdout", ran.shown(), "create answers {\"Id\": ...}", API);
+    ensure(
+        id.len() == 64 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "a 64-digit id on stdout",
+        ran.shown(),
+        "create answers {\"Id\": ...}",
+        API,
+    );
     let listed = daemon.docker(&["ps"]);
     ensure(
         listed.stdout.contains(&id[..12]) && listed.stdout.contains("web") && listed.stdout.contains("Up "),
@@ -282,7 +318,13 @@ fn a_detached_container_is_listed_logged_execed_stopped_and_removed() {
         std::thread::sleep(Duration::from_millis(50));
         logs = daemon.docker(&["logs", "web"]);
     }
-    ensure(logs.stdout == "started\n", "docker logs web prints \"started\\n\"", logs.shown(), "the shim writes the output in frames to the log; logs replays them", LOGS);
+    ensure(
+        logs.stdout == "started\n",
+        "docker logs web prints \"started\\n\"",
+        logs.shown(),
+        "the shim writes the output in frames to the log; logs replays them",
+        LOGS,
+    );
     let exec = daemon.docker(&["exec", "web", "sh", "-c", "echo in $(hostname); exit 4"]);
     ensure(
         exec.code == 4 && exec.stdout == format!("in {}\n", &id[..12]),
@@ -292,13 +334,31 @@ fn a_detached_container_is_listed_logged_execed_stopped_and_removed() {
         API,
     );
     let input = daemon.docker_input(&["exec", "-i", "web", "cat"], "through exec\n");
-    ensure(input.stdout == "through exec\n", "stdin reaches an exec'd cat", input.shown(), "exec -i: the client's bytes go to the process's stdin", API);
+    ensure(
+        input.stdout == "through exec\n",
+        "stdin reaches an exec'd cat",
+        input.shown(),
+        "exec -i: the client's bytes go to the process's stdin",
+        API,
+    );
     let stop = daemon.docker(&["stop", "-t", "5", "web"]);
     stop.expect_code(0, "docker stop should stop it", SHIM);
     let inspected = daemon.docker(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "web"]);
-    ensure(inspected.stdout.trim() == "exited 0", "exited 0 (the trap ran on SIGTERM)", inspected.shown(), "stop sends SIGTERM first; the shim records the exit", SHIM);
+    ensure(
+        inspected.stdout.trim() == "exited 0",
+        "exited 0 (the trap ran on SIGTERM)",
+        inspected.shown(),
+        "stop sends SIGTERM first; the shim records the exit",
+        SHIM,
+    );
     let logs = daemon.docker(&["logs", "web"]);
-    ensure(logs.stdout == "started\nbye\n", "the log keeps both lines after the end", logs.shown(), "the log outlives the process until the container is removed", LOGS);
+    ensure(
+        logs.stdout == "started\nbye\n",
+        "the log keeps both lines after the end",
+        logs.shown(),
+        "the log outlives the process until the container is removed",
+        LOGS,
+    );
     daemon.docker(&["rm", "web"]).expect_code(0, "docker rm of an exited container should succeed", SHIM);
     daemon.check_nothing_left(SHIM);
 }
@@ -307,7 +367,8 @@ fn a_detached_container_is_listed_logged_execed_stopped_and_removed() {
 #[serial]
 fn stdin_and_a_terminal_reach_the_container() {
     let daemon = Daemon::start();
-    let ran = daemon.docker_input(&["run", "--rm", "-i", "busybox", "sh", "-c", "cat; echo done"], "piped in\n");
+    let ran =
+        daemon.docker_input(&["run", "--rm", "-i", "busybox", "sh", "-c", "cat; echo done"], "piped in\n");
     ensure(
         ran.code == 0 && ran.stdout == "piped in\ndone\n",
         "\"piped in\\ndone\\n\": the input, then its end",
@@ -330,20 +391,53 @@ fn stdin_and_a_terminal_reach_the_container() {
 #[serial]
 fn containers_outlive_a_daemon_restart() {
     let mut daemon = Daemon::start();
-    let ran = daemon.docker(&["run", "-d", "--name", "long", "busybox", "sh", "-c", "echo before; sleep 300"]);
+    let ran =
+        daemon.docker(&["run", "-d", "--name", "long", "busybox", "sh", "-c", "echo before; sleep 300"]);
     ran.expect_code(0, "docker run -d should start it", SHIM);
-    let pid_of = |daemon: &Daemon| daemon.docker(&["inspect", "-f", "{{.State.Pid}}", "long"]).stdout.trim().to_string();
+    let pid_of = |daemon: &Daemon| {
+        daemon.docker(&["inspect", "-f", "{{.State.Pid}}", "long"]).stdout.trim().to_string()
+    };
     let pid = pid_of(&daemon);
     daemon.restart();
     let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
-    ensure(alive, format!("the container's process {pid} alive after the daemon's restart"), "it is gone", "the container is the shim's, not the daemon's: the shim runs in a session of its own", SHIM);
+    ensure(
+        alive,
+        format!("the container's process {pid} alive after the daemon's restart"),
+        "it is gone",
+        "the container is the shim's, not the daemon's: the shim runs in a session of its own",
+        SHIM,
+    );
     let listed = daemon.docker(&["ps", "--format", "{{.Names}} {{.Status}}"]);
-    ensure(listed.stdout.starts_with("long Up"), "the restarted daemon lists `long`, Up", listed.shown(), "the daemon keeps nothing in memory: it reads the containers' directories", SHIM);
-    ensure(pid_of(&daemon) == pid, format!("the same process, {pid}"), pid_of(&daemon), "the state comes from the runtime's state directory", SHIM);
+    ensure(
+        listed.stdout.starts_with("long Up"),
+        "the restarted daemon lists `long`, Up",
+        listed.shown(),
+        "the daemon keeps nothing in memory: it reads the containers' directories",
+        SHIM,
+    );
+    ensure(
+        pid_of(&daemon) == pid,
+        format!("the same process, {pid}"),
+        pid_of(&daemon),
+        "the state comes from the runtime's state directory",
+        SHIM,
+    );
     let exec = daemon.docker(&["exec", "long", "echo", "still here"]);
-    ensure(exec.stdout == "still here\n", "exec works after the restart", exec.shown(), "exec goes through the runtime's state, which the restart did not touch", SHIM);
+    ensure(
+        exec.stdout == "still here\n",
+        "exec works after the restart",
+        exec.shown(),
+        "exec goes through the runtime's state, which the restart did not touch",
+        SHIM,
+    );
     let logs = daemon.docker(&["logs", "long"]);
-    ensure(logs.stdout == "before\n", "the log written before the restart", logs.shown(), "the shim, not the daemon, writes the log", LOGS);
+    ensure(
+        logs.stdout == "before\n",
+        "the log written before the restart",
+        logs.shown(),
+        "the shim, not the daemon, writes the log",
+        LOGS,
+    );
     daemon.docker(&["rm", "-f", "long"]).expect_code(0, "docker rm -f should remove it", SHIM);
     daemon.check_nothing_left(SHIM);
 }
@@ -353,10 +447,14 @@ fn containers_outlive_a_daemon_restart() {
 fn two_clients_at_once_each_get_their_own_stream() {
     let daemon = Daemon::start();
     let (a, a_out, _) = daemon.docker_spawn(&["run", "--rm", "busybox", "sh", "-c", "sleep 0.5; echo first"]);
-    let (b, b_out, _) = daemon.docker_spawn(&["run", "--rm", "busybox", "sh", "-c", "echo second; sleep 0.5; exit 6"]);
+    let (b, b_out, _) =
+        daemon.docker_spawn(&["run", "--rm", "busybox", "sh", "-c", "echo second; sleep 0.5; exit 6"]);
     let a_code = daemon::wait_bounded(a, Duration::from_secs(60), "docker run (first)");
     let b_code = daemon::wait_bounded(b, Duration::from_secs(60), "docker run (second)");
-    let (a_seen, b_seen) = (std::fs::read_to_string(&a_out).unwrap_or_default(), std::fs::read_to_string(&b_out).unwrap_or_default());
+    let (a_seen, b_seen) = (
+        std::fs::read_to_string(&a_out).unwrap_or_default(),
+        std::fs::read_to_string(&b_out).unwrap_or_default(),
+    );
     ensure(
         a_code == 0 && a_seen == "first\n" && b_code == 6 && b_seen == "second\n",
         "first: exit 0, \"first\"; second: exit 6, \"second\"",
@@ -371,7 +469,16 @@ fn two_clients_at_once_each_get_their_own_stream() {
 #[serial]
 fn a_client_that_vanishes_mid_stream_leaves_nothing_behind() {
     let daemon = Daemon::start();
-    let ran = daemon.docker(&["run", "-d", "--name", "chatty", "busybox", "sh", "-c", "while true; do echo tick; sleep 0.05; done"]);
+    let ran = daemon.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "chatty",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo tick; sleep 0.05; done",
+    ]);
     ran.expect_code(0, "docker run -d should start it", SHIM);
     let before = daemon.open_sockets();
     for args in [&["logs", "-f", "chatty"][..], &["attach", "chatty"][..]] {
@@ -412,6 +519,23 @@ fn what_minibox_does_not_do_is_refused_in_one_line_and_leaves_nothing() {
         "a field minibox does not honour is refused by name, never ignored",
         API,
     );
+    for (args, field) in [
+        (&["--network", "bridge"][..], "HostConfig.NetworkMode"),
+        (&["--ulimit", "nofile=10:10"][..], "HostConfig.Ulimits"),
+        (&["--security-opt", "apparmor=unconfined"][..], "HostConfig.SecurityOpt"),
+    ] {
+        let mut all = vec!["run", "--rm"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["busybox", "true"]);
+        let ran = daemon.docker(&all);
+        ensure(
+            ran.code == 125 && ran.stderr.contains(field),
+            format!("docker run {}: exit code 125 and a message naming {field}", args.join(" ")),
+            ran.shown(),
+            "a field minibox does not honour is refused by name, never ignored",
+            API,
+        );
+    }
     let ran = daemon.docker(&["run", "--rm", "busybox", "no-such-program"]);
     ensure(
         ran.code != 0 && ran.stderr.contains("no-such-program"),
@@ -422,11 +546,29 @@ fn what_minibox_does_not_do_is_refused_in_one_line_and_leaves_nothing() {
     );
     daemon.docker(&["run", "-d", "--name", "busy", "busybox", "sleep", "300"]).expect_code(0, "run -d", API);
     let ran = daemon.docker(&["rm", "busy"]);
-    ensure(ran.code != 0 && ran.stderr.contains("running"), "docker rm of a running container refused", ran.shown(), "removing a running container needs force: 409", API);
+    ensure(
+        ran.code != 0 && ran.stderr.contains("running"),
+        "docker rm of a running container refused",
+        ran.shown(),
+        "removing a running container needs force: 409",
+        API,
+    );
     let ran = daemon.docker(&["run", "-d", "--name", "busy", "busybox", "true"]);
-    ensure(ran.code != 0 && ran.stderr.contains("already in use"), "a second container named busy refused", ran.shown(), "names are unique: 409 Conflict", NAMING);
+    ensure(
+        ran.code != 0 && ran.stderr.contains("already in use"),
+        "a second container named busy refused",
+        ran.shown(),
+        "names are unique: 409 Conflict",
+        NAMING,
+    );
     let ran = daemon.docker_as(&["version"], None, None, &[("DOCKER_API_VERSION", "1.42")]);
-    ensure(ran.stderr.contains("1.42") && ran.stderr.contains("1.41"), "a client fixed at API 1.42 told that 1.41 is the newest", ran.shown(), "the route checks the version", ROUTING);
+    ensure(
+        ran.stderr.contains("1.42") && ran.stderr.contains("1.41"),
+        "a client fixed at API 1.42 told that 1.41 is the newest",
+        ran.shown(),
+        "the route checks the version",
+        ROUTING,
+    );
     daemon.docker(&["rm", "-f", "busy"]).expect_code(0, "docker rm -f", API);
     daemon.check_nothing_left(SHIM);
 }
@@ -466,16 +608,32 @@ fn an_image_is_pulled_from_a_local_registry_and_run() {
     let registry = registry::Registry::start();
     let root = daemon.sandbox.busybox_rootfs("pushed-rootfs");
     let layout = registry::Layout::new(&daemon.sandbox.dir.join("pushed"));
-    let built = layout.image("linux", registry::this_arch(), &[registry::layer_of(&root, &[("marker", "from the registry\n")])]);
+    let built = layout.image(
+        "linux",
+        registry::this_arch(),
+        &[registry::layer_of(&root, &[("marker", "from the registry\n")])],
+    );
     layout.tag(&built.manifest, "v1");
     registry.push_layout(&layout.dir, "v1", "test/app");
     let name = format!("{}/test/app:v1", registry.host);
     let pulled = daemon.docker(&["pull", &name]);
     pulled.expect_code(0, "docker pull from a registry on loopback should succeed", API);
     let images = daemon.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
-    ensure(images.stdout.lines().any(|l| l == name), format!("docker images lists {name}"), images.shown(), "GET /images/json lists the store's images", API);
+    ensure(
+        images.stdout.lines().any(|l| l == name),
+        format!("docker images lists {name}"),
+        images.shown(),
+        "GET /images/json lists the store's images",
+        API,
+    );
     let ran = daemon.docker(&["run", "--rm", &name, "cat", "/marker"]);
-    ensure(ran.code == 0 && ran.stdout == "from the registry\n", "the pulled image runs", ran.shown(), "the container's overlay is the pulled image's layers", API);
+    ensure(
+        ran.code == 0 && ran.stdout == "from the registry\n",
+        "the pulled image runs",
+        ran.shown(),
+        "the container's overlay is the pulled image's layers",
+        API,
+    );
     daemon.check_nothing_left(SHIM);
 }
 
@@ -484,9 +642,14 @@ fn an_image_is_pulled_from_a_local_registry_and_run() {
 fn the_log_stays_under_its_cap_through_the_daemon() {
     let daemon = Daemon::start_with(&["--log-max-size", "64k"]);
     let script = "i=0; while [ $i -lt 4000 ]; do echo line $i of a long and steady output; i=$((i+1)); done";
-    daemon.docker(&["run", "--name", "loud", "busybox", "sh", "-c", script]).expect_code(0, "a loud container runs", LOGS);
+    daemon.docker(&["run", "--name", "loud", "busybox", "sh", "-c", script]).expect_code(
+        0,
+        "a loud container runs",
+        LOGS,
+    );
     let dir = daemon.container_dirs().into_iter().next().expect("the container's directory");
-    let sizes: Vec<u64> = ["log", "log.1"].iter().map(|f| std::fs::metadata(dir.join(f)).map_or(0, |m| m.len())).collect();
+    let sizes: Vec<u64> =
+        ["log", "log.1"].iter().map(|f| std::fs::metadata(dir.join(f)).map_or(0, |m| m.len())).collect();
     ensure(
         sizes.iter().all(|s| *s <= 64 * 1024) && sizes[1] > 0,
         "log and log.1 each at most 64 KiB (the cap), log.1 not empty",
@@ -495,7 +658,13 @@ fn the_log_stays_under_its_cap_through_the_daemon() {
         LOGS,
     );
     let logs = daemon.docker(&["logs", "--tail", "1", "loud"]);
-    ensure(logs.stdout == "line 3999 of a long and steady output\n", "the last line survives the rotations", logs.shown(), "rotation keeps the newest output", LOGS);
+    ensure(
+        logs.stdout == "line 3999 of a long and steady output\n",
+        "the last line survives the rotations",
+        logs.shown(),
+        "rotation keeps the newest output",
+        LOGS,
+    );
     daemon.docker(&["rm", "loud"]).expect_code(0, "docker rm", LOGS);
     daemon.check_nothing_left(SHIM);
 }
@@ -504,7 +673,8 @@ fn the_log_stays_under_its_cap_through_the_daemon() {
 #[serial]
 fn minibox_itself_is_a_client_of_the_daemon() {
     let daemon = Daemon::start();
-    let ran = daemon.minibox_client(&["run", "busybox", "sh", "-c", "echo via the daemon; echo oops >&2; exit 4"]);
+    let ran =
+        daemon.minibox_client(&["run", "busybox", "sh", "-c", "echo via the daemon; echo oops >&2; exit 4"]);
     ensure(
         ran.code == 4 && ran.stdout == "via the daemon\n" && ran.stderr == "oops\n",
         "exit code 4, stdout \"via the daemon\\n\", stderr \"oops\\n\"",
@@ -526,6 +696,41 @@ fn minibox_itself_is_a_client_of_the_daemon() {
         "exit code 125 and one line saying to run without --host",
         ran.shown(),
         "what the daemon cannot do is refused before any request",
+        API,
+    );
+    daemon.check_nothing_left(SHIM);
+}
+
+#[test]
+#[serial]
+fn the_options_docker_run_sends_reach_the_container() {
+    let daemon = Daemon::start();
+    let script = "echo $GREETING; pwd; hostname; id -u; grep NoNewPrivs /proc/self/status; touch /written && echo writable";
+    let ran = daemon.docker(&[
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=hello",
+        "-w",
+        "/tmp",
+        "--hostname",
+        "box",
+        "-u",
+        "1000:1000",
+        "--security-opt",
+        "no-new-privileges",
+        "--read-only",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let expected = "hello\n/tmp\nbox\n1000\nNoNewPrivs:\t1\n";
+    ensure(
+        ran.stdout == expected && ran.stderr.contains("Read-only file system"),
+        format!("stdout {expected:?} and a refused write (read-only root)"),
+        ran.shown(),
+        "Env, WorkingDir, Hostname, User, SecurityOpt no-new-privileges and ReadonlyRootfs go into the bundle's config.json",
         API,
     );
     daemon.check_nothing_left(SHIM);

@@ -26,7 +26,13 @@ pub struct Out {
 
 impl Out {
     pub fn shown(&self) -> String {
-        format!("`{}`: exit code {}, stdout {:?}, stderr {:?}", self.command, self.code, self.stdout.trim(), self.stderr.trim())
+        format!(
+            "`{}`: exit code {}, stdout {:?}, stderr {:?}",
+            self.command,
+            self.code,
+            self.stdout.trim(),
+            self.stderr.trim()
+        )
     }
 
     #[track_caller]
@@ -55,7 +61,9 @@ impl Daemon {
         if !Path::new(DOCKER).is_file() {
             crate::support::fixture_failed(
                 "finding the docker CLI",
-                format!("{DOCKER} is missing: run `sudo tools/provision.sh`, which puts Debian's docker CLI there"),
+                format!(
+                    "{DOCKER} is missing: run `sudo tools/provision.sh`, which puts Debian's docker CLI there"
+                ),
             );
         }
         let sandbox = Sandbox::new();
@@ -169,7 +177,13 @@ impl Daemon {
     }
 
     /// The full form: standard input, a user to run as (`runuser -u`), environment.
-    pub fn docker_as(&self, args: &[&str], input: Option<&str>, user: Option<&str>, env: &[(&str, &str)]) -> Out {
+    pub fn docker_as(
+        &self,
+        args: &[&str],
+        input: Option<&str>,
+        user: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Out {
         let host = self.host();
         let mut command = match user {
             Some(user) => {
@@ -275,7 +289,9 @@ impl Daemon {
         std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
             .map(|d| {
                 d.flatten()
-                    .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:")))
+                    .filter(|e| {
+                        std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+                    })
                     .count()
             })
             .unwrap_or(0)
@@ -300,7 +316,11 @@ impl Drop for Daemon {
                     .stderr(Stdio::null())
                     .status();
             }
-            let _ = Command::new("umount").arg("-l").arg(dir.join("bundle/rootfs")).stderr(Stdio::null()).status();
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(dir.join("bundle/rootfs"))
+                .stderr(Stdio::null())
+                .status();
         }
         for pid in self.shims() {
             // SAFETY: kill has no memory-safety preconditions.

@@ -19,13 +19,21 @@ pub fn main(host: &str, command: Command) -> Result<i32> {
         Command::Run(args) => runtime.block_on(run(&socket, args)),
         Command::Images(_) => runtime.block_on(images(&socket)),
         Command::Pull { reference, .. } => runtime.block_on(pull(&socket, &reference)),
-        _ => bail!("with --host, minibox sends run, images and pull to the daemon: run this command without --host"),
+        _ => bail!(
+            "with --host, minibox sends run, images and pull to the daemon: run this command without --host"
+        ),
     }
 }
 
 /// One request on a connection of its own; the response's status and the connection's sender
 /// (still usable for the upgrade).
-async fn send(socket: &Path, method: &str, path: &str, body: Option<&Value>, upgrade: bool) -> Result<hyper::Response<hyper::body::Incoming>> {
+async fn send(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+    upgrade: bool,
+) -> Result<hyper::Response<hyper::body::Incoming>> {
     let stream = tokio::net::UnixStream::connect(socket)
         .await
         .with_context(|| format!("connecting to {}: is `minibox daemon` running there?", socket.display()))?;
@@ -95,13 +103,16 @@ async fn run(socket: &Path, args: RunArgs) -> Result<i32> {
     }
     let id = serde_json::from_slice::<Value>(&answer)?["Id"].as_str().unwrap_or_default().to_string();
     // Attached and waiting before the start, so that no output and no exit is missed.
-    let attached = send(socket, "POST", &format!("/containers/{id}/attach?stream=1&stdout=1&stderr=1"), None, true).await?;
+    let attached =
+        send(socket, "POST", &format!("/containers/{id}/attach?stream=1&stdout=1&stderr=1"), None, true)
+            .await?;
     if attached.status().as_u16() != 101 {
         let status = attached.status();
         bail!("attaching: {status} {}", message(&attached.into_body().collect().await?.to_bytes()));
     }
     let upgraded = TokioIo::new(hyper::upgrade::on(attached).await.context("attaching")?);
-    let waited = send(socket, "POST", &format!("/containers/{id}/wait?condition=removed"), None, false).await?;
+    let waited =
+        send(socket, "POST", &format!("/containers/{id}/wait?condition=removed"), None, false).await?;
     let (status, answer) = call(socket, "POST", &format!("/containers/{id}/start"), None).await?;
     if status != 204 {
         bail!("starting the container: {}", message(&answer));
@@ -171,10 +182,16 @@ async fn images(socket: &Path) -> Result<i32> {
     }
     let mut rows = Vec::new();
     for image in serde_json::from_slice::<Vec<Value>>(&answer)? {
-        let id = image["Id"].as_str().unwrap_or_default().trim_start_matches("sha256:").chars().take(12).collect();
+        let id =
+            image["Id"].as_str().unwrap_or_default().trim_start_matches("sha256:").chars().take(12).collect();
         for tag in image["RepoTags"].as_array().into_iter().flatten().filter_map(Value::as_str) {
             let (name, tag) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
-            rows.push((name.to_string(), tag.to_string(), String::clone(&id), image["Size"].as_u64().unwrap_or(0)));
+            rows.push((
+                name.to_string(),
+                tag.to_string(),
+                String::clone(&id),
+                image["Size"].as_u64().unwrap_or(0),
+            ));
         }
     }
     crate::cli::print_images(&rows)

@@ -85,7 +85,9 @@ impl Container {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum State {
     Created,
-    Running { pid: i32 },
+    Running {
+        pid: i32,
+    },
     Exited(shim::Exit),
     /// Its process is gone and nobody recorded how it ended (its shim was killed).
     Dead,
@@ -170,7 +172,8 @@ pub fn all(paths: &Paths) -> Vec<Container> {
 /// The container a client means.
 pub fn find(paths: &Paths, query: &str) -> Result<Container, ApiError> {
     let containers = all(paths);
-    let named: Vec<Named> = containers.iter().map(|c| Named { id: c.id.clone(), name: c.name.clone() }).collect();
+    let named: Vec<Named> =
+        containers.iter().map(|c| Named { id: c.id.clone(), name: c.name.clone() }).collect();
     let id = resolve(&named, query)?.id.clone();
     Ok(containers.into_iter().find(|c| c.id == id).expect("resolved from this list"))
 }
@@ -213,6 +216,74 @@ pub struct Request {
     pub memory: u64,
     pub pids: i64,
     pub nano_cpus: u64,
+    pub read_only: bool,
+    pub no_new_privileges: bool,
+    /// The terminal's first size, rows and columns.
+    pub console_size: Option<(u64, u64)>,
+}
+
+/// The fields of `POST /containers/create` that minibox's daemon honours; any other is refused
+/// by name unless the client left it at its "not asked" value.
+const HONOURED_CONFIG: &[&str] = &[
+    "Image",
+    "Cmd",
+    "Entrypoint",
+    "Env",
+    "WorkingDir",
+    "User",
+    "Hostname",
+    "Domainname",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "Labels",
+    "ExposedPorts",
+    "HostConfig",
+    "NetworkingConfig",
+];
+const HONOURED_HOST: &[&str] = &[
+    "AutoRemove",
+    "NetworkMode",
+    "Memory",
+    "PidsLimit",
+    "NanoCpus",
+    "ReadonlyRootfs",
+    "SecurityOpt",
+    "ConsoleSize",
+    "LogConfig",
+];
+
+/// What to do instead, for the refused fields people ask for most.
+fn instead(field: &str) -> &'static str {
+    match field {
+        "HostConfig.Binds" | "HostConfig.Mounts" | "HostConfig.VolumesFrom" | "Volumes" => {
+            "minibox's daemon has no volumes"
+        }
+        "HostConfig.PortBindings" | "HostConfig.PublishAllPorts" => "publish ports with `minibox run -p`",
+        "HostConfig.Privileged" | "HostConfig.CapAdd" | "HostConfig.CapDrop" => {
+            "use `minibox run`, which takes --privileged, --cap-add and --cap-drop"
+        }
+        _ => "minibox's daemon does not do it",
+    }
+}
+
+/// Refuse the first field of `object` that is neither honoured nor left at its default.
+fn refuse_unhonoured(object: &Value, prefix: &str, honoured: &[&str]) -> Result<(), ApiError> {
+    for (key, value) in object.as_object().into_iter().flatten() {
+        // The docker CLI's "not asked": empty, zero, false, null; and two of its own.
+        let default = crate::oci::spec::is_empty(value)
+            || value.as_f64() == Some(0.0)
+            || (key == "MemorySwappiness" && value == -1)
+            || (key == "RestartPolicy" && matches!(value["Name"].as_str(), None | Some("" | "no")));
+        if !honoured.contains(&key.as_str()) && !default {
+            let field = format!("{prefix}{key}");
+            return Err(ApiError::bad_request(format!("{field}: not supported ({})", instead(&field))));
+        }
+    }
+    Ok(())
 }
 
 /// A string or a list of strings (Docker accepts both for `Cmd` and `Entrypoint`).
@@ -234,33 +305,40 @@ impl Request {
     pub fn parse(body: &Value) -> Result<Request, ApiError> {
         let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
         let host = &body["HostConfig"];
-        // Fields the docker CLI fills in and minibox's daemon does not honour, refused unless
-        // empty, each with what to do instead.
-        for (field, value, instead) in [
-            ("HostConfig.Binds", &host["Binds"], "minibox's daemon has no volumes"),
-            ("HostConfig.Mounts", &host["Mounts"], "minibox's daemon has no volumes"),
-            ("HostConfig.PortBindings", &host["PortBindings"], "publish ports with `minibox run -p`"),
-            ("HostConfig.Privileged", &host["Privileged"], "use `minibox run --privileged`"),
-            ("HostConfig.CapAdd", &host["CapAdd"], "use `minibox run --cap-add`"),
-            ("HostConfig.CapDrop", &host["CapDrop"], "use `minibox run --cap-drop`"),
-            ("HostConfig.RestartPolicy.Name", &host["RestartPolicy"]["Name"], "restart it yourself"),
-            ("Volumes", &body["Volumes"], "minibox's daemon has no volumes"),
-            ("Healthcheck", &body["Healthcheck"], "minibox's daemon runs no health checks"),
-        ] {
-            let empty = match value {
-                Value::String(s) => s.is_empty() || s == "no",
-                other => crate::oci::spec::is_empty(other),
-            };
-            if !empty {
-                return Err(ApiError::bad_request(format!("{field}: not supported ({instead})")));
+        refuse_unhonoured(body, "", HONOURED_CONFIG)?;
+        refuse_unhonoured(host, "HostConfig.", HONOURED_HOST)?;
+        if !crate::oci::spec::is_empty(&body["NetworkingConfig"]["EndpointsConfig"]) {
+            return Err(ApiError::bad_request(
+                "NetworkingConfig.EndpointsConfig: not supported (minibox's daemon has no networks to join)"
+                    .into(),
+            ));
+        }
+        if !host["LogConfig"]["Type"].as_str().unwrap_or_default().is_empty() {
+            return Err(ApiError::bad_request(
+                "HostConfig.LogConfig: not supported (the shim keeps every container's log, capped by the daemon's --log-max-size)".into(),
+            ));
+        }
+        let mut no_new_privileges = false;
+        for option in host["SecurityOpt"].as_array().into_iter().flatten() {
+            match option.as_str().unwrap_or_default() {
+                "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {
+                    no_new_privileges = true
+                }
+                // There is no filter to leave off: the oci chapter's runtime takes none from config.json.
+                "seccomp=unconfined" | "seccomp:unconfined" => {}
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "HostConfig.SecurityOpt {other}: not supported (minibox's daemon takes no-new-privileges)"
+                    )));
+                }
             }
         }
         let network_mode = match host["NetworkMode"].as_str().unwrap_or("default") {
-            "" | "default" | "none" | "bridge" => "none".to_string(),
+            "" | "default" | "none" => "none".to_string(),
             "host" => "host".to_string(),
             other => {
                 return Err(ApiError::bad_request(format!(
-                    "HostConfig.NetworkMode {other}: minibox's daemon gives a container its own network namespace (none) or the host's (host)"
+                    "HostConfig.NetworkMode {other}: not supported (minibox's daemon gives a container its own network namespace, none, or the host's, host)"
                 )));
             }
         };
@@ -297,6 +375,12 @@ impl Request {
             memory: host["Memory"].as_u64().unwrap_or(0),
             pids: host["PidsLimit"].as_i64().unwrap_or(0),
             nano_cpus: host["NanoCpus"].as_u64().unwrap_or(0),
+            read_only: host["ReadonlyRootfs"].as_bool().unwrap_or(false),
+            no_new_privileges,
+            console_size: host["ConsoleSize"]
+                .as_array()
+                .and_then(|size| Some((size.first()?.as_u64()?, size.get(1)?.as_u64()?)))
+                .filter(|(rows, cols)| *rows > 0 && *cols > 0),
         })
     }
 }
@@ -322,10 +406,14 @@ pub fn runtime_spec(container: &Container, request: &Request) -> Value {
         "capabilities": {
             "bounding": capabilities, "effective": capabilities, "permitted": capabilities,
         },
-        // Docker's default: setuid programs (su, ping) keep working.
-        "noNewPrivileges": false,
+        // Docker's default is off (setuid programs such as su keep working); --security-opt
+        // no-new-privileges turns it on.
+        "noNewPrivileges": request.no_new_privileges,
     });
-    spec["root"] = json!({"path": "rootfs", "readonly": false});
+    if let Some((rows, cols)) = request.console_size {
+        spec["process"]["consoleSize"] = json!({"height": rows, "width": cols});
+    }
+    spec["root"] = json!({"path": "rootfs", "readonly": request.read_only});
     spec["hostname"] = json!(container.hostname);
     if container.network_mode == "host" {
         let namespaces = spec["linux"]["namespaces"].as_array_mut().expect("the example lists namespaces");

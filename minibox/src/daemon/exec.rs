@@ -27,6 +27,8 @@ pub struct Exec {
     pub exit_code: Option<i32>,
     /// The terminal's master while it runs with one (for resize).
     pub master: Option<Arc<std::fs::File>>,
+    /// A size asked for before the master arrived (the CLI resizes right after the 101).
+    pub size: Option<(u16, u16)>,
 }
 
 pub async fn create(daemon: &Daemon, name: &str, body: Value) -> Answer {
@@ -52,7 +54,9 @@ pub async fn create(daemon: &Daemon, name: &str, body: Value) -> Answer {
         return Err(ApiError::bad_request("No exec command specified".into()));
     }
     if body["User"].as_str().is_some_and(|u| !u.is_empty()) || body["Privileged"].as_bool() == Some(true) {
-        return Err(ApiError::bad_request("exec --user and --privileged: not supported by minibox's daemon".into()));
+        return Err(ApiError::bad_request(
+            "exec --user and --privileged: not supported by minibox's daemon".into(),
+        ));
     }
     let flag = |field: &str| body[field].as_bool().unwrap_or(false);
     let exec = Exec {
@@ -67,6 +71,7 @@ pub async fn create(daemon: &Daemon, name: &str, body: Value) -> Answer {
         running: false,
         exit_code: None,
         master: None,
+        size: None,
     };
     let id = containers::new_id().map_err(ApiError::internal)?;
     daemon.execs.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), exec);
@@ -97,10 +102,12 @@ pub fn inspect(daemon: &Daemon, id: &str) -> Answer {
 }
 
 pub fn resize(daemon: &Daemon, id: &str, query: &super::Query) -> Answer {
-    let execs = daemon.execs.lock().unwrap_or_else(|e| e.into_inner());
-    let exec = execs.get(id).ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))?;
+    let mut execs = daemon.execs.lock().unwrap_or_else(|e| e.into_inner());
+    let exec =
+        execs.get_mut(id).ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))?;
+    let number = |key: &str| query.get(key).and_then(|v| v.parse().ok()).unwrap_or(0);
+    exec.size = Some((number("h"), number("w")));
     if let Some(master) = &exec.master {
-        let number = |key: &str| query.get(key).and_then(|v| v.parse().ok()).unwrap_or(0);
         super::shim::set_size(std::os::fd::AsFd::as_fd(master.as_ref()), number("h"), number("w"));
     }
     Ok(empty_response(200))
@@ -112,7 +119,8 @@ pub async fn start(daemon: &Arc<Daemon>, id: &str, mut request: Request<Incoming
     let detach = body["Detach"].as_bool().unwrap_or(false);
     let (command, tty, stdin) = {
         let mut execs = daemon.execs.lock().unwrap_or_else(|e| e.into_inner());
-        let exec = execs.get_mut(id).ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))?;
+        let exec =
+            execs.get_mut(id).ok_or_else(|| ApiError::not_found(format!("No such exec instance: {id}")))?;
         if exec.running || exec.exit_code.is_some() {
             return Err(ApiError::conflict(format!("exec {id} has run already")));
         }
@@ -121,7 +129,10 @@ pub async fn start(daemon: &Arc<Daemon>, id: &str, mut request: Request<Incoming
     };
     if detach {
         let mut command = command;
-        command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        command
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
         let child = command.spawn();
         let daemon = daemon.clone();
         let id = id.to_string();
@@ -135,7 +146,9 @@ pub async fn start(daemon: &Arc<Daemon>, id: &str, mut request: Request<Incoming
         return Ok(empty_response(200));
     }
     if !wants_upgrade(&request) {
-        return Err(ApiError::bad_request("exec start takes the connection over: send `Upgrade: tcp`".into()));
+        return Err(ApiError::bad_request(
+            "exec start takes the connection over: send `Upgrade: tcp`".into(),
+        ));
     }
     let upgrade = hyper::upgrade::on(&mut request);
     let daemon = daemon.clone();
@@ -194,7 +207,10 @@ async fn run_with_pipes(
     stdin: bool,
 ) -> i32 {
     use std::process::Stdio;
-    command.stdin(if stdin { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let (mut client_read, mut client_write) = tokio::io::split(client);
     let mut child = match command.spawn() {
         Ok(child) => child,
@@ -206,8 +222,14 @@ async fn run_with_pipes(
     };
     let (sender, mut frames) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
     for (number, reader) in [
-        (stream::STDOUT, child.stdout.take().map(|r| Box::new(r) as Box<dyn tokio::io::AsyncRead + Unpin + Send>)),
-        (stream::STDERR, child.stderr.take().map(|r| Box::new(r) as Box<dyn tokio::io::AsyncRead + Unpin + Send>)),
+        (
+            stream::STDOUT,
+            child.stdout.take().map(|r| Box::new(r) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        ),
+        (
+            stream::STDERR,
+            child.stderr.take().map(|r| Box::new(r) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+        ),
     ] {
         let (Some(mut reader), sender) = (reader, sender.clone()) else { continue };
         tokio::spawn(async move {
@@ -264,13 +286,15 @@ async fn run_with_terminal(
     let spawned = command.spawn();
     let master = match spawned {
         Ok(ref _child) => {
-            let accepted =
-                tokio::time::timeout(std::time::Duration::from_secs(10), listener.accept()).await;
+            let accepted = tokio::time::timeout(std::time::Duration::from_secs(10), listener.accept()).await;
             match accepted {
                 Ok(Ok((connection, _))) => {
                     let connection = connection.into_std().and_then(|c| c.set_nonblocking(false).map(|()| c));
                     match connection {
-                        Ok(c) => tokio::task::spawn_blocking(move || stream::receive_fd(&c)).await.ok().and_then(Result::ok),
+                        Ok(c) => tokio::task::spawn_blocking(move || stream::receive_fd(&c))
+                            .await
+                            .ok()
+                            .and_then(Result::ok),
                         Err(_) => None,
                     }
                 }
@@ -293,6 +317,9 @@ async fn run_with_terminal(
     let master = std::fs::File::from(master);
     let shared = Arc::new(master.try_clone().expect("dup of the master"));
     if let Some(exec) = daemon.execs.lock().unwrap_or_else(|e| e.into_inner()).get_mut(id) {
+        if let Some((rows, cols)) = exec.size {
+            super::shim::set_size(std::os::fd::AsFd::as_fd(&master), rows, cols);
+        }
         exec.master = Some(shared);
     }
     let mut reader = tokio::fs::File::from_std(master.try_clone().expect("dup of the master"));

@@ -124,7 +124,10 @@ fn listen(socket: &Path) -> Result<std::os::unix::net::UnixListener> {
     if socket.exists() {
         // A socket left by a daemon that died goes; one that a daemon answers on stays.
         if std::os::unix::net::UnixStream::connect(socket).is_ok() {
-            bail!("{}: a daemon is listening there already (stop it, or use another --host)", socket.display());
+            bail!(
+                "{}: a daemon is listening there already (stop it, or use another --host)",
+                socket.display()
+            );
         }
         std::fs::remove_file(socket).with_context(|| format!("removing the stale {}", socket.display()))?;
     }
@@ -208,7 +211,8 @@ async fn handle(daemon: Arc<Daemon>, request: Request<Incoming>) -> Response<Bod
         }
     });
     let headers = response.headers_mut();
-    headers.insert("Api-Version", format!("{}.{}", api::VERSION.0, api::VERSION.1).parse().expect("a header"));
+    headers
+        .insert("Api-Version", format!("{}.{}", api::VERSION.0, api::VERSION.1).parse().expect("a header"));
     headers.insert("Ostype", "linux".parse().expect("a header"));
     headers.insert("Docker-Experimental", "false".parse().expect("a header"));
     headers.insert("Server", concat!("minibox/", env!("CARGO_PKG_VERSION")).parse().expect("a header"));
@@ -228,7 +232,9 @@ async fn dispatch(daemon: Arc<Daemon>, route: Route, query: Query, request: Requ
         Route::Version => Ok(json_response(200, &version())),
         Route::Info => Ok(json_response(200, &blocking(move || info(&paths)).await?)),
         Route::ListImages => Ok(json_response(200, &blocking(move || list_images(&paths)).await?)),
-        Route::InspectImage(name) => Ok(json_response(200, &blocking(move || inspect_image(&paths, &name)).await?)),
+        Route::InspectImage(name) => {
+            Ok(json_response(200, &blocking(move || inspect_image(&paths, &name)).await?))
+        }
         Route::Pull => Ok(pull(daemon.clone(), &query)),
         Route::ListContainers => {
             let all = api::flag(&query, "all");
@@ -246,6 +252,7 @@ async fn dispatch(daemon: Arc<Daemon>, route: Route, query: Query, request: Requ
         Route::Create => {
             let name = query.get("name").cloned().filter(|n| !n.is_empty());
             let body = read_json(request).await?;
+            crate::step!("create {body}");
             let container = blocking({
                 let daemon = daemon.clone();
                 move || create(&daemon, name, &body)
@@ -256,9 +263,10 @@ async fn dispatch(daemon: Arc<Daemon>, route: Route, query: Query, request: Requ
             }
             Ok(json_response(201, &json!({"Id": container.id, "Warnings": []})))
         }
-        Route::Inspect(query) => {
-            Ok(json_response(200, &blocking(move || Ok(containers::inspect(&paths, &containers::find(&paths, &query)?))).await?))
-        }
+        Route::Inspect(query) => Ok(json_response(
+            200,
+            &blocking(move || Ok(containers::inspect(&paths, &containers::find(&paths, &query)?))).await?,
+        )),
         Route::Start(query) => {
             blocking(move || start(&paths, &query)).await?;
             Ok(empty_response(204))
@@ -284,9 +292,15 @@ async fn dispatch(daemon: Arc<Daemon>, route: Route, query: Query, request: Requ
             Ok(stream_response(200, "application/json", move |sender| async move {
                 // A newline each second while waiting: JSON allows it, and a client that has
                 // gone makes the send fail, which ends the wait (and its shim connection).
-                let waited = heartbeat(&sender, Bytes::from_static(b"\n"), wait(&daemon, &container.id, condition == "removed"));
+                let waited = heartbeat(
+                    &sender,
+                    Bytes::from_static(b"\n"),
+                    wait(&daemon, &container.id, condition == "removed"),
+                );
                 if let Some(code) = waited.await {
-                    let _ = sender.send(Bytes::from(format!("{}\n", json!({"StatusCode": code, "Error": null})))).await;
+                    let _ = sender
+                        .send(Bytes::from(format!("{}\n", json!({"StatusCode": code, "Error": null}))))
+                        .await;
                 }
             }))
         }
@@ -299,7 +313,8 @@ async fn dispatch(daemon: Arc<Daemon>, route: Route, query: Query, request: Requ
         Route::Logs(name) => logs(&daemon, &name, &query).await,
         Route::Resize(name) => {
             let container = blocking(move || containers::find(&paths, &name)).await?;
-            let hello = format!("resize rows={} cols={}", query_number(&query, "h"), query_number(&query, "w"));
+            let hello =
+                format!("resize rows={} cols={}", query_number(&query, "h"), query_number(&query, "w"));
             let socket = daemon.paths.socket(&container.id);
             let _ = tokio::task::spawn_blocking(move || shim::connect(&socket, &hello)).await;
             Ok(empty_response(200))
@@ -316,7 +331,9 @@ fn query_number(query: &Query, key: &str) -> String {
 }
 
 /// Run blocking work (files, processes, the image store) off the runtime's thread.
-pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> Result<T, ApiError> + Send + 'static) -> Result<T, ApiError> {
+pub async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|e| ApiError::internal(anyhow::anyhow!("a handler failed: {e}")))?
@@ -337,7 +354,8 @@ pub async fn read_json_of(request: &mut Request<Incoming>) -> Result<Value, ApiE
     if bytes.is_empty() {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("the request's body is not JSON: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("the request's body is not JSON: {e}")))
 }
 
 pub fn json_response(status: u16, value: &Value) -> Response<Body> {
@@ -413,7 +431,11 @@ pub async fn heartbeat<T>(
 
 /// Copy a reader into a channel body until either side ends; with a `beat`, a client that has
 /// gone is noticed even when the reader is quiet.
-pub async fn feed_from(mut reader: impl tokio::io::AsyncRead + Unpin, sender: tokio::sync::mpsc::Sender<Bytes>, beat: Bytes) {
+pub async fn feed_from(
+    mut reader: impl tokio::io::AsyncRead + Unpin,
+    sender: tokio::sync::mpsc::Sender<Bytes>,
+    beat: Bytes,
+) {
     let mut buffer = vec![0u8; 32 * 1024];
     loop {
         let Some(Ok(got)) = heartbeat(&sender, beat.clone(), reader.read(&mut buffer)).await else { break };
@@ -430,7 +452,8 @@ fn stream_beat(tty: bool) -> Bytes {
 }
 
 fn version() -> Value {
-    let kernel = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+    let kernel =
+        nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
     let api = format!("{}.{}", api::VERSION.0, api::VERSION.1);
     let version = env!("CARGO_PKG_VERSION");
     json!({
@@ -482,25 +505,27 @@ fn info(paths: &Paths) -> Result<Value, ApiError> {
 fn list_images(paths: &Paths) -> Result<Value, ApiError> {
     let store = crate::image::Store::open(&paths.store).map_err(ApiError::internal)?;
     let rows = store.summary().map_err(ApiError::internal)?;
-    Ok(json!(rows
-        .iter()
-        .map(|(reference, id, size)| json!({
-            "Id": format!("sha256:{id}"),
-            "RepoTags": [reference.to_string()],
-            "RepoDigests": [],
-            "ParentId": "",
-            "Created": 0,
-            "Size": size,
-            "VirtualSize": size,
-            "SharedSize": -1,
-            "Containers": -1,
-            "Labels": {},
-        }))
-        .collect::<Vec<_>>()))
+    Ok(json!(
+        rows.iter()
+            .map(|(reference, id, size)| json!({
+                "Id": format!("sha256:{id}"),
+                "RepoTags": [reference.to_string()],
+                "RepoDigests": [],
+                "ParentId": "",
+                "Created": 0,
+                "Size": size,
+                "VirtualSize": size,
+                "SharedSize": -1,
+                "Containers": -1,
+                "Labels": {},
+            }))
+            .collect::<Vec<_>>()
+    ))
 }
 
 fn inspect_image(paths: &Paths, name: &str) -> Result<Value, ApiError> {
-    let reference = crate::image::Reference::parse(name).map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
+    let reference =
+        crate::image::Reference::parse(name).map_err(|e| ApiError::bad_request(format!("{e:#}")))?;
     let store = crate::image::Store::open(&paths.store).map_err(ApiError::internal)?;
     let image = store
         .find(&reference)
@@ -674,8 +699,15 @@ fn start_shim(daemon: &Daemon, container: &Container) -> Result<(), ApiError> {
         command.arg("--stdin");
     }
     command.arg(&container.id);
-    command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
-    let mut child = command.spawn().map_err(|e| ApiError::internal(anyhow::Error::from(e).context("starting the shim")))?;
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    // `ps` shows `minibox shim ...`, not `/proc/self/exe shim ...`.
+    std::os::unix::process::CommandExt::arg0(&mut command, "minibox");
+    let mut child = command
+        .spawn()
+        .map_err(|e| ApiError::internal(anyhow::Error::from(e).context("starting the shim")))?;
     let mut report = String::new();
     if let Some(mut stdout) = child.stdout.take() {
         let _ = stdout.read_to_string(&mut report);
@@ -714,7 +746,12 @@ fn start(paths: &Paths, query: &str) -> Result<(), ApiError> {
     match crate::oci::start(&paths.oci_root(), &container.id) {
         Ok(_) => Ok(()),
         // It ran, ended and was removed before the runtime's start could tidy its fifo away.
-        Err(_) if !paths.dir(&container.id).exists() || shim::Exit::load(&paths.dir(&container.id)).is_some() => Ok(()),
+        Err(_)
+            if !paths.dir(&container.id).exists()
+                || shim::Exit::load(&paths.dir(&container.id)).is_some() =>
+        {
+            Ok(())
+        }
         Err(error) => Err(ApiError::internal(error)),
     }
 }
@@ -814,7 +851,8 @@ pub fn switching(tty: bool) -> Response<Body> {
     let headers = response.headers_mut();
     headers.insert("Connection", "Upgrade".parse().expect("a header"));
     headers.insert("Upgrade", "tcp".parse().expect("a header"));
-    let kind = if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    let kind =
+        if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
     headers.insert("Content-Type", kind.parse().expect("a header"));
     response
 }
@@ -836,7 +874,8 @@ async fn attach(daemon: &Daemon, name: &str, query: &Query, mut request: Request
         u8::from(stdin)
     );
     let stopped = || ApiError::conflict("You cannot attach to a stopped container, start it first".into());
-    let mut shim = tokio::net::UnixStream::connect(daemon.paths.socket(&container.id)).await.map_err(|_| stopped())?;
+    let mut shim =
+        tokio::net::UnixStream::connect(daemon.paths.socket(&container.id)).await.map_err(|_| stopped())?;
     shim.write_all(hello.as_bytes()).await.map_err(|_| stopped())?;
     let upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
@@ -849,7 +888,12 @@ async fn attach(daemon: &Daemon, name: &str, query: &Query, mut request: Request
 
 /// Join a client's taken-over connection to a shim's: output to the client until the shim
 /// closes (the container ended) or the client is gone; input to the shim when there is any.
-async fn splice(client: TokioIo<hyper::upgrade::Upgraded>, shim: tokio::net::UnixStream, stdin: bool, tty: bool) {
+async fn splice(
+    client: TokioIo<hyper::upgrade::Upgraded>,
+    shim: tokio::net::UnixStream,
+    stdin: bool,
+    tty: bool,
+) {
     let (mut client_read, mut client_write) = tokio::io::split(client);
     let (mut shim_read, mut shim_write) = shim.into_split();
     let output = async {
@@ -898,7 +942,9 @@ async fn splice(client: TokioIo<hyper::upgrade::Upgraded>, shim: tokio::net::Uni
 async fn logs(daemon: &Daemon, name: &str, query: &Query) -> Answer {
     for refused in ["since", "until"] {
         if query.get(refused).is_some_and(|v| !v.is_empty() && v != "0") {
-            return Err(ApiError::bad_request(format!("logs --{refused}: minibox keeps no times in its logs")));
+            return Err(ApiError::bad_request(format!(
+                "logs --{refused}: minibox keeps no times in its logs"
+            )));
         }
     }
     if api::flag(query, "timestamps") {
@@ -906,7 +952,9 @@ async fn logs(daemon: &Daemon, name: &str, query: &Query) -> Answer {
     }
     let tail = match query.get("tail").map(String::as_str) {
         None | Some("" | "all") => None,
-        Some(n) => Some(n.parse::<usize>().map_err(|_| ApiError::bad_request(format!("tail {n}: a number or all")))?),
+        Some(n) => Some(
+            n.parse::<usize>().map_err(|_| ApiError::bad_request(format!("tail {n}: a number or all")))?,
+        ),
     };
     let paths = daemon.paths.clone();
     let name = name.to_string();
@@ -916,7 +964,11 @@ async fn logs(daemon: &Daemon, name: &str, query: &Query) -> Answer {
         stderr: api::flag(query, "stderr"),
         raw: container.tty,
     };
-    let kind = if container.tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
+    let kind = if container.tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
     if api::flag(query, "follow") {
         let hello = format!(
             "logs out={} err={} tail={}\n",

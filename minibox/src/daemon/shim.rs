@@ -127,6 +127,8 @@ pub fn main(args: &ShimArgs) -> Result<i32> {
         return Ok(0);
     }
     nix::unistd::setsid().context("setsid")?;
+    // Its name in `ps -e` and `pgrep`.
+    let _ = nix::sys::prctl::set_name(c"minibox-shim");
     // Orphans (the container's process, once `create` exits) become our children.
     crate::security::capabilities::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0)
         .context("becoming a subreaper")?;
@@ -229,7 +231,15 @@ fn create(args: &ShimArgs) -> Result<Supervised> {
         }
         let _ = std::fs::remove_file(&args.socket);
         let listener = UnixListener::bind(&args.socket).context("binding the shim's socket")?;
-        Ok(Supervised { pid, pidfd, listener, input: input.take(), outputs: std::mem::take(&mut outputs), master, log })
+        Ok(Supervised {
+            pid,
+            pidfd,
+            listener,
+            input: input.take(),
+            outputs: std::mem::take(&mut outputs),
+            master,
+            log,
+        })
     })();
     let _ = std::fs::remove_file(&console_path);
     created
@@ -300,7 +310,10 @@ impl Supervised {
                 }
             }
             for (i, client) in clients.iter_mut().enumerate().take(polled) {
-                if fds[clients_start + i].revents != 0 && !client.gone && !self.from_client(client, &mut buffer) {
+                if fds[clients_start + i].revents != 0
+                    && !client.gone
+                    && !self.from_client(client, &mut buffer)
+                {
                     client.gone = true;
                 }
             }
@@ -318,7 +331,11 @@ impl Supervised {
                 .outputs
                 .iter()
                 .zip(&open)
-                .map(|((_, f), o)| libc::pollfd { fd: if *o { f.as_raw_fd() } else { -1 }, events: libc::POLLIN, revents: 0 })
+                .map(|((_, f), o)| libc::pollfd {
+                    fd: if *o { f.as_raw_fd() } else { -1 },
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
                 .collect();
             // SAFETY: as above.
             unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
@@ -328,7 +345,11 @@ impl Supervised {
                 }
             }
         }
-        let exit = Exit { code, finished: crate::oci::state::now_rfc3339(), finished_unix: super::containers::now_unix() };
+        let exit = Exit {
+            code,
+            finished: crate::oci::state::now_rfc3339(),
+            finished_unix: super::containers::now_unix(),
+        };
         let partial = args.dir.join("exit.json.new");
         std::fs::write(&partial, serde_json::to_vec(&exit)?)
             .and_then(|()| std::fs::rename(&partial, exit_path(&args.dir)))
@@ -408,7 +429,8 @@ impl Supervised {
         let line = String::from_utf8_lossy(&line).into_owned();
         let mut words = line.split_whitespace();
         let verb = words.next()?;
-        let options: std::collections::HashMap<&str, &str> = words.filter_map(|w| w.split_once('=')).collect();
+        let options: std::collections::HashMap<&str, &str> =
+            words.filter_map(|w| w.split_once('=')).collect();
         let on = |key: &str| options.get(key) == Some(&"1");
         let wanted = Wanted { stdout: on("out"), stderr: on("err"), raw: self.master.is_some() };
         match verb {

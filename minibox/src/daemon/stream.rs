@@ -144,8 +144,9 @@ pub fn receive_fd(socket: &UnixStream) -> Result<OwnedFd> {
     let mut byte = [0u8; 1];
     let mut buffer = [std::io::IoSliceMut::new(&mut byte)];
     let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let message = recvmsg::<()>(socket.as_raw_fd(), &mut buffer, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .context("receiving the terminal")?;
+    let message =
+        recvmsg::<()>(socket.as_raw_fd(), &mut buffer, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+            .context("receiving the terminal")?;
     for control in message.cmsgs().context("reading the control messages")? {
         if let ControlMessageOwned::ScmRights(fds) = control
             && let Some(&fd) = fds.first()

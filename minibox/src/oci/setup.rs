@@ -90,6 +90,12 @@ pub fn become_process(process: &spec::Process) -> Result<()> {
     if let Some(umask) = process.user.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
     }
+    // The bounding set first, while this process is root with every capability effective:
+    // dropping from it needs CAP_SETPCAP, which setuid to another user takes out of the
+    // effective set.
+    if let Some(caps) = &process.capabilities {
+        drop_bounding(caps)?;
+    }
     let user = &process.user;
     let switching = user.uid != 0 || user.gid != 0 || !user.additional_gids.is_empty();
     if switching {
@@ -114,19 +120,28 @@ pub fn become_process(process: &spec::Process) -> Result<()> {
     Ok(())
 }
 
-/// The five capability sets, each exactly as given.
-fn set_capabilities(caps: &spec::Capabilities) -> Result<()> {
-    use crate::security::capabilities::{self, Sets, prctl};
-    let parse = |names: &[String], which: &str| {
-        capabilities::parse(names).with_context(|| format!("config.json: `process.capabilities.{which}`"))
-    };
-    let bounding = parse(&caps.bounding, "bounding")?;
+fn parse_set(names: &[String], which: &str) -> Result<u64> {
+    crate::security::capabilities::parse(names)
+        .with_context(|| format!("config.json: `process.capabilities.{which}`"))
+}
+
+/// The bounding set as given: every capability not in it dropped.
+fn drop_bounding(caps: &spec::Capabilities) -> Result<()> {
+    use crate::security::capabilities::{self, prctl};
+    let bounding = parse_set(&caps.bounding, "bounding")?;
     for cap in 0..=capabilities::last_capability()? {
         if bounding & (1 << cap) == 0 {
             prctl(libc::PR_CAPBSET_DROP, cap.into(), 0)
                 .map_err(|e| anyhow::anyhow!("prctl(PR_CAPBSET_DROP, {cap}): {}", e.desc()))?;
         }
     }
+    Ok(())
+}
+
+/// The other four capability sets, each exactly as given (the bounding set is dropped first).
+fn set_capabilities(caps: &spec::Capabilities) -> Result<()> {
+    use crate::security::capabilities::{self, Sets, prctl};
+    let parse = parse_set;
     let permitted = parse(&caps.permitted, "permitted")?;
     let effective = parse(&caps.effective, "effective")? & permitted;
     let inheritable = parse(&caps.inheritable, "inheritable")?;
