@@ -115,10 +115,40 @@ fn frames_are_read_back_whole_from_a_trickle() {
     huge.extend(u32::MAX.to_be_bytes());
     let seen = read_frame(&mut std::io::Cursor::new(huge));
     ensure(
-        seen.is_err(),
-        "an error for a header that announces 4 GiB",
+        seen.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::InvalidData),
+        "an InvalidData error for a header that announces 4 GiB, before any read of the payload",
         format!("{:?}", seen.map(|f| f.map(|(s, p)| (s, p.len())))),
         "a corrupt length must not allocate gigabytes: refuse lengths above MAX_FRAME",
+        STREAM,
+    );
+}
+
+/// A reader interrupted by a signal once before each success, as a read(2) may be.
+struct Interrupted {
+    inner: std::io::Cursor<Vec<u8>>,
+    next_fails: bool,
+}
+
+impl Read for Interrupted {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        self.next_fails = !self.next_fails;
+        if self.next_fails {
+            return Err(std::io::Error::from(std::io::ErrorKind::Interrupted));
+        }
+        self.inner.read(buffer)
+    }
+}
+
+#[test]
+fn a_read_interrupted_by_a_signal_is_tried_again() {
+    let mut reader =
+        Interrupted { inner: std::io::Cursor::new(encode_frame(2, b"again\n")), next_fails: false };
+    let seen = read_frame(&mut reader);
+    ensure(
+        matches!(&seen, Ok(Some((2, p))) if p == b"again\n"),
+        "Some((2, b\"again\\n\")): an Interrupted read is tried again",
+        format!("{seen:?}"),
+        "a read interrupted by a signal (ErrorKind::Interrupted) is no error: try it again (read_exact does so itself)",
         STREAM,
     );
 }
@@ -136,6 +166,17 @@ fn routes_follow_the_engine_api() {
         ("DELETE", "/v1.41/containers/web", Ok(Route::Remove("web".into()))),
         ("GET", "/v1.41/containers/web/logs", Ok(Route::Logs("web".into()))),
         ("POST", "/v1.41/exec/e1/start", Ok(Route::ExecStart("e1".into()))),
+        ("GET", "/v1.41/info", Ok(Route::Info)),
+        ("GET", "/v1.41/images/json", Ok(Route::ListImages)),
+        ("POST", "/v1.41/images/create", Ok(Route::Pull)),
+        ("GET", "/v1.41/containers/web/json", Ok(Route::Inspect("web".into()))),
+        ("POST", "/v1.41/containers/web/stop", Ok(Route::Stop("web".into()))),
+        ("POST", "/v1.41/containers/web/kill", Ok(Route::Kill("web".into()))),
+        ("POST", "/v1.41/containers/web/wait", Ok(Route::Wait("web".into()))),
+        ("POST", "/v1.41/containers/web/resize", Ok(Route::Resize("web".into()))),
+        ("POST", "/v1.41/containers/web/exec", Ok(Route::ExecCreate("web".into()))),
+        ("GET", "/v1.41/exec/e1/json", Ok(Route::ExecInspect("e1".into()))),
+        ("POST", "/v1.41/exec/e1/resize", Ok(Route::ExecResize("e1".into()))),
         (
             "GET",
             "/v1.41/images/127.0.0.1:5000/library/busybox/json",
@@ -169,9 +210,12 @@ fn routes_follow_the_engine_api() {
         };
         ensure(right, format!("{method} {path} -> {expected:?}"), format!("{seen:?}"), cause, ROUTING);
     }
-    for (path, age) in
-        [("/v1.42/version", "too new"), ("/v1.9/version", "too old"), ("/v1.23/version", "too old")]
-    {
+    for (path, age) in [
+        ("/v1.42/version", "too new"),
+        ("/v2.0/version", "too new"),
+        ("/v1.9/version", "too old"),
+        ("/v1.23/version", "too old"),
+    ] {
         let message = route("GET", path).err().map(|e| e.message).unwrap_or_default();
         ensure(
             message.contains(age) && message.contains(if age == "too new" { "1.41" } else { "1.24" }),
@@ -251,6 +295,43 @@ fn the_log_keeps_its_cap_and_the_latest_output() {
         "log.1 holds the frames just before those of the log: no output lost or repeated between them",
         format!("{:?}", String::from_utf8_lossy(&previous)),
         "rename the full log aside; do not truncate it or copy part of it",
+        LOGS,
+    );
+}
+
+#[test]
+fn a_frame_that_fits_exactly_stays_and_an_empty_log_is_never_rotated() {
+    let sandbox = Sandbox::new();
+    let path = sandbox.dir.join("log");
+    let frame = encode_frame(1, b"twelve bytes");
+    let mut log = LogFile::open(&path, 4 * frame.len() as u64).expect("opening a log");
+    for _ in 0..4 {
+        if let Err(error) = log.append(&frame) {
+            fail("append succeeds", format!("{error:#}"), "appending writes the frame", LOGS);
+        }
+    }
+    let previous = LogFile::previous(&path);
+    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+    ensure(
+        !previous.exists() && size == 4 * frame.len() as u64,
+        "four frames in a log whose cap is four frames: no rotation (size + frame <= cap fits)",
+        format!("log.1 exists: {}, log {size} bytes", previous.exists()),
+        "rotate only when the frame would take the log PAST the cap: a frame that fills it exactly fits",
+        LOGS,
+    );
+    let other = sandbox.dir.join("other");
+    std::fs::write(LogFile::previous(&other), "older").expect("writing an older log.1");
+    let mut log = LogFile::open(&other, 100).expect("opening a log");
+    if let Err(error) = log.append(&encode_frame(1, &[b'x'; 150])) {
+        fail("append succeeds", format!("{error:#}"), "appending writes the frame", LOGS);
+    }
+    let kept = std::fs::read_to_string(LogFile::previous(&other)).unwrap_or_default();
+    let size = std::fs::metadata(&other).map_or(0, |m| m.len());
+    ensure(
+        kept == "older" && size == 158,
+        "a frame larger than the cap, into an empty log: written there, log.1 untouched",
+        format!("log.1 {kept:?}, log {size} bytes"),
+        "never rotate an empty log: it would replace the older output with nothing",
         LOGS,
     );
 }
@@ -480,7 +561,18 @@ fn a_client_that_vanishes_mid_stream_leaves_nothing_behind() {
         "while true; do echo tick; sleep 0.05; done",
     ]);
     ran.expect_code(0, "docker run -d should start it", SHIM);
-    let before = daemon.open_sockets();
+    // The connections of `run -d` end with their clients; a socket count steady for 1.5 s (the
+    // heartbeat's period and more) is the baseline.
+    let mut before = daemon.open_sockets();
+    let mut steady_since = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while steady_since.elapsed() < Duration::from_millis(1500) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = daemon.open_sockets();
+        if now != before {
+            (before, steady_since) = (now, Instant::now());
+        }
+    }
     for args in [&["logs", "-f", "chatty"][..], &["attach", "chatty"][..]] {
         let (mut client, out, _) = daemon.docker_spawn(args);
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -578,6 +670,14 @@ fn what_minibox_does_not_do_is_refused_in_one_line_and_leaves_nothing() {
 fn the_socket_is_for_root_alone() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let daemon = Daemon::start();
+    let root = daemon.docker(&["version", "--format", "{{.Server.Platform.Name}}"]);
+    ensure(
+        root.code == 0 && root.stdout.trim() == "minibox",
+        "docker version as root: the server is minibox",
+        root.shown(),
+        "the daemon answers /_ping and /version (route them)",
+        API,
+    );
     let meta = std::fs::metadata(&daemon.socket).expect("the socket");
     ensure(
         meta.mode() & 0o777 == 0o600 && meta.uid() == 0,

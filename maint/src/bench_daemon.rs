@@ -236,25 +236,33 @@ fn measure(
     // M at once through the one daemon.
     let m = options.concurrent;
     let barrier = std::sync::Barrier::new(m + 1);
-    let (wall, results) = std::thread::scope(|scope| {
+    // Each run's own start and length: the wall time runs from the first start to the last end
+    // (the main thread may be scheduled late, after the runs it released have begun).
+    let runs: Vec<(Instant, Result<Duration>)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..m)
             .map(|i| {
                 let barrier = &barrier;
                 scope.spawn(move || {
                     let mut command = docker(&["run", "--rm", "busybox", "true"]);
                     barrier.wait();
-                    timed(&mut command, &format!("concurrent docker run {}", i + 1))
+                    let start = Instant::now();
+                    (start, timed(&mut command, &format!("concurrent docker run {}", i + 1)))
                 })
             })
             .collect();
         barrier.wait();
-        let started = Instant::now();
-        let results: Vec<Result<Duration>> = handles
+        handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("panicked"))))
-            .collect();
-        (started.elapsed(), results)
+            .map(|h| h.join().unwrap_or_else(|_| (Instant::now(), Err(anyhow::anyhow!("panicked")))))
+            .collect()
     });
+    let first = runs.iter().map(|(start, _)| *start).min();
+    let last = runs.iter().filter_map(|(start, took)| took.as_ref().ok().map(|d| *start + *d)).max();
+    let wall = match (first, last) {
+        (Some(first), Some(last)) => last.saturating_duration_since(first),
+        _ => Duration::ZERO,
+    };
+    let results: Vec<Result<Duration>> = runs.into_iter().map(|(_, took)| took).collect();
     let mut latencies: Vec<Duration> = results.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
     let failures: Vec<String> =
         results.iter().filter_map(|r| r.as_ref().err().map(|e| format!("{e:#}"))).collect();

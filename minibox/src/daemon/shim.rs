@@ -7,7 +7,7 @@
 //! conmon does it for podman.
 //!
 //! The daemon speaks to a shim over a Unix socket, one line first saying what it wants:
-//! `attach out=1 err=1 in=1`, `logs out=1 err=0 tail=10`, `wait`, or `resize ROWS COLS`.
+//! `attach out=1 err=1 in=1`, `logs out=1 err=0 tail=10`, `wait`, or `resize rows=24 cols=80`.
 
 use super::stream::{self, STDERR, STDOUT, Wanted};
 use anyhow::{Context, Result, bail};
@@ -312,7 +312,7 @@ impl Supervised {
             for (i, client) in clients.iter_mut().enumerate().take(polled) {
                 if fds[clients_start + i].revents != 0
                     && !client.gone
-                    && !self.from_client(client, &mut buffer)
+                    && !self.take_input(client, &mut buffer)
                 {
                     client.gone = true;
                 }
@@ -392,7 +392,7 @@ impl Supervised {
     }
 
     /// Input from a client; false when the client is gone.
-    fn from_client(&mut self, client: &mut Client, buffer: &mut [u8]) -> bool {
+    fn take_input(&mut self, client: &mut Client, buffer: &mut [u8]) -> bool {
         match client.stream.read(buffer) {
             Ok(0) | Err(_) if client.stdin => {
                 // The end of the client's input is the end of the container's (`-i` without

@@ -1,0 +1,15 @@
+//! wrong: an empty log is rotated for a frame larger than the cap, replacing the older output with nothing
+//! caught-by: daemon::a_frame_that_fits_exactly_stays_and_an_empty_log_is_never_rotated
+        if self.size + frame.len() as u64 > self.max {
+            std::fs::rename(&self.path, Self::previous(&self.path))
+                .with_context(|| format!("rotating {}", self.path.display()))?;
+            self.file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .with_context(|| format!("opening {}", self.path.display()))?;
+            self.size = 0;
+        }
+        self.file.write_all(frame).with_context(|| format!("writing {}", self.path.display()))?;
+        self.size += frame.len() as u64;
+        Ok(())
