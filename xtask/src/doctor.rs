@@ -380,10 +380,16 @@ fn registry_tools(_: &Workspace) -> Finding {
         Finding::ok("docker-registry, skopeo, podman, openssl, containerd and the docker CLI are installed")
     } else {
         // ctr comes in Debian's containerd package; the docker CLI out of docker.io, by provision.
-        let packages: Vec<&str> =
-            missing.iter().filter(|t| **t != DOCKER_CLI).map(|t| if *t == "ctr" { "containerd" } else { t }).collect();
+        let packages: Vec<&str> = missing
+            .iter()
+            .filter(|t| **t != DOCKER_CLI)
+            .map(|t| if *t == "ctr" { "containerd" } else { t })
+            .collect();
         Finding::fail(
-            format!("missing {}: the registry, oci and daemon chapters' tests cannot run", missing.join(", ")),
+            format!(
+                "missing {}: the registry, oci and daemon chapters' tests cannot run",
+                missing.join(", ")
+            ),
             if packages.is_empty() {
                 "`sudo tools/provision.sh`".to_string()
             } else {

@@ -86,6 +86,8 @@ pub struct Daemon {
     /// The exit codes of containers removed as they ended (`--rm`), for the clients that wait
     /// for the removal. A few bytes each, kept for the daemon's life.
     removed: Mutex<HashMap<String, i32>>,
+    /// Woken at each removal, for the clients waiting for one.
+    removals: tokio::sync::Notify,
 }
 
 /// `minibox daemon`: listen until SIGTERM or SIGINT. The containers run on without it.
@@ -107,6 +109,7 @@ pub fn run(host: Option<&str>, args: &DaemonArgs) -> Result<i32> {
         store_writes: Mutex::new(()),
         execs: Mutex::new(HashMap::new()),
         removed: Mutex::new(HashMap::new()),
+        removals: tokio::sync::Notify::new(),
     });
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let served = runtime.block_on(serve(daemon, listener));
@@ -777,12 +780,14 @@ async fn wait(daemon: &Daemon, id: &str, removed: bool) -> i32 {
         return code_now().unwrap_or(-1);
     }
     let mut code = code_now();
-    for _ in 0..6000 {
+    loop {
+        // Made before the check, so that a removal between the two still wakes it.
+        let removal = daemon.removals.notified();
         if !paths.dir(id).exists() {
             break;
         }
         code = code.or_else(code_now);
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        removal.await;
     }
     let removed_code = daemon.removed.lock().unwrap_or_else(|e| e.into_inner()).get(id).copied();
     removed_code.or(code).unwrap_or(-1)
@@ -796,6 +801,7 @@ async fn auto_remove(daemon: Arc<Daemon>, id: String) {
     }
     let paths = daemon.paths.clone();
     let _ = blocking(move || containers::remove_files(&paths, &id).map_err(ApiError::internal)).await;
+    daemon.removals.notify_waiters();
 }
 
 /// `POST /containers/ID/stop?t=N`: SIGTERM, then SIGKILL after N seconds (10 by default).
@@ -837,7 +843,9 @@ async fn remove(daemon: &Daemon, container: &Container, force: bool) -> Result<(
         wait_exit(&paths, &container.id).await;
     }
     let id = container.id.clone();
-    blocking(move || containers::remove_files(&paths, &id).map_err(ApiError::internal)).await
+    let removed = blocking(move || containers::remove_files(&paths, &id).map_err(ApiError::internal)).await;
+    daemon.removals.notify_waiters();
+    removed
 }
 
 /// Is the request asking to take the connection over (`Upgrade: tcp`)?
