@@ -199,7 +199,11 @@ impl Daemon {
         for (key, value) in env {
             command.env(key, value);
         }
-        let shown = format!("docker {}", args.join(" "));
+        self.run_bounded(command, input, format!("docker {}", args.join(" ")))
+    }
+
+    /// Run a client to its end (in bounded time) and read what it said.
+    fn run_bounded(&self, command: Command, input: Option<&str>, shown: String) -> Out {
         let (child, out_path, err_path) = spawn_with_output(command, input, &self.sandbox.dir);
         let code = wait_bounded(child, Duration::from_secs(60), &shown);
         let out = Out {
@@ -216,17 +220,7 @@ impl Daemon {
     pub fn minibox_client(&self, args: &[&str]) -> Out {
         let mut command = Command::new(crate::support::MINIBOX);
         command.arg("--host").arg(self.host()).args(args);
-        let shown = format!("minibox --host {} {}", self.host(), args.join(" "));
-        let (child, out_path, err_path) = spawn_with_output(command, None, &self.sandbox.dir);
-        let code = wait_bounded(child, Duration::from_secs(60), &shown);
-        let out = Out {
-            code,
-            stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
-            stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
-            command: shown,
-        };
-        forget_output(&out_path);
-        out
+        self.run_bounded(command, None, format!("minibox --host {} {}", self.host(), args.join(" ")))
     }
 
     /// Start a docker CLI and leave it running (a client to disconnect, a second client).
@@ -330,17 +324,7 @@ impl Drop for Daemon {
             let _ = Command::new("umount").args(["-l", mount]).status();
         }
         for cgroup in minibox_cgroups().difference(&self.cgroups_before) {
-            let procs = std::fs::read_to_string(cgroup.join("cgroup.procs")).unwrap_or_default();
-            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                // SAFETY: as above.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            for _ in 0..100 {
-                if std::fs::remove_dir(cgroup).is_ok() || !cgroup.exists() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            crate::support::remove_cgroup(cgroup);
         }
     }
 }

@@ -1148,7 +1148,8 @@ fn cgroup_has_processes(path: &Path) -> bool {
     std::fs::read_to_string(path.join("cgroup.procs")).is_ok_and(|procs| !procs.trim().is_empty())
 }
 
-fn remove_cgroup(path: &Path) {
+/// Kill a cgroup's processes and remove it.
+pub fn remove_cgroup(path: &Path) {
     let procs = std::fs::read_to_string(path.join("cgroup.procs")).unwrap_or_default();
     for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
         // SAFETY: kill has no memory-safety preconditions.
