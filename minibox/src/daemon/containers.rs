@@ -7,7 +7,7 @@
 use super::api::ApiError;
 use super::shim;
 use crate::image::overlay::Overlay;
-use crate::oci::state::{Record, Status};
+use crate::oci::state::{Record, Status, rfc3339};
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -53,10 +53,9 @@ pub struct Container {
     pub open_stdin: bool,
     pub auto_remove: bool,
     pub network_mode: String,
-    pub created: String,
-    pub created_unix: u64,
-    pub started: Option<String>,
-    pub started_unix: u64,
+    /// Seconds since 1970 (shown in RFC 3339 by inspect).
+    pub created: u64,
+    pub started: Option<u64>,
     /// The `Config` object the client sent, shown again by `docker inspect`.
     pub request: Value,
 }
@@ -70,10 +69,7 @@ impl Container {
 
     /// Written whole, then renamed: a daemon killed mid-write leaves the old record.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        let partial = dir.join("container.json.new");
-        std::fs::write(&partial, serde_json::to_vec_pretty(self)?)
-            .and_then(|()| std::fs::rename(&partial, dir.join("container.json")))
-            .with_context(|| format!("writing {}", dir.join("container.json").display()))
+        crate::oci::state::write_whole(&dir.join("container.json"), &serde_json::to_vec_pretty(self)?)
     }
 
     pub fn short_id(&self) -> &str {
@@ -165,7 +161,7 @@ pub fn all(paths: &Paths) -> Vec<Container> {
         .flatten()
         .filter_map(|entry| Container::load(&entry.path()).ok())
         .collect();
-    found.sort_by(|a, b| (a.created_unix, &a.id).cmp(&(b.created_unix, &b.id)));
+    found.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
     found
 }
 
@@ -430,8 +426,10 @@ pub fn runtime_spec(container: &Container, request: &Request) -> Value {
         resources["cpu"] = json!({"quota": request.nano_cpus * period / 1_000_000_000, "period": period});
     }
     spec["linux"]["resources"] = resources;
-    // Beside `minibox run`'s containers, under minibox's own parent cgroup.
-    spec["linux"]["cgroupsPath"] = json!(format!("/minibox/{}", container.id));
+    // Where `minibox run` puts its containers (`cgroups::placement`): on v1 under `minibox/` in
+    // the daemon's own cgroup (a relative path), on v2 under `/minibox` at the root.
+    let parent = if crate::cgroups::is_v2() { "/minibox" } else { "minibox" };
+    spec["linux"]["cgroupsPath"] = json!(format!("{parent}/{}", container.id));
     spec
 }
 
@@ -482,14 +480,14 @@ pub fn remove_files(paths: &Paths, id: &str) -> Result<()> {
 pub fn status_text(state: &State, container: &Container) -> String {
     match state {
         State::Created => "Created".into(),
-        State::Running { .. } => format!("Up {}", ago(container.started_unix)),
-        State::Exited(exit) => format!("Exited ({}) {} ago", exit.code, ago(exit.finished_unix)),
+        State::Running { .. } => format!("Up {}", ago(container.started.unwrap_or(container.created))),
+        State::Exited(exit) => format!("Exited ({}) {} ago", exit.code, ago(exit.finished)),
         State::Dead => "Dead".into(),
     }
 }
 
 fn ago(then: u64) -> String {
-    let seconds = now_unix().saturating_sub(then);
+    let seconds = crate::oci::state::now_unix().saturating_sub(then);
     match seconds {
         0 => "Less than a second".into(),
         1 => "1 second".into(),
@@ -497,11 +495,6 @@ fn ago(then: u64) -> String {
         s if s < 3600 => format!("{} minutes", s / 60),
         s => format!("{} hours", s / 3600),
     }
-}
-
-/// Seconds since 1970.
-pub fn now_unix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// `GET /containers/json`: one row.
@@ -513,7 +506,7 @@ pub fn summary(paths: &Paths, container: &Container) -> Value {
         "Image": container.image,
         "ImageID": container.image_id,
         "Command": container.argv.join(" "),
-        "Created": container.created_unix,
+        "Created": container.created,
         "State": state.name(),
         "Status": status_text(&state, container),
         "Ports": [],
@@ -531,7 +524,7 @@ pub fn inspect(paths: &Paths, container: &Container) -> Value {
     let state = state(paths, &container.id);
     let (pid, code, finished) = match &state {
         State::Running { pid } => (*pid, 0, String::new()),
-        State::Exited(exit) => (0, exit.code, exit.finished.clone()),
+        State::Exited(exit) => (0, exit.code, rfc3339(exit.finished)),
         _ => (0, 0, String::new()),
     };
     let dir = paths.dir(&container.id);
@@ -543,7 +536,7 @@ pub fn inspect(paths: &Paths, container: &Container) -> Value {
     config["Image"] = json!(container.image);
     json!({
         "Id": container.id,
-        "Created": container.created,
+        "Created": rfc3339(container.created),
         "Path": container.argv.first(),
         "Args": container.argv.get(1..).unwrap_or_default(),
         "State": {
@@ -554,7 +547,7 @@ pub fn inspect(paths: &Paths, container: &Container) -> Value {
             "Pid": pid,
             "ExitCode": code,
             "Error": "",
-            "StartedAt": container.started.clone().unwrap_or_default(),
+            "StartedAt": container.started.map(rfc3339).unwrap_or_default(),
             "FinishedAt": finished,
         },
         "Image": container.image_id,

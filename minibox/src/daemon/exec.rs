@@ -5,7 +5,7 @@
 
 use super::api::ApiError;
 use super::containers::{self, State};
-use super::{Answer, Daemon, blocking, empty_response, json_response, stream, switching, wants_upgrade};
+use super::{Answer, Daemon, empty_response, json_response, stream, switching, wants_upgrade};
 use hyper::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -32,9 +32,7 @@ pub struct Exec {
 }
 
 pub async fn create(daemon: &Daemon, name: &str, body: Value) -> Answer {
-    let paths = daemon.paths.clone();
-    let name = name.to_string();
-    let container = blocking(move || containers::find(&paths, &name)).await?;
+    let container = super::find(daemon, name).await?;
     if !matches!(containers::state(&daemon.paths, &container.id), State::Running { .. }) {
         return Err(ApiError::conflict(format!("Container {} is not running", container.id)));
     }

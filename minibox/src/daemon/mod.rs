@@ -290,7 +290,7 @@ async fn dispatch(daemon: Arc<Daemon>, route: Route, query: Query, request: Requ
             Ok(empty_response(204))
         }
         Route::Wait(name) => {
-            let container = blocking(move || containers::find(&paths, &name)).await?;
+            let container = find(&daemon, &name).await?;
             let condition = query.get("condition").cloned().unwrap_or_default();
             Ok(stream_response(200, "application/json", move |sender| async move {
                 // A newline each second while waiting: JSON allows it, and a client that has
@@ -308,18 +308,17 @@ async fn dispatch(daemon: Arc<Daemon>, route: Route, query: Query, request: Requ
             }))
         }
         Route::Remove(name) => {
-            let container = blocking(move || containers::find(&paths, &name)).await?;
+            let container = find(&daemon, &name).await?;
             remove(&daemon, &container, api::flag(&query, "force")).await?;
             Ok(empty_response(204))
         }
         Route::Attach(name) => attach(&daemon, &name, &query, request).await,
         Route::Logs(name) => logs(&daemon, &name, &query).await,
         Route::Resize(name) => {
-            let container = blocking(move || containers::find(&paths, &name)).await?;
+            let container = find(&daemon, &name).await?;
             let hello =
                 format!("resize rows={} cols={}", query_number(&query, "h"), query_number(&query, "w"));
-            let socket = daemon.paths.socket(&container.id);
-            let _ = tokio::task::spawn_blocking(move || shim::connect(&socket, &hello)).await;
+            let _ = connect_shim(&daemon.paths, &container.id, &hello).await;
             Ok(empty_response(200))
         }
         Route::ExecCreate(name) => exec::create(&daemon, &name, read_json(request).await?).await,
@@ -635,7 +634,6 @@ fn create(daemon: &Daemon, name: Option<String>, body: &Value) -> Result<Contain
         .find(|d| !d.is_empty())
         .unwrap_or("/")
         .to_string();
-    let now = containers::now_unix();
     let mut container = Container {
         name: String::new(),
         image: request.image.clone(),
@@ -648,10 +646,8 @@ fn create(daemon: &Daemon, name: Option<String>, body: &Value) -> Result<Contain
         open_stdin: request.open_stdin,
         auto_remove: request.auto_remove,
         network_mode: request.network_mode.clone(),
-        created: crate::oci::state::rfc3339(now),
-        created_unix: now,
+        created: crate::oci::state::now_unix(),
         started: None,
-        started_unix: 0,
         request: body.get("Config").cloned().unwrap_or_else(|| body.clone()),
         id,
     };
@@ -742,9 +738,7 @@ fn start(paths: &Paths, query: &str) -> Result<(), ApiError> {
     }
     // Recorded before the start: once the process runs it may end, and with --rm its directory
     // may be gone, before `oci::start` returns.
-    let now = containers::now_unix();
-    container.started = Some(crate::oci::state::rfc3339(now));
-    container.started_unix = now;
+    container.started = Some(crate::oci::state::now_unix());
     container.save(&paths.dir(&container.id)).map_err(ApiError::internal)?;
     match crate::oci::start(&paths.oci_root(), &container.id) {
         Ok(_) => Ok(()),
@@ -761,11 +755,29 @@ fn start(paths: &Paths, query: &str) -> Result<(), ApiError> {
 
 /// Until the container's process has ended: its shim closes every connection then.
 pub async fn wait_exit(paths: &Paths, id: &str) {
-    let Ok(mut stream) = tokio::net::UnixStream::connect(paths.socket(id)).await else { return };
-    if stream.write_all(b"wait\n").await.is_ok() {
+    if let Some(mut stream) = connect_shim(paths, id, "wait").await {
         let mut sink = [0u8; 64];
         while matches!(stream.read(&mut sink).await, Ok(got) if got > 0) {}
     }
+}
+
+/// Connect to a container's shim and say what is wanted (the shim's first line); None when the
+/// shim is gone: the container has ended.
+async fn connect_shim(paths: &Paths, id: &str, hello: &str) -> Option<tokio::net::UnixStream> {
+    let mut stream = tokio::net::UnixStream::connect(paths.socket(id)).await.ok()?;
+    stream.write_all(format!("{hello}\n").as_bytes()).await.ok()?;
+    Some(stream)
+}
+
+/// The container a client means, looked up off the runtime's thread.
+async fn find(daemon: &Daemon, name: &str) -> Result<Container, ApiError> {
+    let (paths, name) = (daemon.paths.clone(), name.to_string());
+    blocking(move || containers::find(&paths, &name)).await
+}
+
+/// The media type of a container's stream: the terminal's bytes as they are, or frames.
+fn stream_type(tty: bool) -> &'static str {
+    if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" }
 }
 
 /// The exit code, once the container has ended (and, with `removed`, once it is gone).
@@ -813,9 +825,7 @@ async fn stop(daemon: &Daemon, name: &str, seconds: Option<&str>) -> Answer {
             .map_err(|_| ApiError::bad_request(format!("t={text}: a number of seconds")))?
             .max(0) as u64,
     };
-    let paths = daemon.paths.clone();
-    let name = name.to_string();
-    let container = blocking(move || containers::find(&paths, &name)).await?;
+    let container = find(daemon, name).await?;
     let (paths, id) = (&daemon.paths, &container.id);
     if !matches!(containers::state(paths, id), State::Running { .. }) {
         return Ok(empty_response(304));
@@ -859,32 +869,27 @@ pub fn switching(tty: bool) -> Response<Body> {
     let headers = response.headers_mut();
     headers.insert("Connection", "Upgrade".parse().expect("a header"));
     headers.insert("Upgrade", "tcp".parse().expect("a header"));
-    let kind =
-        if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
-    headers.insert("Content-Type", kind.parse().expect("a header"));
+    headers.insert("Content-Type", stream_type(tty).parse().expect("a header"));
     response
 }
 
 /// `POST /containers/ID/attach?stream=1&stdin=1&stdout=1&stderr=1`: the connection becomes
 /// the container's streams, through its shim.
 async fn attach(daemon: &Daemon, name: &str, query: &Query, mut request: Request<Incoming>) -> Answer {
-    let paths = daemon.paths.clone();
-    let name = name.to_string();
-    let container = blocking(move || containers::find(&paths, &name)).await?;
+    let container = find(daemon, name).await?;
     if !wants_upgrade(&request) {
         return Err(ApiError::bad_request("attach takes the connection over: send `Upgrade: tcp`".into()));
     }
     let stdin = api::flag(query, "stdin") && container.open_stdin;
     let hello = format!(
-        "attach out={} err={} in={}\n",
+        "attach out={} err={} in={}",
         u8::from(api::flag(query, "stdout")),
         u8::from(api::flag(query, "stderr")),
         u8::from(stdin)
     );
-    let stopped = || ApiError::conflict("You cannot attach to a stopped container, start it first".into());
-    let mut shim =
-        tokio::net::UnixStream::connect(daemon.paths.socket(&container.id)).await.map_err(|_| stopped())?;
-    shim.write_all(hello.as_bytes()).await.map_err(|_| stopped())?;
+    let shim = connect_shim(&daemon.paths, &container.id, &hello).await.ok_or_else(|| {
+        ApiError::conflict("You cannot attach to a stopped container, start it first".into())
+    })?;
     let upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         if let Ok(upgraded) = upgrade.await {
@@ -964,29 +969,21 @@ async fn logs(daemon: &Daemon, name: &str, query: &Query) -> Answer {
             n.parse::<usize>().map_err(|_| ApiError::bad_request(format!("tail {n}: a number or all")))?,
         ),
     };
-    let paths = daemon.paths.clone();
-    let name = name.to_string();
-    let container = blocking(move || containers::find(&paths, &name)).await?;
+    let container = find(daemon, name).await?;
     let wanted = stream::Wanted {
         stdout: api::flag(query, "stdout"),
         stderr: api::flag(query, "stderr"),
         raw: container.tty,
     };
-    let kind = if container.tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
+    let kind = stream_type(container.tty);
     if api::flag(query, "follow") {
         let hello = format!(
-            "logs out={} err={} tail={}\n",
+            "logs out={} err={} tail={}",
             u8::from(wanted.stdout),
             u8::from(wanted.stderr),
             tail.map_or("all".to_string(), |t| t.to_string())
         );
-        if let Ok(mut shim) = tokio::net::UnixStream::connect(daemon.paths.socket(&container.id)).await
-            && shim.write_all(hello.as_bytes()).await.is_ok()
-        {
+        if let Some(shim) = connect_shim(&daemon.paths, &container.id, &hello).await {
             let beat = stream_beat(container.tty);
             return Ok(stream_response(200, kind, move |sender| feed_from(shim, sender, beat)));
         }

@@ -107,8 +107,8 @@ impl LogFile {
 #[derive(serde::Serialize, serde::Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Exit {
     pub code: i32,
-    pub finished: String,
-    pub finished_unix: u64,
+    /// Seconds since 1970.
+    pub finished: u64,
 }
 
 impl Exit {
@@ -273,18 +273,10 @@ impl Supervised {
         let mut open: Vec<bool> = vec![true; self.outputs.len()];
         let mut buffer = vec![0u8; 32 * 1024];
         let code = loop {
-            let mut fds = vec![
-                libc::pollfd { fd: self.pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-                libc::pollfd { fd: self.listener.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-            ];
-            for (i, (_, file)) in self.outputs.iter().enumerate() {
-                let fd = if open[i] { file.as_raw_fd() } else { -1 };
-                fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
-            }
-            for client in &clients {
-                let fd = if client.reading { client.stream.as_raw_fd() } else { -1 };
-                fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
-            }
+            let mut fds =
+                vec![readable(self.pidfd.as_raw_fd(), true), readable(self.listener.as_raw_fd(), true)];
+            fds.extend(self.output_fds(&open));
+            fds.extend(clients.iter().map(|c| readable(c.stream.as_raw_fd(), c.reading)));
             // SAFETY: `fds` is a valid array of pollfd, of the length given.
             if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) } < 0 {
                 let error = std::io::Error::last_os_error();
@@ -304,11 +296,7 @@ impl Supervised {
             {
                 clients.push(client);
             }
-            for i in 0..self.outputs.len() {
-                if fds[outputs_start + i].revents != 0 {
-                    open[i] = self.relay(i, &mut buffer, &mut clients);
-                }
-            }
+            self.relay_ready(&fds[outputs_start..clients_start], &mut open, &mut buffer, &mut clients);
             for (i, client) in clients.iter_mut().enumerate().take(polled) {
                 if fds[clients_start + i].revents != 0
                     && !client.gone
@@ -327,33 +315,13 @@ impl Supervised {
         // ends of its PID 1 brings about; a terminal's master reads EIO.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         while open.iter().any(|o| *o) && std::time::Instant::now() < deadline {
-            let mut fds: Vec<libc::pollfd> = self
-                .outputs
-                .iter()
-                .zip(&open)
-                .map(|((_, f), o)| libc::pollfd {
-                    fd: if *o { f.as_raw_fd() } else { -1 },
-                    events: libc::POLLIN,
-                    revents: 0,
-                })
-                .collect();
+            let mut fds = self.output_fds(&open);
             // SAFETY: as above.
             unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 100) };
-            for i in 0..fds.len() {
-                if fds[i].revents != 0 {
-                    open[i] = self.relay(i, &mut buffer, &mut clients);
-                }
-            }
+            self.relay_ready(&fds, &mut open, &mut buffer, &mut clients);
         }
-        let exit = Exit {
-            code,
-            finished: crate::oci::state::now_rfc3339(),
-            finished_unix: super::containers::now_unix(),
-        };
-        let partial = args.dir.join("exit.json.new");
-        std::fs::write(&partial, serde_json::to_vec(&exit)?)
-            .and_then(|()| std::fs::rename(&partial, exit_path(&args.dir)))
-            .context("writing the exit record")?;
+        let exit = Exit { code, finished: crate::oci::state::now_unix() };
+        crate::oci::state::write_whole(&exit_path(&args.dir), &serde_json::to_vec(&exit)?)?;
         // Closing the connections tells every waiting client that the container is gone.
         drop(clients);
         let _ = std::fs::remove_file(&args.socket);
@@ -364,6 +332,26 @@ impl Supervised {
             }
         }
         Ok(0)
+    }
+
+    /// The outputs to poll: those still open.
+    fn output_fds(&self, open: &[bool]) -> Vec<libc::pollfd> {
+        self.outputs.iter().zip(open).map(|((_, file), open)| readable(file.as_raw_fd(), *open)).collect()
+    }
+
+    /// Relay every output that `fds` (one per output) found ready, noting those that ended.
+    fn relay_ready(
+        &mut self,
+        fds: &[libc::pollfd],
+        open: &mut [bool],
+        buffer: &mut [u8],
+        clients: &mut [Client],
+    ) {
+        for (i, polled) in fds.iter().enumerate() {
+            if polled.revents != 0 {
+                open[i] = self.relay(i, buffer, clients);
+            }
+        }
     }
 
     /// Move what output `i` has to the log and the clients; false once it has ended.
@@ -457,19 +445,16 @@ impl Supervised {
     }
 }
 
+/// A pollfd waiting for input on `fd`, or one poll skips (-1) when `wanted` is false.
+fn readable(fd: std::os::fd::RawFd, wanted: bool) -> libc::pollfd {
+    libc::pollfd { fd: if wanted { fd } else { -1 }, events: libc::POLLIN, revents: 0 }
+}
+
 /// The terminal's size, which full-screen programs ask for.
 pub fn set_size(master: std::os::fd::BorrowedFd, rows: u16, cols: u16) {
     let size = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCSWINSZ reads one winsize, which `size` is.
     unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
-}
-
-/// Connect to a container's shim and say what is wanted; None when the shim is gone (the
-/// container has ended).
-pub fn connect(socket: &Path, hello: &str) -> Option<UnixStream> {
-    let mut stream = UnixStream::connect(socket).ok()?;
-    stream.write_all(format!("{hello}\n").as_bytes()).ok()?;
-    Some(stream)
 }
 
 /// Refuse a shim socket path that the kernel would cut short (108 bytes with the NUL).

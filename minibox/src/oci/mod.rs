@@ -140,10 +140,7 @@ fn create_in(
 
 /// Write the pid file as engines read it: the number alone, written whole (renamed into place).
 fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
-    let partial = path.with_extension("minibox-new");
-    std::fs::write(&partial, pid.as_raw().to_string())
-        .and_then(|()| std::fs::rename(&partial, path))
-        .with_context(|| format!("writing the pid file {}", path.display()))
+    state::write_whole(path, pid.as_raw().to_string().as_bytes()).context("writing the pid file")
 }
 
 /// The parent's side: the child writes `.` once it is set up and waiting for `start`, or

@@ -131,10 +131,7 @@ impl Record {
             "created": self.created,
         });
         let path = dir(root, &self.id).join("state.json");
-        let partial = path.with_extension("json.new");
-        std::fs::write(&partial, value.to_string())
-            .and_then(|()| std::fs::rename(&partial, &path))
-            .with_context(|| format!("writing {}", path.display()))
+        write_whole(&path, value.to_string().as_bytes())
     }
 
     pub fn load(root: &Path, id: &str) -> Result<Record> {
@@ -218,9 +215,24 @@ pub fn start_time(pid: i32) -> Option<u64> {
     fields.get(19)?.parse().ok()
 }
 
+/// Write `path` aside and rename it into place, so that a reader never sees half of it (and a
+/// writer killed midway leaves the old file).
+pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut partial = path.as_os_str().to_os_string();
+    partial.push(".minibox-new");
+    std::fs::write(&partial, bytes)
+        .and_then(|()| std::fs::rename(&partial, path))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 /// Now, as the runtime spec's `created` wants it (RFC 3339, UTC).
 pub fn now_rfc3339() -> String {
-    rfc3339(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()))
+    rfc3339(now_unix())
+}
+
+/// Now, in seconds since 1970.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// Seconds since 1970 as RFC 3339 in UTC (`1970-01-01T00:00:00Z`): the state's `created`, and
