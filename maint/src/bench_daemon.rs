@@ -30,7 +30,8 @@
 
 use crate::bench::measure::{median_of, run_checked};
 use anyhow::{Context, Result, bail};
-use std::collections::HashSet;
+use fixtures::cgroup::{minibox_cgroups, minibox_parent_cgroups};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -463,25 +464,12 @@ struct PodmanSandbox {
 
 impl PodmanSandbox {
     fn podman(&self) -> Command {
-        let mut command = Command::new("unshare");
-        command.args([
-            "-m",
-            "sh",
-            "-c",
-            "umount /sys/fs/cgroup/unified 2>/dev/null; exec \"$@\"",
-            "sh",
-            "podman",
-        ]);
+        let mut command = crate::bench::measure::podman_in(&self.dir);
         command
-            .arg("--root")
-            .arg(self.dir.join("root"))
-            .arg("--runroot")
-            .arg(self.dir.join("run"))
             .arg("--tmpdir")
             .arg(self.dir.join("libpod"))
-            .args(["--storage-driver", "overlay", "--cgroup-manager", "cgroupfs", "--events-backend", "file"])
-            .env("TMPDIR", self.dir.join("tmp"))
-            .stdin(Stdio::null());
+            .args(["--storage-driver", "overlay"])
+            .env("TMPDIR", self.dir.join("tmp"));
         command
     }
 }
@@ -521,23 +509,13 @@ fn hierarchies() -> Vec<PathBuf> {
     all
 }
 
-/// The cgroups under `minibox/` (where the daemon puts its containers'), in every hierarchy.
-fn minibox_cgroups() -> HashSet<PathBuf> {
-    hierarchies()
-        .into_iter()
-        .flat_map(|h| std::fs::read_dir(h.join("minibox")).into_iter().flatten().flatten())
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect()
-}
-
 /// The bench's directory; on drop, what is mounted under it, the container cgroups that
 /// appeared under `minibox/` while it ran (and `minibox/` itself if it made it), itself.
 struct Scratch {
     dir: PathBuf,
     name: String,
-    cgroups_before: HashSet<PathBuf>,
-    parents_before: HashSet<PathBuf>,
+    cgroups_before: BTreeSet<PathBuf>,
+    parents_before: Vec<PathBuf>,
 }
 
 impl Scratch {
@@ -545,9 +523,7 @@ impl Scratch {
         let name = format!("minibox-bench-daemon-{}", std::process::id());
         let dir = std::env::temp_dir().join(&name);
         std::fs::create_dir_all(&dir)?;
-        let parents_before =
-            hierarchies().into_iter().map(|h| h.join("minibox")).filter(|p| p.exists()).collect();
-        Ok(Scratch { dir, name, cgroups_before: minibox_cgroups(), parents_before })
+        Ok(Scratch { dir, name, cgroups_before: minibox_cgroups(), parents_before: minibox_parent_cgroups() })
     }
 
     fn mounts(&self) -> Vec<String> {
@@ -604,8 +580,7 @@ impl Drop for Scratch {
         for cgroup in minibox_cgroups().difference(&self.cgroups_before) {
             let _ = std::fs::remove_dir(cgroup);
         }
-        for hierarchy in hierarchies() {
-            let parent = hierarchy.join("minibox");
+        for parent in minibox_parent_cgroups() {
             if !self.parents_before.contains(&parent) {
                 let _ = std::fs::remove_dir(parent);
             }

@@ -10,7 +10,7 @@
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
@@ -92,19 +92,8 @@ pub fn run(ws: &crate::workspace::Workspace, options: &Options) -> Result<()> {
 
 /// podman with a storage of the bench's own, through `unshare -m` without the unified cgroup mount.
 fn podman(dir: &Path, runtime: &Path) -> Command {
-    let mut command = Command::new("unshare");
-    command.args([
-        "-m",
-        "sh",
-        "-c",
-        "umount /sys/fs/cgroup/unified 2>/dev/null; exec \"$@\"",
-        "sh",
-        "podman",
-    ]);
-    command.arg("--root").arg(dir.join("root")).arg("--runroot").arg(dir.join("run"));
-    command.args(["--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]);
-    command.arg("--runtime").arg(runtime);
-    command.stdin(Stdio::null());
+    let mut command = crate::bench::measure::podman_in(dir);
+    command.args(["--storage-driver", "vfs"]).arg("--runtime").arg(runtime);
     command
 }
 

@@ -296,6 +296,25 @@ pub fn run_checked(command: &mut Command, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// podman with a storage and run directory under `dir`, cgroupfs and a file for its events,
+/// through `unshare -m` without /sys/fs/cgroup/unified: crun refuses this machine's hybrid layout
+/// with it in sight (the labs that run podman: bench-oci, bench-daemon).
+pub fn podman_in(dir: &Path) -> Command {
+    let mut command = Command::new("unshare");
+    command.args([
+        "-m",
+        "sh",
+        "-c",
+        "umount /sys/fs/cgroup/unified 2>/dev/null; exec \"$@\"",
+        "sh",
+        "podman",
+    ]);
+    command.arg("--root").arg(dir.join("root")).arg("--runroot").arg(dir.join("run"));
+    command.args(["--cgroup-manager", "cgroupfs", "--events-backend", "file"]);
+    command.stdin(Stdio::null());
+    command
+}
+
 /// The median of sorted values (the mean of the middle two for an even count).
 pub fn median(sorted: &[Duration]) -> Duration {
     match sorted.len() {
