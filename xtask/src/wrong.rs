@@ -277,6 +277,15 @@ pub fn check(ws: &Workspace, chapter: &Chapter, variant: &Variant) -> Result<Che
         }
     };
     let scratch = ws.path("target/wrong");
+    // One variant at a time on a machine: the scratch workspace is shared, and two checks writing
+    // their variants into it at once would each test the other's code. The lock is dropped with
+    // the file, so a killed check leaves nothing held.
+    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
+    let lock = std::fs::File::create(scratch.join("lock")).context("creating target/wrong/lock")?;
+    if lock.try_lock().is_err() {
+        println!("verify:   waiting for another wrong-variant check on this machine ...");
+        lock.lock().context("locking target/wrong/lock")?;
+    }
     let root = scratch.join("ws");
     prepare_workspace(ws, &root)?;
     for (path, text) in &cut.tree {
