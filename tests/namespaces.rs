@@ -269,11 +269,6 @@ fn wait_until(done: impl Fn() -> bool) -> bool {
     true
 }
 
-fn signal(pid: i32, signal: i32) {
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(pid, signal) };
-}
-
 #[test]
 #[serial]
 fn init_reaps_every_orphan_even_when_they_end_together() {
@@ -300,15 +295,15 @@ fn init_reaps_every_orphan_even_when_they_end_together() {
     };
     // Stop init, end the orphans while it cannot react, then let it go on: the four SIGCHLDs
     // are now one pending signal, as when children end at the same moment.
-    signal(init.pid, libc::SIGSTOP);
+    init.signal(libc::SIGSTOP);
     let stopped = wait_until(|| Process::read(init.pid).is_some_and(|p| p.state == 'T'));
     let ended = orphans();
     for orphan in &ended {
-        signal(orphan.pid, libc::SIGKILL);
+        orphan.signal(libc::SIGKILL);
     }
     let all_zombies =
         wait_until(|| ended.iter().all(|o| Process::read(o.pid).is_none_or(|p| p.state == 'Z')));
-    signal(init.pid, libc::SIGCONT);
+    init.signal(libc::SIGCONT);
     std::thread::sleep(Duration::from_millis(300));
     let zombies: Vec<Process> = command.namespace_members().into_iter().filter(|p| p.state == 'Z').collect();
     running.signal(libc::SIGTERM);

@@ -499,11 +499,15 @@ fn start_gives_up_on_a_process_that_died_before_reaching_the_fifo() {
     let oci = Oci::new();
     let bundle = oci.bundle("b5", &["sh", "-c", "echo should-not-run"], |_| {});
     let output = oci.create(&bundle, "c5");
-    let pid = oci.state("c5")["pid"].as_i64().unwrap_or(0) as i32;
+    let state = oci.state("c5");
+    let waiting = "the created container's process (`pid` in `state`), waiting at the exec fifo";
+    let cause = "after create, the process waits at the fifo until start: it must not run (and end) \
+                 before start, and `state` must give its pid";
+    let process = support::process_at(state["pid"].as_i64().unwrap_or(0), waiting, cause, HOLDING);
+    let pid = process.pid;
     // A stop interrupts the process's open of the fifo (it would start over once continued):
     // while stopped, nobody holds the fifo's writing end, and the status is still created.
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    support::signal_or_fail(&process, libc::SIGSTOP, waiting, cause, HOLDING);
     let deadline = Instant::now() + Duration::from_secs(5);
     while process_state(pid) != Some('T') {
         if Instant::now() > deadline {
@@ -531,8 +535,7 @@ fn start_gives_up_on_a_process_that_died_before_reaching_the_fifo() {
         blocked = if syscall.is_empty() || syscall.starts_with("running") { 0 } else { blocked + 1 };
         std::thread::sleep(Duration::from_millis(30));
     }
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
+    process.signal(libc::SIGKILL);
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = start.try_wait().unwrap() {

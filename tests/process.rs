@@ -148,8 +148,7 @@ fn death_by_signal_exits_128_plus_the_signal() {
     let running = sandbox.start(&["run", "--", "sleep", "30"]);
     let (running, sleeper) = running.expect_process(|p| p.command == "sleep", "`sleep 30`", FORK_AND_EXEC);
     // SIGKILL from outside: the one signal no process, not even a PID 1, can refuse.
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(sleeper.pid, libc::SIGKILL) };
+    sleeper.signal(libc::SIGKILL);
     running.wait().expect_code(
         137,
         "a command killed by SIGKILL (9) should make minibox exit 128 + 9",

@@ -254,8 +254,7 @@ fn the_host_mount_table_is_unchanged_even_when_the_command_is_killed() {
     );
     let running = sandbox.start(&["run", "--rootfs", rootfs.to_str().unwrap(), "--", "sleep", "30"]);
     let (running, sleeper) = running.expect_process(|p| p.command == "sleep", "`sleep 30`", PREPARE);
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(sleeper.pid, libc::SIGKILL) };
+    sleeper.signal(libc::SIGKILL);
     running.wait().expect_code(137, "the killed command's status should be reported", PREPARE);
     let after = mount_table(&sandbox);
     ensure(

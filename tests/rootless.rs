@@ -50,8 +50,7 @@ fn maps_seen_from_the_host(sandbox: &Sandbox, rootfs: &str, book: &str) -> (Stri
     let owner = std::fs::metadata(format!("/proc/{}", sleep.pid)).map(|m| m.uid()).unwrap_or(u32::MAX);
     // Only the command: minibox (run by runuser, so not the run's first process) then sees it
     // end and cleans up as usual.
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(sleep.pid, libc::SIGKILL) };
+    sleep.signal(libc::SIGKILL);
     running.wait();
     (uid_map, gid_map, owner)
 }
@@ -75,13 +74,14 @@ fn root_inside_is_the_user_outside() {
         "root inside a user namespace is whoever it is mapped to outside",
         THE_MAP,
     );
-    for (what, text, own) in [("uid_map", &uid_map, user.uid), ("gid_map", &gid_map, user.gid)] {
-        let expected = expected_map(own, user.range);
+    let maps = [("uid_map", &uid_map, user.uid, user.range), ("gid_map", &gid_map, user.gid, user.gid_range)];
+    for (what, text, own, range) in maps {
+        let expected = expected_map(own, range);
         ensure(
             map_lines(text) == expected,
             format!("/proc/PID/{what} {expected:?} (0 is the user, 1 on their subordinate ids)"),
-            format!("{text:?}"),
-            "id_map: container id 0 on the user's own id, one id; container ids from 1 on the subordinate range",
+            format!("{text:?} (the user's uid {}, gid {})", user.uid, user.gid),
+            "id_map: container id 0 on the user's own id, one id; container ids from 1 on the subordinate range, as many as it has; the gid map from the gid and /etc/subgid",
             THE_MAP,
         );
     }
@@ -140,6 +140,73 @@ fn without_subordinate_ids_one_id_is_mapped() {
     );
 }
 
+/// A process that ends with the test.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What a call did: `Ok`, its error, or the panic's message (an unwritten stub's).
+fn outcome(call: impl FnOnce() -> anyhow::Result<()>) -> Result<(), String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)) {
+        Ok(result) => result.map_err(|e| format!("{e:#}")),
+        Err(panic) => Err(panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()),
+    }
+}
+
+#[test]
+fn the_one_id_maps_are_written_and_a_refused_write_is_an_error() {
+    support::require_root();
+    // A process in a user namespace of its own, no map written yet; as root, the test may have any
+    // id mapped, so a uid and a gid that differ, and that are not the test's own.
+    let child = std::process::Command::new("unshare").args(["--user", "sleep", "60"]).spawn();
+    let child = Child(child.unwrap_or_else(|e| fail("unshare (util-linux) to start", e, "install util-linux", ONE_ID)));
+    let pid = child.0.id() as i32;
+    let ours = std::fs::read_link("/proc/self/ns/user").ok();
+    let entered = (0..500).any(|_| {
+        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/user")).ok();
+        let entered = theirs.is_some() && theirs != ours;
+        if !entered {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        entered
+    });
+    ensure(entered, "unshare --user to make its namespace", "the same namespace after 5 s", "the test's set-up", ONE_ID);
+    let (uid, gid) = (1_234_567u32, 7_654_321u32);
+    let target = nix::unistd::Pid::from_raw(pid);
+    let first = outcome(|| minibox::rootless::write_single_id_maps(target, uid, gid));
+    let read = |file: &str| {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_else(|e| e.to_string());
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    };
+    let seen = format!("{} | {} | {}", read("uid_map"), read("gid_map"), read("setgroups"));
+    let expected = format!("0 {uid} 1 | 0 {gid} 1 | deny");
+    ensure(
+        first.is_ok() && seen == expected,
+        format!("Ok, and uid_map, gid_map, setgroups: {expected}"),
+        format!("{first:?}, {seen}"),
+        "write_single_id_maps: `0 UID 1` to uid_map, `deny` to setgroups, `0 GID 1` to gid_map (the gid, not the uid)",
+        ONE_ID,
+    );
+    // A map is written once: the kernel refuses a second write (EPERM), and that is an error.
+    let second = outcome(|| minibox::rootless::write_single_id_maps(target, uid, gid));
+    ensure(
+        second.is_err(),
+        "an error for maps written a second time (the kernel refuses each write)",
+        format!("{second:?}"),
+        "write_single_id_maps: a write the kernel refuses is an error, passed up with the file it was for; never go on with ids unmapped",
+        ONE_ID,
+    );
+}
+
 #[test]
 #[serial]
 fn files_written_through_a_bind_mount_belong_to_the_user() {
@@ -156,16 +223,20 @@ fn files_written_through_a_bind_mount_belong_to_the_user() {
     ]);
     ran.expect_code(0, "the container should write into its root filesystem", THE_MAP);
     let (start, _) = user.range.expect("the user has subordinate ids");
-    for (file, uid, what) in
-        [("by-root", user.uid, "the user"), ("by-one", start, "the first subordinate id")]
-    {
+    let (gid_start, _) = user.gid_range.expect("the user has subordinate gids");
+    for (file, uid, gid, what) in [
+        ("by-root", user.uid, user.gid, "the user and their group"),
+        ("by-one", start, gid_start, "the first subordinate uid and gid"),
+    ] {
         let path = Path::new(&rootfs).join(file);
-        let owner = std::fs::metadata(&path).map(|m| m.uid().to_string()).unwrap_or_else(|e| e.to_string());
+        let owner = std::fs::metadata(&path)
+            .map(|m| format!("{}:{}", m.uid(), m.gid()))
+            .unwrap_or_else(|e| e.to_string());
         ensure(
-            owner == uid.to_string(),
-            format!("{} owned by uid {uid} ({what}) on the host", path.display()),
+            owner == format!("{uid}:{gid}"),
+            format!("{} owned by {uid}:{gid} ({what}) on the host", path.display()),
             format!("owner {owner}"),
-            "ids written inside are mapped back out through the uid map",
+            "ids written inside are mapped back out through the uid and gid maps",
             THE_MAP,
         );
     }

@@ -249,7 +249,11 @@ unsafe extern "C" {
     fn syscall(number: i64, ...) -> i64;
 }
 
-/// x86_64 system call numbers (the probe runs where the tests run).
+/// System call numbers, per architecture (the probe is built with `rustc` alone, without the libc
+/// crate). The tests below check them against the libc crate's `SYS_*` constants for the
+/// architecture that runs them, and the arm64 numbers against the kernel's generic table when its
+/// header is installed (`cargo test -p minibox-probe`).
+#[cfg(target_arch = "x86_64")]
 mod nr {
     pub const MOUNT: i64 = 165;
     pub const UMOUNT2: i64 = 166;
@@ -265,6 +269,31 @@ mod nr {
     pub const UNSHARE: i64 = 272;
     pub const KEYCTL: i64 = 250;
 }
+
+/// arm64 uses the kernel's generic table (`include/uapi/asm-generic/unistd.h`).
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+mod nr_aarch64 {
+    pub const MOUNT: i64 = 40;
+    pub const UMOUNT2: i64 = 39;
+    pub const INIT_MODULE: i64 = 105;
+    pub const FINIT_MODULE: i64 = 273;
+    pub const OPEN_BY_HANDLE_AT: i64 = 265;
+    pub const CAPGET: i64 = 90;
+    pub const CAPSET: i64 = 91;
+    pub const MKNODAT: i64 = 33;
+    pub const SETGROUPS: i64 = 159;
+    pub const SETRESUID: i64 = 147;
+    pub const SETRESGID: i64 = 149;
+    pub const UNSHARE: i64 = 97;
+    pub const KEYCTL: i64 = 219;
+}
+#[cfg(target_arch = "aarch64")]
+use nr_aarch64 as nr;
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!(
+    "the probe knows the system call numbers of x86_64 and aarch64 only: add this architecture's to `nr`"
+);
 
 /// A finished system call: its result, or -errno.
 fn checked(result: i64) -> Result<i64, i32> {
@@ -472,4 +501,68 @@ fn as_nobody(program: &str, args: &[&str]) -> Result<String, String> {
     use std::os::unix::process::CommandExt;
     let error = std::process::Command::new(program).args(args).exec();
     Err(format!("exec {program}: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Each call the probe makes, by the name libc and the kernel give it.
+    macro_rules! calls {
+        ($table:ident) => {
+            [
+                ("mount", $table::MOUNT),
+                ("umount2", $table::UMOUNT2),
+                ("init_module", $table::INIT_MODULE),
+                ("finit_module", $table::FINIT_MODULE),
+                ("open_by_handle_at", $table::OPEN_BY_HANDLE_AT),
+                ("capget", $table::CAPGET),
+                ("capset", $table::CAPSET),
+                ("mknodat", $table::MKNODAT),
+                ("setgroups", $table::SETGROUPS),
+                ("setresuid", $table::SETRESUID),
+                ("setresgid", $table::SETRESGID),
+                ("unshare", $table::UNSHARE),
+                ("keyctl", $table::KEYCTL),
+            ]
+        };
+    }
+
+    #[test]
+    fn numbers_are_libcs_for_this_architecture() {
+        use super::nr;
+        let libc = [
+            libc::SYS_mount,
+            libc::SYS_umount2,
+            libc::SYS_init_module,
+            libc::SYS_finit_module,
+            libc::SYS_open_by_handle_at,
+            libc::SYS_capget,
+            libc::SYS_capset,
+            libc::SYS_mknodat,
+            libc::SYS_setgroups,
+            libc::SYS_setresuid,
+            libc::SYS_setresgid,
+            libc::SYS_unshare,
+            libc::SYS_keyctl,
+        ];
+        for ((name, ours), theirs) in calls!(nr).into_iter().zip(libc) {
+            assert_eq!(ours, i64::from(theirs), "{name}: the probe's number against libc::SYS_{name}");
+        }
+    }
+
+    #[test]
+    fn arm64_numbers_are_the_kernels_generic_table() {
+        // Debian and Ubuntu install it with linux-libc-dev; without it there is nothing to compare.
+        let Ok(header) = std::fs::read_to_string("/usr/include/asm-generic/unistd.h") else { return };
+        use super::nr_aarch64 as arm64;
+        for (name, ours) in calls!(arm64) {
+            let define = format!("#define __NR_{name} ");
+            let theirs =
+                header.lines().find_map(|l| l.strip_prefix(define.as_str())?.trim().parse::<i64>().ok());
+            assert_eq!(
+                Some(ours),
+                theirs,
+                "{name}: the probe's arm64 number against __NR_{name} in asm-generic/unistd.h"
+            );
+        }
+    }
 }

@@ -316,9 +316,8 @@ impl Drop for Daemon {
                 .stderr(Stdio::null())
                 .status();
         }
-        for pid in self.shims() {
-            // SAFETY: kill has no memory-safety preconditions.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+        for shim in self.shims().into_iter().filter_map(crate::support::Process::read) {
+            shim.signal(libc::SIGKILL);
         }
         for mount in mounts_under(std::slice::from_ref(&self.sandbox.dir)).iter().rev() {
             let _ = Command::new("umount").args(["-l", mount]).status();

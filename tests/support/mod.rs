@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::fmt::Display;
 use std::io::Read;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -109,6 +109,9 @@ pub struct Sandbox {
     pub network_namespace: Option<PathBuf>,
     /// The rootless chapter: run minibox as this user (`runuser -u`), from this copy of it.
     pub run_as: Option<(String, PathBuf)>,
+    /// The network chapter: the test host that `run`s go to when `network_namespace` names none
+    /// (see `start_with`), made at the first; removed with the sandbox.
+    own_host: std::sync::OnceLock<network::TestHost>,
 }
 
 /// A new directory in the system's temporary directory, with a name nobody can predict and
@@ -135,7 +138,7 @@ impl Sandbox {
         require_root();
         let dir = private_temp_dir("minibox-test-");
         let state = dir.join("state");
-        Sandbox { dir, state, network_namespace: None, run_as: None }
+        Sandbox { dir, state, network_namespace: None, run_as: None, own_host: std::sync::OnceLock::new() }
     }
 
     /// The rootless chapter: run minibox as `user` from now on. The sandbox becomes the user's (its
@@ -218,9 +221,20 @@ impl Sandbox {
                 Ok(())
             })
         };
+        // From the network chapter on, `run` makes a bridge, NAT rules and a forwarding setting in the
+        // network namespace it runs in. A sandbox given no test host runs them in one of its own, so
+        // that two test runs on one machine never share a bridge, nor look at or clean up each
+        // other's; the sandbox's runs share it, so that one run reclaims what a killed one left.
+        let own_host = self.network_namespace.is_none()
+            && snapshot_has("network")
+            && args.first().map(String::as_str) == Some("run");
+        let network_namespace = match own_host {
+            true => Some(self.own_host.get_or_init(network::TestHost::new).path.clone()),
+            false => self.network_namespace.clone(),
+        };
         // The network chapter: minibox runs in the test host's network namespace (its mounts, cgroups and
         // processes are the host's as ever).
-        if let Some(namespace) = &self.network_namespace {
+        if let Some(namespace) = &network_namespace {
             let namespace = std::fs::File::open(namespace).expect("opening the test host's namespace");
             // SAFETY: between fork and exec the closure calls only setns(2).
             unsafe {
@@ -232,7 +246,7 @@ impl Sandbox {
         }
         adjust(&mut command);
         let scope = self.scope(&args);
-        let before = HostState::now(&scope, &self.state, self.network_namespace.as_deref());
+        let before = HostState::now(&scope, &self.state, network_namespace.as_deref());
         let mut child = command.spawn().unwrap_or_else(|e| panic!("starting {MINIBOX}: {e}"));
         // Read the output from the start: a full pipe would stop minibox and its command.
         let stdout = Capture::start(child.stdout.take());
@@ -248,7 +262,7 @@ impl Sandbox {
             before,
             scope,
             state: self.state.clone(),
-            network_namespace: self.network_namespace.clone(),
+            network_namespace,
             finished: false,
         }
     }
@@ -373,10 +387,18 @@ impl Running {
         self.child.id() as i32
     }
 
-    /// Send `signal` to minibox itself.
+    /// Send `signal` to minibox itself, while it is still this run's (not yet waited for, so its
+    /// pid cannot name another process).
     pub fn signal(&self, signal: i32) {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(self.pid(), signal) };
+        // waitid with WNOWAIT reaps nothing: it fails (ECHILD) only once the child was reaped.
+        // SAFETY: a zeroed siginfo_t is valid, and waitid writes only into it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        // SAFETY: as above; the pid is this run's child.
+        if unsafe { libc::waitid(libc::P_PID, self.pid() as libc::id_t, &mut info, flags) } == 0 {
+            // SAFETY: kill has no memory-safety preconditions; the pid is our unreaped child's.
+            unsafe { libc::kill(self.pid(), signal) };
+        }
     }
 
     /// Wait until a process of the container is running: the first process of this run that
@@ -432,8 +454,7 @@ impl Running {
     /// command die and cleans up as it should.
     pub fn kill_container(&self) {
         for process in self.processes().iter().filter(|p| p.pid != self.pid()) {
-            // SAFETY: kill has no memory-safety preconditions.
-            unsafe { libc::kill(process.pid, libc::SIGKILL) };
+            process.signal(libc::SIGKILL);
         }
     }
 
@@ -745,10 +766,9 @@ impl RunProcesses {
                 break;
             }
             for p in &running {
-                // SAFETY: kill has no memory-safety preconditions.
-                unsafe { libc::kill(p.pid, libc::SIGKILL) };
+                p.signal(libc::SIGKILL);
             }
-            if running.iter().any(|p| p.pgid == self.minibox) {
+            if self.minibox > 0 && running.iter().any(|p| p.pgid == self.minibox) {
                 // SAFETY: as above; the group is minibox's own (`process_group(0)`).
                 unsafe { libc::kill(-self.minibox, libc::SIGKILL) };
             }
@@ -1014,6 +1034,60 @@ impl Process {
     pub fn is_running(&self) -> bool {
         !matches!(self.state, 'Z' | 'X' | 'x')
     }
+
+    /// Send `signal` to this process and to no other. Nothing is sent to a pid of 0 or below
+    /// (`kill(0, ...)` is the caller's own process group: the test binary, cargo, and any
+    /// `timeout` above them), nor once the pid names another process (this one ended and the pid
+    /// was reused): the signal goes through a pidfd opened before the start time is compared, so
+    /// the check and the signal name one process. Returns whether the signal was sent.
+    pub fn signal(&self, signal: i32) -> bool {
+        if self.pid <= 0 {
+            return false;
+        }
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, self.pid, 0) };
+        let same = Process::read(self.pid).is_some_and(|now| now.start == self.start);
+        if fd < 0 {
+            // A kernel older than 5.3: the check and the kill are two steps.
+            // SAFETY: kill has no memory-safety preconditions; the pid is above 0.
+            return same && unsafe { libc::kill(self.pid, signal) } == 0;
+        }
+        // SAFETY: pidfd_open returned a descriptor that nothing else owns.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+        let info = std::ptr::null::<libc::siginfo_t>();
+        // SAFETY: a pidfd we own, a signal number, no siginfo, no flags.
+        same && unsafe { libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), signal, info, 0) } == 0
+    }
+}
+
+/// The process at `pid`, which the test read from somewhere (a state file, a pid file) and is
+/// about to signal. A pid of 0 or below (a missing field read as 0), the test's own, or one that
+/// names no process fails the test, saying what was looked for: a test never signals a pid it
+/// has not checked. Signal the result with [`Process::signal`].
+#[track_caller]
+pub fn process_at(pid: i64, what: &str, cause: &str, book: &str) -> Process {
+    let found = i32::try_from(pid)
+        .ok()
+        .filter(|pid| *pid > 0 && *pid as u32 != std::process::id())
+        .and_then(Process::read)
+        .filter(Process::is_running);
+    found.unwrap_or_else(|| {
+        fail(format!("{what}: a live process"), format!("pid {pid}, no such process"), cause, book)
+    })
+}
+
+/// Send `signal` to `process`, failing the test (with `what` it is) if it is gone or its pid now
+/// names another process.
+#[track_caller]
+pub fn signal_or_fail(process: &Process, signal: i32, what: &str, cause: &str, book: &str) {
+    if !process.signal(signal) {
+        fail(
+            format!("{what} (pid {}) to be there for signal {signal}", process.pid),
+            "it had ended (or its pid named another process)",
+            cause,
+            book,
+        );
+    }
 }
 
 /// `readlink /proc/PID/ns/pid` (PID may be `self`), or "" when it cannot be read.
@@ -1058,7 +1132,7 @@ impl HostState {
             mounts: mounts_under(scope),
             cgroups: minibox_cgroups(),
             containers: container_dirs(state),
-            network: (snapshot_chapter() >= 6).then(|| network::NetworkState::now(namespace)),
+            network: snapshot_has("network").then(|| network::NetworkState::now(namespace)),
         }
     }
 
@@ -1151,9 +1225,8 @@ fn cgroup_has_processes(path: &Path) -> bool {
 /// Kill a cgroup's processes and remove it.
 pub fn remove_cgroup(path: &Path) {
     let procs = std::fs::read_to_string(path.join("cgroup.procs")).unwrap_or_default();
-    for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(pid, libc::SIGKILL) };
+    for process in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()).filter_map(Process::read) {
+        process.signal(libc::SIGKILL);
     }
     for _ in 0..100 {
         if std::fs::remove_dir(path).is_ok() || !path.exists() {

@@ -37,15 +37,23 @@ pub struct TestUser {
     pub uid: u32,
     pub gid: u32,
     pub home: PathBuf,
-    /// The first subordinate id and how many, when it has some.
+    /// The first subordinate uid and how many, when it has some.
     pub range: Option<(u32, u32)>,
+    /// The first subordinate gid and how many: another range, of another size.
+    pub gid_range: Option<(u32, u32)>,
 }
 
-/// The subordinate range a test user gets: far above what `useradd` hands out (100000 on),
-/// a different one per user of this test binary.
-fn range_for(index: u32) -> (u32, u32) {
-    (1_500_000_000 + (std::process::id() % 1000) * 1_000_000 + index * 65536, 65536)
+/// The subordinate uids and gids a test user gets: far above what `useradd` hands out (100000
+/// on), a different block per user of this test binary. Neither is useradd's 65536 ids, and the
+/// gids are not the uids: code that assumes either shows.
+fn range_for(index: u32) -> ((u32, u32), (u32, u32)) {
+    let start = 1_000_000_000 + (std::process::id() % 1000) * 3_000_000 + index * 200_000;
+    ((start, 100_000), (start + 100_000, 70_000))
 }
+
+/// The primary group of every test user: `users`, whose gid (100) is no user's uid, so that code
+/// that writes the uid where the gid belongs shows.
+const GROUP: &str = "users";
 
 fn run(program: &str, args: &[&str]) -> Result<(), String> {
     let output = Command::new(program).args(args).output().map_err(|e| format!("{program}: {e}"))?;
@@ -89,7 +97,7 @@ fn reclaim_stale_test_users() {
         eprintln!(
             "note: removing the test user {name} (uid {uid}), left behind by a test process that was killed"
         );
-        let user = TestUser { name, uid, gid: uid, home, range: None };
+        let user = TestUser { name, uid, gid: uid, home, range: None, gid_range: None };
         drop(user); // Drop removes it all
     }
     let dead =
@@ -126,8 +134,8 @@ fn remove_subordinate_lines(names: &[String]) {
 /// The files a user is written into when `useradd` cannot do it.
 const ACCOUNT_FILES: [&str; 3] = ["/etc/passwd", "/etc/group", "/etc/shadow"];
 
-/// Append `name` to the account files, with a free uid (and a group of the same number), and
-/// make its home.
+/// Append `name` to the account files, with a free uid, the group `users` (and a group of the
+/// uid's number, as useradd would make), and make its home.
 fn add_user_by_hand(name: &str) -> Result<(), String> {
     let uid = (60000..65000u32)
         .find(|id| {
@@ -135,9 +143,10 @@ fn add_user_by_hand(name: &str) -> Result<(), String> {
                 && nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(*id)).ok().flatten().is_none()
         })
         .ok_or("no free uid in 60000-65000")?;
+    let gid = nix::unistd::Group::from_name(GROUP).ok().flatten().map_or(uid, |g| g.gid.as_raw());
     let home = format!("/home/{name}");
     let lines = [
-        format!("{name}:x:{uid}:{uid}::{home}:/bin/sh\n"),
+        format!("{name}:x:{uid}:{gid}::{home}:/bin/sh\n"),
         format!("{name}:x:{uid}:\n"),
         format!("{name}:!:20000:0:99999:7:::\n"),
     ];
@@ -147,7 +156,7 @@ fn add_user_by_hand(name: &str) -> Result<(), String> {
         std::io::Write::write_all(&mut open, line.as_bytes()).map_err(|e| format!("{file}: {e}"))?;
     }
     std::fs::create_dir_all(&home).map_err(|e| format!("{home}: {e}"))?;
-    run("chown", &[&format!("{uid}:{uid}"), &home])
+    run("chown", &[&format!("{uid}:{gid}"), &home])
 }
 
 /// Remove `name`'s lines from the account files (after a user made by hand).
@@ -179,9 +188,10 @@ impl TestUser {
                 gid: old.gid.as_raw(),
                 home: old.dir,
                 range: None,
+                gid_range: None,
             });
         }
-        if let Err(error) = run("useradd", &["--create-home", "--shell", "/bin/sh", &name]) {
+        if let Err(error) = run("useradd", &["--create-home", "--shell", "/bin/sh", "--gid", GROUP, &name]) {
             // Seen in the cgroup v2 VM (`cargo maint vm-test`), whose / is an overlay over the host's
             // shared by virtiofs: useradd fails "while writing changes to /etc/passwd". Lines
             // appended by hand there make the same user; Drop removes them.
@@ -196,13 +206,14 @@ impl TestUser {
             gid: user.gid.as_raw(),
             home: user.dir,
             range: None,
+            gid_range: None,
         };
         // useradd may have given it ids of its own (SUB_UID_MIN in login.defs): the test decides.
         remove_subordinate_lines(&made.all_names());
         if subordinate != Subordinate::None {
-            let (start, count) = range_for(index);
+            let ranges = range_for(index);
             let owner = if subordinate == Subordinate::ByUid { made.uid.to_string() } else { name.clone() };
-            for file in SUBORDINATE_FILES {
+            for (file, (start, count)) in SUBORDINATE_FILES.into_iter().zip([ranges.0, ranges.1]) {
                 let mut text = std::fs::read_to_string(file).unwrap_or_default();
                 if !text.is_empty() && !text.ends_with('\n') {
                     text.push('\n');
@@ -212,7 +223,8 @@ impl TestUser {
                 text.push_str(&format!("{owner}:{start}:{count}\n"));
                 std::fs::write(file, text).unwrap_or_else(|e| panic!("writing {file}: {e}"));
             }
-            made.range = Some((start, count));
+            made.range = Some(ranges.0);
+            made.gid_range = Some(ranges.1);
         }
         made
     }
@@ -249,9 +261,8 @@ impl Drop for TestUser {
             if left.is_empty() {
                 break;
             }
-            for pid in left {
-                // SAFETY: kill has no memory-safety preconditions.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+            for process in left.into_iter().filter_map(super::Process::read) {
+                process.signal(libc::SIGKILL);
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }

@@ -54,6 +54,7 @@ pub fn run(ws: &Workspace, only: Option<u32>, variant: Option<&str>) -> Result<(
     defects.extend(check_style(ws)?);
     defects.extend(assertions_without_messages(ws)?);
     defects.extend(book_references(ws)?);
+    defects.extend(chapter_numbers_in_tests(ws)?);
     defects.extend(book_mirrors_chapters(ws)?);
     defects.extend(book_chapter_numbers(ws)?);
     defects.extend(crate::book_check::run(ws)?);
@@ -446,9 +447,9 @@ fn book_references(ws: &Workspace) -> Result<Vec<String>> {
     let mut defects = Vec::new();
     let chapters = ws.chapters()?;
     let slugs: Vec<String> = chapters.iter().map(|c| c.slug.clone()).collect();
+    // A chapter's sections may be on its sub-pages (the daemon's), so all its pages count.
     let is_heading = |chapter: &Chapter, section: &str| {
-        let page = std::fs::read_to_string(ws.path(chapter.book_page())).unwrap_or_default();
-        page.lines().any(|l| l.starts_with('#') && l.trim_start_matches('#').trim() == section)
+        crate::book_check::chapter_headings(ws, &chapter.slug).unwrap_or_default().iter().any(|h| h == section)
     };
     let mut files = Vec::new();
     collect(&ws.path("tests"), &mut files)?;
@@ -500,6 +501,48 @@ fn book_references(ws: &Workspace) -> Result<Vec<String>> {
     defects.sort();
     defects.dedup();
     Ok(defects)
+}
+
+/// The tests name chapters by slug (`snapshot_has("network")`), never by a number compared in
+/// code (`snapshot_chapter() >= 6`): a number goes stale when a chapter is inserted or moved, and
+/// then a check runs in the wrong chapters and cites the wrong page.
+fn chapter_numbers_in_tests(ws: &Workspace) -> Result<Vec<String>> {
+    let mut files = Vec::new();
+    collect(&ws.path("tests"), &mut files)?;
+    let mut defects = Vec::new();
+    for file in files {
+        let shown = file.strip_prefix(&ws.root).unwrap_or(&file).display().to_string();
+        for (n, line) in std::fs::read_to_string(&file)?.lines().enumerate() {
+            if compares_a_chapter_number(line) {
+                defects.push(format!(
+                    "{shown}:{}: a chapter number compared in code (`{}`): name the chapter by its slug \
+                     (`snapshot_has(\"network\")`)",
+                    n + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    Ok(defects)
+}
+
+/// Does `line` compare the snapshot's chapter with a literal number, on either side?
+fn compares_a_chapter_number(line: &str) -> bool {
+    const OPERATORS: [&str; 6] = [">=", "<=", "==", "!=", ">", "<"];
+    let call = "snapshot_chapter()";
+    line.match_indices(call).any(|(at, _)| {
+        let after = line[at + call.len()..].trim_start();
+        let before = line[..at].trim_end();
+        let literal_after = OPERATORS
+            .iter()
+            .find_map(|op| after.strip_prefix(op))
+            .is_some_and(|rest| rest.trim_start().starts_with(|c: char| c.is_ascii_digit()));
+        let literal_before = OPERATORS
+            .iter()
+            .find_map(|op| before.strip_suffix(op))
+            .is_some_and(|rest| rest.trim_end().ends_with(|c: char| c.is_ascii_digit()));
+        literal_after || literal_before
+    })
 }
 
 fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
@@ -559,6 +602,18 @@ mod tests {
             vec![3, 7],
             "the prose lines, not the link, code or heading"
         );
+    }
+
+    #[test]
+    fn chapter_numbers_compared_in_code_are_found() {
+        assert!(compares_a_chapter_number("(snapshot_chapter() >= 6).then(|| x)"), "a literal after");
+        assert!(compares_a_chapter_number("if 7 == snapshot_chapter() {"), "a literal before");
+        assert!(compares_a_chapter_number("snapshot_chapter()<3"), "no spaces");
+        assert!(
+            !compares_a_chapter_number("snapshot_chapter() >= chapter.number"),
+            "a number from the manifest is not a literal"
+        );
+        assert!(!compares_a_chapter_number("snapshot_has(\"network\")"), "a slug");
     }
 
     #[test]
