@@ -69,7 +69,7 @@ pub fn parse_memory(text: &str) -> Result<u64> {
     Ok(bytes)
     //@ stub
     //| let _ = text;
-    //| todo!("chapter {chapter}, `parse_memory`: turn a size like `64m` into bytes, as Docker reads it; refuse anything else; `cargo xtask hint {chapter} parse_memory` helps (book: Chapter {chapter}, \"Asking for limits\")")
+    //| todo!("chapter {chapter}, `parse_memory`: turn a size like `64m` into bytes, as Docker reads it; refuse anything else; `cargo xtask hint cgroups parse_memory` helps (book: Chapter {chapter}, \"Asking for limits\")")
     //@ end
 }
 // ANCHOR_END: parse_memory
@@ -233,7 +233,7 @@ impl ContainerCgroup {
         }
         Ok(())
         //@ stub
-        //| todo!("chapter {chapter}, `apply_limits`: write the limits asked for into the container's cgroups; `cargo xtask hint {chapter} apply_limits` helps (book: Chapter {chapter}, \"Creating the cgroup\")")
+        //| todo!("chapter {chapter}, `apply_limits`: write the limits asked for into the container's cgroups; `cargo xtask hint cgroups apply_limits` helps (book: Chapter {chapter}, \"Creating the cgroup\")")
         //@ end
     }
     // ANCHOR_END: apply_limits
@@ -267,7 +267,7 @@ impl ContainerCgroup {
         }
         Ok(())
         //@ stub
-        //| todo!("chapter {chapter}, `join`: move this process into every one of the container's cgroups; `cargo xtask hint {chapter} join` helps (book: Chapter {chapter}, \"Joining before exec\")")
+        //| todo!("chapter {chapter}, `join`: move this process into every one of the container's cgroups; `cargo xtask hint cgroups join` helps (book: Chapter {chapter}, \"Joining before exec\")")
         //@ end
     }
     // ANCHOR_END: join
@@ -285,7 +285,7 @@ impl ContainerCgroup {
             .filter_map(|l| l.strip_prefix("oom_kill "))
             .any(|n| n.trim().parse::<u64>().unwrap_or(0) > 0)
         //@ stub
-        //| todo!("chapter {chapter}, `oom_killed`: tell whether the kernel's OOM killer killed a process of this cgroup; `cargo xtask hint {chapter} oom_killed` helps (book: Chapter {chapter}, \"When the limit is hit\")")
+        //| todo!("chapter {chapter}, `oom_killed`: tell whether the kernel's OOM killer killed a process of this cgroup; `cargo xtask hint cgroups oom_killed` helps (book: Chapter {chapter}, \"When the limit is hit\")")
         //@ end
     }
     // ANCHOR_END: oom_killed

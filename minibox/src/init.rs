@@ -78,7 +78,7 @@ pub fn supervise(command: Pid) -> Result<WaitStatus> {
     }
     //@ stub
     //| let _ = command;
-    //| todo!("chapter {chapter}, `supervise`: run as PID 1 until the command ends: pass signals on to it, and reap every child that ends; `cargo xtask hint {chapter} supervise` helps (book: Chapter {chapter}, \"The duties of PID 1\")")
+    //| todo!("chapter {chapter}, `supervise`: run as PID 1 until the command ends: pass signals on to it, and reap every child that ends; `cargo xtask hint namespaces supervise` helps (book: Chapter {chapter}, \"The duties of PID 1\")")
     //@ end
 }
 // ANCHOR_END: supervise

@@ -62,7 +62,7 @@ pub fn new_pid_namespace_for_children() -> Result<()> {
     //@ exercise namespaces new_pid_namespace_for_children
     unshare(CloneFlags::CLONE_NEWPID).context("unshare(CLONE_NEWPID): creating a PID namespace")
     //@ stub
-    //| todo!("chapter {chapter}, `new_pid_namespace_for_children`: make the children that minibox forks from now on start in a new PID namespace; `cargo xtask hint {chapter} new_pid_namespace_for_children` helps (book: Chapter {chapter}, \"PID namespaces\")")
+    //| todo!("chapter {chapter}, `new_pid_namespace_for_children`: make the children that minibox forks from now on start in a new PID namespace; `cargo xtask hint namespaces new_pid_namespace_for_children` helps (book: Chapter {chapter}, \"PID namespaces\")")
     //@ end
 }
 // ANCHOR_END: pid_namespace
@@ -102,7 +102,7 @@ pub fn enter(hostname: &str) -> Result<()> {
     Ok(())
     //@ stub
     //| let _ = hostname;
-    //| todo!("chapter {chapter}, `enter`: give this process a hostname and IPC objects of its own, and set the hostname; `cargo xtask hint {chapter} enter` helps (book: Chapter {chapter}, \"UTS and IPC namespaces\")")
+    //| todo!("chapter {chapter}, `enter`: give this process a hostname and IPC objects of its own, and set the hostname; `cargo xtask hint namespaces enter` helps (book: Chapter {chapter}, \"UTS and IPC namespaces\")")
     //@ end
 }
 // ANCHOR_END: enter

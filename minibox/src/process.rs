@@ -89,7 +89,7 @@ pub fn spawn(command: &Command, setup: impl FnOnce() -> Result<()>) -> Result<Ch
     }
     //@ stub
     //| let _ = (command, setup);
-    //| todo!("chapter {chapter}, `spawn`: start a child process that runs `child_main`, and return a `Child` for it; `cargo xtask hint {chapter} spawn` helps (book: Chapter {chapter}, \"Fork and exec\")")
+    //| todo!("chapter {chapter}, `spawn`: start a child process that runs `child_main`, and return a `Child` for it; `cargo xtask hint process spawn` helps (book: Chapter {chapter}, \"Fork and exec\")")
     //@ end
 }
 // ANCHOR_END: spawn
@@ -255,7 +255,7 @@ pub fn exec(command: &Command) -> CodedError {
     exec_failure(&path, errno)
     //@ stub
     //| let _ = command;
-    //| todo!("chapter {chapter}, `exec`: replace this process with the command; if that fails, return why, with the shell's exit code; `cargo xtask hint {chapter} exec` helps (book: Chapter {chapter}, \"Fork and exec\")")
+    //| todo!("chapter {chapter}, `exec`: replace this process with the command; if that fails, return why, with the shell's exit code; `cargo xtask hint process exec` helps (book: Chapter {chapter}, \"Fork and exec\")")
     //@ end
 }
 // ANCHOR_END: exec
@@ -385,7 +385,7 @@ pub fn wait_for_exit(child: Pid) -> Result<WaitStatus> {
     }
     //@ stub
     //| let _ = child;
-    //| todo!("chapter {chapter}, `wait_for_exit`: wait until the child ends, passing on every signal minibox receives meanwhile; `cargo xtask hint {chapter} wait_for_exit` helps (book: Chapter {chapter}, \"Waiting, and passing signals on\")")
+    //| todo!("chapter {chapter}, `wait_for_exit`: wait until the child ends, passing on every signal minibox receives meanwhile; `cargo xtask hint process wait_for_exit` helps (book: Chapter {chapter}, \"Waiting, and passing signals on\")")
     //@ end
 }
 // ANCHOR_END: wait
@@ -402,7 +402,7 @@ pub fn exit_code(status: WaitStatus) -> i32 {
     }
     //@ stub
     //| let _ = status;
-    //| todo!("chapter {chapter}, `exit_code`: turn how the child ended into the exit code a shell would report; `cargo xtask hint {chapter} exit_code` helps (book: Chapter {chapter}, \"Exit statuses\")")
+    //| todo!("chapter {chapter}, `exit_code`: turn how the child ended into the exit code a shell would report; `cargo xtask hint process exit_code` helps (book: Chapter {chapter}, \"Exit statuses\")")
     //@ end
 }
 // ANCHOR_END: exit_code

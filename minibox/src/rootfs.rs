@@ -146,7 +146,7 @@ pub fn prepare_new_root(new_root: &Path) -> Result<()> {
     Ok(())
     //@ stub
     //| let _ = new_root;
-    //| todo!("chapter {chapter}, `prepare_new_root`: make the new root ready for pivot_root, without any mount change reaching the host; `cargo xtask hint {chapter} prepare_new_root` helps (book: Chapter {chapter}, \"Preparing the new root\")")
+    //| todo!("chapter {chapter}, `prepare_new_root`: make the new root ready for pivot_root, without any mount change reaching the host; `cargo xtask hint rootfs prepare_new_root` helps (book: Chapter {chapter}, \"Preparing the new root\")")
     //@ end
 }
 // ANCHOR_END: prepare_new_root
@@ -165,7 +165,7 @@ pub fn pivot_into(new_root: &Path) -> Result<()> {
     Ok(())
     //@ stub
     //| let _ = new_root;
-    //| todo!("chapter {chapter}, `pivot_into`: make the new root this mount namespace's `/`, with nothing of the host's left reachable; `cargo xtask hint {chapter} pivot_into` helps (book: Chapter {chapter}, \"pivot_root, not chroot\")")
+    //| todo!("chapter {chapter}, `pivot_into`: make the new root this mount namespace's `/`, with nothing of the host's left reachable; `cargo xtask hint rootfs pivot_into` helps (book: Chapter {chapter}, \"pivot_root, not chroot\")")
     //@ end
 }
 // ANCHOR_END: pivot_into
@@ -183,7 +183,7 @@ pub fn mount_proc_and_sys() -> Result<()> {
         .context("mounting /sys read-only")?;
     Ok(())
     //@ stub
-    //| todo!("chapter {chapter}, `mount_proc_and_sys`: give the container a /proc of its own and a read-only /sys, both safe to expose; `cargo xtask hint {chapter} mount_proc_and_sys` helps (book: Chapter {chapter}, \"/proc, /dev and /sys\")")
+    //| todo!("chapter {chapter}, `mount_proc_and_sys`: give the container a /proc of its own and a read-only /sys, both safe to expose; `cargo xtask hint rootfs mount_proc_and_sys` helps (book: Chapter {chapter}, \"/proc, /dev and /sys\")")
     //@ end
 }
 // ANCHOR_END: mount_proc_and_sys
@@ -208,7 +208,7 @@ pub fn remount_root_read_only() -> Result<()> {
     }
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).context("remounting / read-only")
     //@ stub
-    //| todo!("chapter {chapter}, `remount_root_read_only`: make the container's root filesystem read-only; `cargo xtask hint {chapter} remount_root_read_only` helps (book: Chapter {chapter}, \"/proc, /dev and /sys\")")
+    //| todo!("chapter {chapter}, `remount_root_read_only`: make the container's root filesystem read-only; `cargo xtask hint rootfs remount_root_read_only` helps (book: Chapter {chapter}, \"/proc, /dev and /sys\")")
     //@ end
 }
 // ANCHOR_END: remount_read_only

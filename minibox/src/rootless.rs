@@ -86,7 +86,7 @@ pub fn subordinate_range(contents: &str, user: &str, uid: u32) -> Option<IdRange
     })
     //@ stub
     //| let _ = (contents, user, uid);
-    //| todo!("chapter {chapter}, `subordinate_range`: find the user's line in /etc/subuid's format and read its range; `cargo xtask hint {chapter} subordinate_range` helps (book: Chapter {chapter}, \"Subordinate ids\")")
+    //| todo!("chapter {chapter}, `subordinate_range`: find the user's line in /etc/subuid's format and read its range; `cargo xtask hint rootless subordinate_range` helps (book: Chapter {chapter}, \"Subordinate ids\")")
     //@ end
 }
 // ANCHOR_END: subordinate_range
@@ -103,7 +103,7 @@ pub fn id_map(own: u32, subordinate: Option<IdRange>) -> Vec<[u32; 3]> {
     lines
     //@ stub
     //| let _ = (own, subordinate);
-    //| todo!("chapter {chapter}, `id_map`: the map's lines: who is root inside, and who the other ids are; `cargo xtask hint {chapter} id_map` helps (book: Chapter {chapter}, \"The map\")")
+    //| todo!("chapter {chapter}, `id_map`: the map's lines: who is root inside, and who the other ids are; `cargo xtask hint rootless id_map` helps (book: Chapter {chapter}, \"The map\")")
     //@ end
 }
 // ANCHOR_END: id_map
@@ -166,7 +166,7 @@ pub fn write_single_id_maps(pid: Pid, uid: u32, gid: u32) -> Result<()> {
     write("gid_map", map_text(&id_map(gid, None)))
     //@ stub
     //| let _ = (pid, uid, gid);
-    //| todo!("chapter {chapter}, `write_single_id_maps`: write the uid and gid maps of one id each, in an order the kernel accepts; `cargo xtask hint {chapter} write_single_id_maps` helps (book: Chapter {chapter}, \"One id, no helper\")")
+    //| todo!("chapter {chapter}, `write_single_id_maps`: write the uid and gid maps of one id each, in an order the kernel accepts; `cargo xtask hint rootless write_single_id_maps` helps (book: Chapter {chapter}, \"One id, no helper\")")
     //@ end
 }
 // ANCHOR_END: write_single_id_maps
@@ -275,7 +275,7 @@ pub fn enter_user_namespace(plan: &Plan) -> Result<()> {
     //| // The calls you need are not imported yet: add this line to the `use` lines at the top.
     //| // use nix::sched::{CloneFlags, unshare};
     //| let _ = plan;
-    //| todo!("chapter {chapter}, `enter_user_namespace`: make a user namespace for minibox and have its ids mapped from outside; `cargo xtask hint {chapter} enter_user_namespace` helps (book: Chapter {chapter}, \"Taking turns\")")
+    //| todo!("chapter {chapter}, `enter_user_namespace`: make a user namespace for minibox and have its ids mapped from outside; `cargo xtask hint rootless enter_user_namespace` helps (book: Chapter {chapter}, \"Taking turns\")")
     //@ end
 }
 // ANCHOR_END: enter_user_namespace

@@ -10,7 +10,8 @@
 //! unless the place is inside a `<details>` block after the page's exercise heading (a heading
 //! that starts with "The exercise"): hints, and a walkthrough for readers whose tests pass.
 //! Pages are those that SUMMARY.md lists, with the Markdown files they include spliced in.
-//! It also checks that every exercise with a stub has three hint tiers of its own.
+//! It also checks that every exercise with a stub has three hint tiers of its own, none of which
+//! contains a line of the exercise's reference body.
 
 use crate::hints;
 use crate::workspace::Workspace;
@@ -34,6 +35,19 @@ struct Region {
     has_stub: bool,
     /// The region's code lines, trimmed, with their line numbers.
     code: Vec<(usize, String)>,
+    /// The stub's lines (`//| todo!(...)`), joined.
+    stub: String,
+}
+
+/// A tag still open while the tagged source is read.
+#[derive(Clone, Copy)]
+enum Open {
+    /// An exercise before its stub (index into the regions).
+    Exercise(usize),
+    /// An exercise's stub.
+    Stub(usize),
+    /// Any other tag.
+    Other,
 }
 
 /// A line of a page after its Markdown includes are spliced in, with where it came from.
@@ -60,6 +74,12 @@ pub fn run(ws: &Workspace) -> Result<Vec<String>> {
         defects.extend(check_page(ws, &lines, &regions)?);
     }
     defects.extend(hint_tiers(ws, &regions)?);
+    let slugs: Vec<String> = ws.chapters()?.into_iter().map(|c| c.slug).collect();
+    for slug in &slugs {
+        let lines = chapter_lines(ws, slug)?;
+        defects.extend(chapter_ending(slug, &lines));
+        defects.extend(exercise_names(ws, slug, &lines, &regions)?);
+    }
     let code_lines: usize = regions.iter().map(|r| r.code.len()).sum();
     println!(
         "verify: the book hides every exercise's answer ({} pages, {} exercise regions, {code_lines} reference lines)",
@@ -72,9 +92,8 @@ pub fn run(ws: &Workspace) -> Result<Vec<String>> {
 /// The exercise regions of one tagged file. Nested `begin` lines inside an exercise belong to it;
 /// `//|` lines (stubs, `until` code), tags and comments are not code the book could show.
 fn exercise_regions(file: PathBuf, text: &str) -> Vec<Region> {
-    // The open tags, innermost last: `Some(index into regions)` for an exercise still before its
-    // stub, `None` for any other tag (or an exercise past its stub).
-    let mut open: Vec<Option<usize>> = Vec::new();
+    // The open tags, innermost last.
+    let mut open: Vec<Open> = Vec::new();
     let mut regions: Vec<Region> = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
@@ -91,27 +110,38 @@ fn exercise_regions(file: PathBuf, text: &str) -> Vec<Region> {
                         last: number,
                         has_stub: false,
                         code: Vec::new(),
+                        stub: String::new(),
                     });
-                    open.push(Some(regions.len() - 1));
+                    open.push(Open::Exercise(regions.len() - 1));
                 }
                 ["stub", ..] => {
-                    if let Some(Some(at)) = open.last().copied() {
+                    if let Some(Open::Exercise(at)) = open.last().copied() {
                         regions[at].last = number;
                         regions[at].has_stub = true;
-                        *open.last_mut().expect("just seen") = None;
+                        *open.last_mut().expect("just seen") = Open::Stub(at);
                     }
                 }
                 ["end", ..] => {
-                    if let Some(Some(at)) = open.pop() {
+                    if let Some(Open::Exercise(at)) = open.pop() {
                         regions[at].last = number;
                     }
                 }
-                _ => open.push(None), // begin, until
+                _ => open.push(Open::Other), // begin, until
             }
             continue;
         }
+        if let Some(Open::Stub(at)) = open.last().copied() {
+            regions[at].stub.push_str(trimmed.trim_start_matches("//|").trim());
+            regions[at].stub.push('\n');
+            continue;
+        }
         // The innermost exercise that is still in its reference part, if any.
-        let Some(at) = open.iter().rev().find_map(|o| *o) else { continue };
+        let Some(at) = open.iter().rev().find_map(|o| match o {
+            Open::Exercise(at) => Some(*at),
+            _ => None,
+        }) else {
+            continue;
+        };
         if is_meaningful(trimmed) {
             regions[at].code.push((number, trimmed.to_string()));
         }
@@ -123,6 +153,147 @@ fn is_meaningful(line: &str) -> bool {
     line.chars().count() >= SHORTEST_LINE
         && !line.starts_with("//")
         && line.chars().any(|c| c.is_alphanumeric())
+}
+
+/// The pages of a chapter that SUMMARY.md lists (`chapters/SLUG/index.md` and its sub-pages),
+/// in its order.
+pub fn chapter_pages(ws: &Workspace, slug: &str) -> Result<Vec<PathBuf>> {
+    let dir = Path::new("book/src/chapters").join(slug);
+    Ok(summary_pages(ws)?.into_iter().filter(|p| p.starts_with(&dir)).collect())
+}
+
+/// A chapter's headings on all its pages, without their `#`s: what a citation may name.
+pub fn chapter_headings(ws: &Workspace, slug: &str) -> Result<Vec<String>> {
+    let lines = chapter_lines(ws, slug)?;
+    Ok(headings(&lines).into_iter().map(|(_, text)| text).collect())
+}
+
+/// A chapter's pages, one after another, with their Markdown includes spliced in.
+fn chapter_lines(ws: &Workspace, slug: &str) -> Result<Vec<PageLine>> {
+    let mut lines = Vec::new();
+    for page in chapter_pages(ws, slug)? {
+        lines.extend(splice(ws, &page, 0)?);
+    }
+    Ok(lines)
+}
+
+/// The headings among `lines` (outside code blocks), as (level, text).
+fn headings(lines: &[PageLine]) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    let mut in_fence = false;
+    for line in lines {
+        let trimmed = line.text.trim_end();
+        if trimmed.trim_start().starts_with("```") {
+            in_fence = !in_fence;
+        }
+        if in_fence || !trimmed.starts_with('#') {
+            continue;
+        }
+        let level = trimmed.chars().take_while(|c| *c == '#').count();
+        if trimmed[level..].starts_with(' ') {
+            found.push((level, trimmed[level..].trim().to_string()));
+        }
+    }
+    found
+}
+
+/// How every chapter ends, in this order: questions to check oneself, challenges to go further,
+/// what to read next, and a summary as the chapter's last section.
+const ENDING: [&str; 4] = ["Self-check", "Challenges", "Further reading", "Summary"];
+
+fn chapter_ending(slug: &str, lines: &[PageLine]) -> Vec<String> {
+    let sections: Vec<String> =
+        headings(lines).into_iter().filter(|(level, _)| *level == 2).map(|(_, text)| text).collect();
+    let mut defects = Vec::new();
+    let mut last = None;
+    for name in ENDING {
+        let places: Vec<usize> = (0..sections.len()).filter(|&i| sections[i] == name).collect();
+        match places.as_slice() {
+            [at] if last.is_none_or(|l| l < *at) => last = Some(*at),
+            [_] => defects.push(format!(
+                "book/src/chapters/{slug}: `## {name}` is out of place: the chapter ends with {}",
+                ENDING.map(|e| format!("`## {e}`")).join(", ")
+            )),
+            _ => defects.push(format!(
+                "book/src/chapters/{slug}: {} `## {name}` sections, want one (a chapter ends with {})",
+                places.len(),
+                ENDING.join(", ")
+            )),
+        }
+    }
+    if defects.is_empty() && sections.last().is_some_and(|s| s != "Summary") {
+        defects.push(format!(
+            "book/src/chapters/{slug}: `## {}` comes after `## Summary`, which must be the chapter's last section",
+            sections.last().map_or("", String::as_str)
+        ));
+    }
+    defects
+}
+
+/// One name per exercise: the name in its `//@ exercise` tag is the one that the chapter's
+/// exercise list shows in bold (`**\`spawn\`**`), that its hint tiers start with, and that its
+/// stub's `todo!` shows, with the hint command in the form the book uses (the chapter's slug).
+fn exercise_names(ws: &Workspace, slug: &str, lines: &[PageLine], regions: &[Region]) -> Result<Vec<String>> {
+    let mut defects = Vec::new();
+    let ours: Vec<&Region> = regions.iter().filter(|r| r.chapter == slug && r.has_stub).collect();
+    let names: Vec<&str> = ours.iter().map(|r| r.name.as_str()).collect();
+    let listed = exercise_list(lines);
+    for name in names.iter().filter(|n| !listed.iter().any(|l| l == *n)) {
+        defects.push(format!(
+            "book/src/chapters/{slug}: \"The exercise\" does not list `{name}` as **`{name}`** (the name in its tag)"
+        ));
+    }
+    for name in listed.iter().filter(|l| !names.contains(&l.as_str())) {
+        defects.push(format!(
+            "book/src/chapters/{slug}: \"The exercise\" lists **`{name}`**, which is no exercise of the chapter \
+             (its exercises: {})",
+            names.join(", ")
+        ));
+    }
+    let file = format!("book/src/chapters/{slug}/hints.md");
+    let text = std::fs::read_to_string(ws.path(&file)).unwrap_or_default();
+    let mut strays: Vec<String> = hints::parse(&text)
+        .iter()
+        .map(|h| hints::exercise_of(&h.title).to_string())
+        .filter(|n| !n.is_empty() && !names.contains(&n.as_str()))
+        .collect();
+    strays.dedup();
+    for stray in strays {
+        defects.push(format!("{file}: hint tiers for `{stray}`, which is no exercise of the chapter"));
+    }
+    for region in ours {
+        let opening = format!("chapter {{chapter}}, `{}`", region.name);
+        let command = format!("`cargo xtask hint {slug} {}`", region.name);
+        if !region.stub.contains(&opening) || !region.stub.contains(&command) {
+            defects.push(format!(
+                "{}:{}: the stub's `todo!` should start with \"{opening}\" and name {command}",
+                region.file.display(),
+                region.first
+            ));
+        }
+    }
+    Ok(defects)
+}
+
+/// The names a chapter's exercise list shows in bold code (`**\`name\`**`), between its "The
+/// exercise" heading and the next section.
+fn exercise_list(lines: &[PageLine]) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut inside = false;
+    for line in lines {
+        if line.text.starts_with("## ") {
+            inside = line.text[3..].trim().to_lowercase().starts_with("the exercise");
+            continue;
+        }
+        let mut rest = line.text.as_str();
+        while inside && let Some(at) = rest.find("**`") {
+            let after = &rest[at + 3..];
+            let Some(end) = after.find("`**") else { break };
+            names.push(after[..end].to_string());
+            rest = &after[end + 3..];
+        }
+    }
+    names
 }
 
 /// The pages that SUMMARY.md links to, as paths relative to the workspace root.
@@ -304,8 +475,30 @@ fn hint_tiers(ws: &Workspace, regions: &[Region]) -> Result<Vec<String>> {
                 region.chapter, region.name, region.name
             ));
         }
+        defects.extend(tiers_that_answer(&file, &text, region));
     }
     Ok(defects)
+}
+
+/// A hint guides; it never prints the answer (contract 8). A tier of an exercise fails when one
+/// of its lines contains a line of the exercise's reference body (the same test as a page's).
+fn tiers_that_answer(file: &str, text: &str, region: &Region) -> Vec<String> {
+    let mut defects = Vec::new();
+    for tier in hints::parse(text).iter().filter(|h| hints::exercise_of(&h.title) == region.name) {
+        for line in tier.body.lines().map(str::trim) {
+            if let Some((number, code)) = region.code.iter().find(|(_, code)| line.contains(code.as_str())) {
+                defects.push(format!(
+                    "{file}: the tier \"{}\" prints line {number} of exercise {}/`{}` ({}): `{code}`; \
+                     say what to look for instead of writing it",
+                    tier.title,
+                    region.chapter,
+                    region.name,
+                    region.file.display()
+                ));
+            }
+        }
+    }
+    defects
 }
 
 fn collect(dir: &Path, extension: &str, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -411,6 +604,42 @@ fn also_given() {}
             1,
             "after, but not collapsed"
         );
+    }
+
+    #[test]
+    fn a_tier_that_prints_a_reference_line_fails() {
+        let region = region();
+        let answer = "<details>\n<summary>spawn, hint 3: the calls</summary>\n\n```rust\n\
+                      let (read, write) = pipe2(OFlag::O_CLOEXEC)?;\n```\n</details>\n";
+        assert_eq!(tiers_that_answer("h.md", answer, &region).len(), 1, "the tier prints a reference line");
+        let guide = "<details>\n<summary>spawn, hint 3: the calls</summary>\n\n\
+                     Make the pipe with `pipe2` and `O_CLOEXEC`.\n</details>\n";
+        assert!(tiers_that_answer("h.md", guide, &region).is_empty(), "the tier names the call only");
+        let other = answer.replace("spawn, hint", "exec, hint");
+        assert!(tiers_that_answer("h.md", &other, &region).is_empty(), "another exercise's tier");
+    }
+
+    #[test]
+    fn a_stub_is_kept_with_its_exercise() {
+        assert!(region().stub.contains("todo!(\"chapter 1, `spawn`: fork (book: Chapter 1)\")"), "the stub's line");
+    }
+
+    #[test]
+    fn a_chapter_ends_with_self_check_challenges_further_reading_and_summary() {
+        let good = "# C\n## The exercise\n## Self-check\n```\n## not a heading\n```\n## Challenges\n\
+                    ## Further reading\n## Summary\n### a sub-heading\n";
+        assert!(chapter_ending("x", &lines(good)).is_empty(), "the four in order, Summary last");
+        let old = "# C\n## Further reading\n## Self-check\n## Challenges\n";
+        assert_eq!(chapter_ending("x", &lines(old)).len(), 2, "Further reading out of place, no Summary");
+        let after = "# C\n## Self-check\n## Challenges\n## Further reading\n## Summary\n## More\n";
+        assert_eq!(chapter_ending("x", &lines(after)).len(), 1, "a section after the summary");
+    }
+
+    #[test]
+    fn the_exercise_list_is_read_from_its_section_only() {
+        let page = "## Goal\n**`not_this`**\n## The exercise\n1. **`spawn`** (`process.rs`) and **`exec`**\n\
+                    ## Hints\n**`nor_this`**\n";
+        assert_eq!(exercise_list(&lines(page)), ["spawn", "exec"], "the bold names of \"The exercise\"");
     }
 
     #[test]

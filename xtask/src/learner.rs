@@ -118,7 +118,7 @@ pub fn status(ws: &Workspace) -> Result<()> {
         } else if !next_shown {
             next_shown = true;
             if run {
-                format!("cargo xtask check {}   (stuck? cargo xtask hint {})", chapter.number, chapter.number)
+                format!("cargo xtask check {}   (stuck? cargo xtask hint {})", chapter.number, chapter.slug)
             } else {
                 format!("read {}, then cargo xtask check {}", chapter.book_page().display(), chapter.number)
             }
@@ -219,12 +219,15 @@ pub fn check(ws: &Workspace, number: Option<u32>) -> Result<()> {
     }
     println!(
         "\nStuck? `cargo xtask hint {} EXERCISE` shows the next hint for one exercise (the name in its `todo!`).",
-        chapter.number
+        chapter.slug
     );
     Ok(())
 }
 
-/// `cargo xtask hint N [EXERCISE]`: the next tier, of the chapter's hints or of one exercise's.
+/// `cargo xtask hint CHAPTER [EXERCISE]`: the next tier, of the chapter's hints or of one
+/// exercise's. CHAPTER may be a number or a slug (main.rs reads both); what this prints names the
+/// chapter by its slug, as the book and the stubs do, since a number changes when the manifest
+/// moves a chapter.
 pub fn hint(ws: &Workspace, number: u32, exercise: Option<&str>) -> Result<()> {
     let chapter = ws.chapter(number)?;
     let text = std::fs::read_to_string(ws.path(chapter.hints_file()))
@@ -236,7 +239,7 @@ pub fn hint(ws: &Workspace, number: u32, exercise: Option<&str>) -> Result<()> {
         if tiers.is_empty() {
             let mut known = names;
             known.dedup();
-            bail!("chapter {number} has no exercise `{name}` (its exercises: {})", known.join(", "));
+            bail!("chapter {number} ({}) has no exercise `{name}` (its exercises: {})", chapter.slug, known.join(", "));
         }
     }
     if tiers.is_empty() {
@@ -249,8 +252,8 @@ pub fn hint(ws: &Workspace, number: u32, exercise: Option<&str>) -> Result<()> {
     let index = seen.min(tiers.len() - 1);
     let tier = &tiers[index];
     let again = match exercise {
-        Some(name) => format!("cargo xtask hint {number} {name}"),
-        None => format!("cargo xtask hint {number}"),
+        Some(name) => format!("cargo xtask hint {} {name}", chapter.slug),
+        None => format!("cargo xtask hint {}", chapter.slug),
     };
     println!("{} (tier {} of {})\n", tier.title, index + 1, tiers.len());
     println!("{}\n", tier.body);

@@ -144,14 +144,7 @@ fn book_numbers(ws: &Workspace, chapters: &[Chapter]) -> Result<Tree> {
             std::fs::read_to_string(ws.path(&path)).with_context(|| format!("reading {}", path.display()))?;
         let mut lines: Vec<String> = renumber_links(&text, chapters).lines().map(str::to_string).collect();
         if page == Path::new("SUMMARY.md") {
-            let listed = |l: &String| l.contains("](chapters/") && l.contains("/index.md)");
-            let first = lines.iter().position(listed);
-            let first =
-                first.context("book/src/SUMMARY.md lists no chapter page (chapters/SLUG/index.md)")?;
-            lines.retain(|l| !listed(l));
-            for (at, chapter) in chapters.iter().enumerate() {
-                lines.insert(first + at, summary_line(chapter));
-            }
+            lines = summary_lines(lines, chapters)?;
         }
         if let Some(chapter) = chapters.iter().find(|c| c.book_page() == path)
             && lines.first().is_some_and(|l| l.starts_with("# "))
@@ -170,6 +163,37 @@ fn book_numbers(ws: &Workspace, chapters: &[Chapter]) -> Result<Tree> {
         tree.insert(path, lines.join("\n") + "\n");
     }
     Ok(tree)
+}
+
+/// SUMMARY.md's lines with the chapter list in the manifest's order. A chapter's sub-pages (an
+/// indented `- [Title](chapters/SLUG/page.md)` under its line, written by hand) move with it.
+fn summary_lines(lines: Vec<String>, chapters: &[Chapter]) -> Result<Vec<String>> {
+    let target = |l: &str| -> Option<String> {
+        let rest = l.split_once("](chapters/")?.1;
+        Some(rest.split_once(')')?.0.to_string())
+    };
+    let is_chapter_page = |l: &String| target(l).is_some_and(|t| t.ends_with("/index.md"));
+    let first = lines.iter().position(is_chapter_page);
+    let first = first.context("book/src/SUMMARY.md lists no chapter page (chapters/SLUG/index.md)")?;
+    let mut sub_pages: Vec<(String, String)> = Vec::new(); // (slug, line)
+    let mut rest = Vec::new();
+    for line in lines {
+        match target(&line) {
+            Some(t) if t.ends_with("/index.md") => {}
+            Some(t) => {
+                let slug = t.split('/').next().unwrap_or("").to_string();
+                sub_pages.push((slug, format!("    - {}", line.trim_start().trim_start_matches("- "))));
+            }
+            None => rest.push(line),
+        }
+    }
+    let mut listed = Vec::new();
+    for chapter in chapters {
+        listed.push(summary_line(chapter));
+        listed.extend(sub_pages.iter().filter(|(slug, _)| *slug == chapter.slug).map(|(_, l)| l.clone()));
+    }
+    rest.splice(first..first, listed);
+    Ok(rest)
 }
 
 /// `page` with the number in each link to a chapter's page made the manifest's: the link's
@@ -320,7 +344,9 @@ fn snapshot_readme(chapter: &Chapter, kind: Kind) -> String {
              - Read: `{page}` (or the rendered book)\n\
              - Test: `cargo test -p {package}` (or `cargo xtask check {n}` for a short summary)\n\
              - Run what you have: `cargo run -p {package} -- run -- sh -c 'echo hello'`\n\
-             - Stuck: `cargo xtask hint {n}`; start over: `cargo xtask reset {n}`\n"
+             - Stuck: `cargo xtask hint {slug} EXERCISE` (the name in its `todo!`); start over: \
+             `cargo xtask reset {n}`\n",
+            slug = chapter.slug
         ),
         Kind::Solution => format!(
             "# Chapter {n} solution: {title}\n\n\
@@ -492,6 +518,30 @@ mod tests {
             own_packages(line, &chapters[1]),
             "{{#include ../../../../solutions/solution-02/src/a.rs:x}}, `cargo test -p chapter-02`, chapter-x",
             "every package is the chapter's own"
+        );
+    }
+
+    #[test]
+    fn a_chapters_sub_pages_move_with_it() {
+        let chapters: Vec<Chapter> = fixtures::chapters::parse("process P\ndaemon D\n")
+            .unwrap()
+            .into_iter()
+            .map(Chapter::from)
+            .collect();
+        let summary = "# Summary\n- [Chapter 1: D](chapters/daemon/index.md)\n  - [The API](chapters/daemon/api.md)\n\
+                       - [Chapter 2: P](chapters/process/index.md)\n\n# Appendices\n";
+        let lines = summary_lines(summary.lines().map(str::to_string).collect(), &chapters).unwrap();
+        assert_eq!(
+            lines,
+            [
+                "# Summary",
+                "- [Chapter 1: P](chapters/process/index.md)",
+                "- [Chapter 2: D](chapters/daemon/index.md)",
+                "    - [The API](chapters/daemon/api.md)",
+                "",
+                "# Appendices"
+            ],
+            "the manifest's order, the sub-page under its chapter"
         );
     }
 

@@ -28,7 +28,7 @@ pub fn cache_key(parent: &str, instruction: &str, content: Option<&Digest>) -> S
     format!("sha256:{hex}")
     //@ stub
     //| let _ = (parent, instruction, content);
-    //| todo!("chapter {chapter}, `cache_key`: one digest over everything the step's result depends on; `cargo xtask hint {chapter} cache_key` helps (book: Chapter {chapter}, \"The build cache\")")
+    //| todo!("chapter {chapter}, `cache_key`: one digest over everything the step's result depends on; `cargo xtask hint build cache_key` helps (book: Chapter {chapter}, \"The build cache\")")
     //@ end
 }
 // ANCHOR_END: cache_key

@@ -62,7 +62,7 @@ pub fn header_for(relative: &Path, metadata: &Metadata, epoch: u64) -> Result<(P
     Ok((relative.to_path_buf(), header))
     //@ stub
     //| let _ = (relative, metadata, epoch);
-    //| todo!("chapter {chapter}, `header_for`: the tar entry for one file of the upper directory, a whiteout included; `cargo xtask hint {chapter} header_for` helps (book: Chapter {chapter}, \"The overlay's diff becomes a layer\")")
+    //| todo!("chapter {chapter}, `header_for`: the tar entry for one file of the upper directory, a whiteout included; `cargo xtask hint build header_for` helps (book: Chapter {chapter}, \"The overlay's diff becomes a layer\")")
     //@ end
 }
 // ANCHOR_END: header_for

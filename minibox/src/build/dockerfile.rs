@@ -83,7 +83,7 @@ pub fn logical_lines(text: &str, escape: char) -> Vec<(usize, String)> {
     lines
     //@ stub
     //| let _ = (text, escape);
-    //| todo!("chapter {chapter}, `logical_lines`: join continued lines, drop comments and empty lines, keep each line's first number; `cargo xtask hint {chapter} logical_lines` helps (book: Chapter {chapter}, \"From text to instructions\")")
+    //| todo!("chapter {chapter}, `logical_lines`: join continued lines, drop comments and empty lines, keep each line's first number; `cargo xtask hint build logical_lines` helps (book: Chapter {chapter}, \"From text to instructions\")")
     //@ end
 }
 // ANCHOR_END: logical_lines

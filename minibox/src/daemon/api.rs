@@ -120,7 +120,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
     Ok(route)
     //@ stub
     //| let _ = (method, path, VERSION, MIN_VERSION);
-    //| todo!("chapter {chapter}, `route`: turn a method and a path into the request's Route; `cargo xtask hint {chapter} route` helps (book: Chapter {chapter}, \"Routing a request\")")
+    //| todo!("chapter {chapter}, `route`: turn a method and a path into the request's Route; `cargo xtask hint daemon route` helps (book: Chapter {chapter}, \"Routing a request\")")
     //@ end
 }
 // ANCHOR_END: route

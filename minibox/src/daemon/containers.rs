@@ -148,7 +148,7 @@ pub fn resolve<'a>(known: &'a [Named], query: &str) -> Result<&'a Named, ApiErro
     }
     //@ stub
     //| let _ = (known, query);
-    //| todo!("chapter {chapter}, `resolve`: find the container a client means by id, name or the start of an id; `cargo xtask hint {chapter} resolve` helps (book: Chapter {chapter}, \"Naming a container\")")
+    //| todo!("chapter {chapter}, `resolve`: find the container a client means by id, name or the start of an id; `cargo xtask hint daemon resolve` helps (book: Chapter {chapter}, \"Naming a container\")")
     //@ end
 }
 // ANCHOR_END: resolve

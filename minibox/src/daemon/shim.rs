@@ -97,7 +97,7 @@ impl LogFile {
         Ok(())
         //@ stub
         //| let _ = frame;
-        //| todo!("chapter {chapter}, `LogFile::append`: append the frame, keeping the log under its cap; `cargo xtask hint {chapter} append` helps (book: Chapter {chapter}, \"Logs with a cap\")")
+        //| todo!("chapter {chapter}, `append` (`LogFile::append`): append the frame, keeping the log under its cap; `cargo xtask hint daemon append` helps (book: Chapter {chapter}, \"Logs with a cap\")")
         //@ end
     }
     // ANCHOR_END: append

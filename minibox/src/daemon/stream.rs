@@ -29,7 +29,7 @@ pub fn encode_frame(stream: u8, payload: &[u8]) -> Vec<u8> {
     frame
     //@ stub
     //| let _ = (stream, payload);
-    //| todo!("chapter {chapter}, `encode_frame`: put `payload` in a frame of the multiplexed stream; `cargo xtask hint {chapter} encode_frame` helps (book: Chapter {chapter}, \"The multiplexed stream\")")
+    //| todo!("chapter {chapter}, `encode_frame`: put `payload` in a frame of the multiplexed stream; `cargo xtask hint daemon encode_frame` helps (book: Chapter {chapter}, \"The multiplexed stream\")")
     //@ end
 }
 // ANCHOR_END: encode_frame
@@ -60,7 +60,7 @@ pub fn read_frame(reader: &mut impl Read) -> std::io::Result<Option<(u8, Vec<u8>
     Ok(Some((header[0], payload)))
     //@ stub
     //| let _ = reader;
-    //| todo!("chapter {chapter}, `read_frame`: read one frame of the multiplexed stream; `cargo xtask hint {chapter} read_frame` helps (book: Chapter {chapter}, \"The multiplexed stream\")")
+    //| todo!("chapter {chapter}, `read_frame`: read one frame of the multiplexed stream; `cargo xtask hint daemon read_frame` helps (book: Chapter {chapter}, \"The multiplexed stream\")")
     //@ end
 }
 // ANCHOR_END: read_frame

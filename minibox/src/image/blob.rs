@@ -91,7 +91,7 @@ pub fn verify(path: &Path, digest: &Digest, size: u64) -> Result<()> {
     Ok(())
     //@ stub
     //| let _ = (path, digest, size);
-    //| todo!("chapter {chapter}, `verify`: check that the file is exactly the blob the descriptor names; `cargo xtask hint {chapter} verify` helps (book: Chapter {chapter}, \"Content addressing\")")
+    //| todo!("chapter {chapter}, `verify`: check that the file is exactly the blob the descriptor names; `cargo xtask hint images verify` helps (book: Chapter {chapter}, \"Content addressing\")")
     //@ end
 }
 // ANCHOR_END: verify

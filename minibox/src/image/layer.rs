@@ -203,7 +203,7 @@ pub fn safe_relative_path(path: &Path) -> Result<PathBuf> {
     Ok(clean)
     //@ stub
     //| let _ = path;
-    //| todo!("chapter {chapter}, `safe_relative_path`: the entry's path under the root, or an error if it could lead out of it; `cargo xtask hint {chapter} safe_relative_path` helps (book: Chapter {chapter}, \"Unpacking layers safely\")")
+    //| todo!("chapter {chapter}, `safe_relative_path`: the entry's path under the root, or an error if it could lead out of it; `cargo xtask hint images safe_relative_path` helps (book: Chapter {chapter}, \"Unpacking layers safely\")")
     //@ end
 }
 // ANCHOR_END: safe_relative_path
@@ -231,7 +231,7 @@ pub fn refuse_symlinks_on_the_way(root: &Path, relative: &Path) -> Result<()> {
     Ok(())
     //@ stub
     //| let _ = (root, relative);
-    //| todo!("chapter {chapter}, `refuse_symlinks_on_the_way`: refuse the entry if anything on its way under the root is a symbolic link; `cargo xtask hint {chapter} refuse_symlinks_on_the_way` helps (book: Chapter {chapter}, \"Unpacking layers safely\")")
+    //| todo!("chapter {chapter}, `refuse_symlinks_on_the_way`: refuse the entry if anything on its way under the root is a symbolic link; `cargo xtask hint images refuse_symlinks_on_the_way` helps (book: Chapter {chapter}, \"Unpacking layers safely\")")
     //@ end
 }
 // ANCHOR_END: refuse_symlinks
@@ -252,7 +252,7 @@ pub fn apply_whiteout(root: &Path, relative: &Path) -> Result<()> {
         .with_context(|| format!("making the whiteout {}", hidden.display()))
     //@ stub
     //| let _ = (root, relative);
-    //| todo!("chapter {chapter}, `apply_whiteout`: turn an OCI whiteout entry into the form overlayfs understands; `cargo xtask hint {chapter} apply_whiteout` helps (book: Chapter {chapter}, \"Whiteouts\")")
+    //| todo!("chapter {chapter}, `apply_whiteout`: turn an OCI whiteout entry into the form overlayfs understands; `cargo xtask hint images apply_whiteout` helps (book: Chapter {chapter}, \"Whiteouts\")")
     //@ end
 }
 // ANCHOR_END: whiteout

@@ -30,7 +30,7 @@ impl Overlay {
             self.work.display()
         )
         //@ stub
-        //| todo!("chapter {chapter}, `Overlay::options`: the overlay's mount options for these layers and this container's directories; `cargo xtask hint {chapter} options` helps (book: Chapter {chapter}, \"Copy-on-write with overlayfs\")")
+        //| todo!("chapter {chapter}, `options` (`Overlay::options`): the overlay's mount options for these layers and this container's directories; `cargo xtask hint images options` helps (book: Chapter {chapter}, \"Copy-on-write with overlayfs\")")
         //@ end
     }
     // ANCHOR_END: options
@@ -45,7 +45,7 @@ impl Overlay {
             .with_context(|| format!("mounting the overlay on {} ({options})", target.display()))
         //@ stub
         //| let _ = target;
-        //| todo!("chapter {chapter}, `Overlay::mount_on`: mount the overlay at `target`; `cargo xtask hint {chapter} mount_on` helps (book: Chapter {chapter}, \"Copy-on-write with overlayfs\")")
+        //| todo!("chapter {chapter}, `mount_on` (`Overlay::mount_on`): mount the overlay at `target`; `cargo xtask hint images mount_on` helps (book: Chapter {chapter}, \"Copy-on-write with overlayfs\")")
         //@ end
     }
     // ANCHOR_END: mount

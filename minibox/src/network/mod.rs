@@ -219,7 +219,7 @@ pub fn new_network_namespace() -> Result<Netlink> {
     netlink.set_up("lo")?;
     Ok(netlink)
     //@ stub
-    //| todo!("chapter {chapter}, `new_network_namespace`: give this process a network namespace of its own, with its loopback device up; `cargo xtask hint {chapter} new_network_namespace` helps (book: Chapter {chapter}, \"Network namespaces\")")
+    //| todo!("chapter {chapter}, `new_network_namespace`: give this process a network namespace of its own, with its loopback device up; `cargo xtask hint network new_network_namespace` helps (book: Chapter {chapter}, \"Network namespaces\")")
     //@ end
 }
 // ANCHOR_END: new_network_namespace
@@ -235,7 +235,7 @@ pub fn connect_to_bridge(netlink: &mut Netlink, host_device: &str, pid: u32) -> 
     netlink.set_up(host_device)
     //@ stub
     //| let _ = (netlink, host_device, pid);
-    //| todo!("chapter {chapter}, `connect_to_bridge`: make the veth pair with one end in the container's network namespace and the other on the bridge; `cargo xtask hint {chapter} connect_to_bridge` helps (book: Chapter {chapter}, \"A cable between namespaces: veth\")")
+    //| todo!("chapter {chapter}, `connect_to_bridge`: make the veth pair with one end in the container's network namespace and the other on the bridge; `cargo xtask hint network connect_to_bridge` helps (book: Chapter {chapter}, \"A cable between namespaces: veth\")")
     //@ end
 }
 // ANCHOR_END: connect_to_bridge
@@ -250,7 +250,7 @@ pub fn configure_container_side(netlink: &mut Netlink, address: Ipv4Addr) -> Res
     netlink.add_default_route(GATEWAY)
     //@ stub
     //| let _ = (netlink, address);
-    //| todo!("chapter {chapter}, `configure_container_side`: give the container's end of the veth pair its address, bring it up, and route everything else through the bridge; `cargo xtask hint {chapter} configure_container_side` helps (book: Chapter {chapter}, \"Routes\")")
+    //| todo!("chapter {chapter}, `configure_container_side`: give the container's end of the veth pair its address, bring it up, and route everything else through the bridge; `cargo xtask hint network configure_container_side` helps (book: Chapter {chapter}, \"Routes\")")
     //@ end
 }
 // ANCHOR_END: configure_container_side

@@ -47,7 +47,7 @@ pub fn nat_ruleset(bridge: &str) -> String {
     )
     //@ stub
     //| let _ = bridge;
-    //| todo!("chapter {chapter}, `nat_ruleset`: write the nft table that masquerades the containers' outbound traffic and sends published ports on to them; `cargo xtask hint {chapter} nat_ruleset` helps (book: Chapter {chapter}, \"NAT and published ports\")")
+    //| todo!("chapter {chapter}, `nat_ruleset`: write the nft table that masquerades the containers' outbound traffic and sends published ports on to them; `cargo xtask hint network nat_ruleset` helps (book: Chapter {chapter}, \"NAT and published ports\")")
     //@ end
 }
 // ANCHOR_END: nat_ruleset

@@ -221,7 +221,7 @@ pub fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
     Ok(())
     //@ stub
     //| let _ = fifo;
-    //| todo!("chapter {chapter}, `wait_for_start`: block until `minibox start` releases this process through the exec fifo; `cargo xtask hint {chapter} wait_for_start` helps (book: Chapter {chapter}, \"Holding the process until start\")")
+    //| todo!("chapter {chapter}, `wait_for_start`: block until `minibox start` releases this process through the exec fifo; `cargo xtask hint oci wait_for_start` helps (book: Chapter {chapter}, \"Holding the process until start\")")
     //@ end
 }
 // ANCHOR_END: wait_for_start
@@ -256,7 +256,7 @@ pub fn release(fifo: &Path, pid: i32, start_time: u64) -> Result<()> {
     std::fs::remove_file(fifo).with_context(|| format!("removing {}", fifo.display()))
     //@ stub
     //| let _ = (fifo, pid, start_time);
-    //| todo!("chapter {chapter}, `release`: let the container's process through the exec fifo, and mark the container running; `cargo xtask hint {chapter} release` helps (book: Chapter {chapter}, \"Holding the process until start\")")
+    //| todo!("chapter {chapter}, `release`: let the container's process through the exec fifo, and mark the container running; `cargo xtask hint oci release` helps (book: Chapter {chapter}, \"Holding the process until start\")")
     //@ end
 }
 // ANCHOR_END: release
@@ -506,7 +506,7 @@ pub fn load_process(file: &Path) -> Result<spec::Process> {
     let value: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", file.display()))?;
     let honoured: Vec<&str> = spec::HONOURED.iter().filter_map(|p| p.strip_prefix("process.")).collect();
-    spec::refuse_unhonoured(&value, "", &honoured)?;
+    spec::refuse_unhonoured(&value, "", &honoured).with_context(|| file.display().to_string())?;
     serde_json::from_value(value).with_context(|| format!("{}: a field has the wrong type", file.display()))
 }
 

@@ -69,8 +69,8 @@ pub const HONOURED: &[&str] = &[
     "linux.rootfsPropagation",
 ];
 
-/// A value that asks for nothing: `null`, `false`, `0`-free empties. A field present with such
-/// a value is not a request minibox would be ignoring.
+/// A value that asks for nothing: `null`, `false`, `""`, `[]` or `{}` (a number, even `0`, is a
+/// value). A field present with such a value is not a request minibox would be ignoring.
 pub fn is_empty(value: &Value) -> bool {
     match value {
         Value::Null | Value::Bool(false) => true,
@@ -86,8 +86,8 @@ pub fn is_empty(value: &Value) -> bool {
 /// for something not in `honoured`, naming it by its JSON path (`linux.seccomp`,
 /// `mounts[].uidMappings`): the outermost field that no honoured path goes through. Empty
 /// values ask for nothing and pass. The error is one line with the path in backticks
-/// (``config.json: `linux.seccomp` is not supported by minibox``); `create` prints it on stderr
-/// and exits with 125.
+/// (`` `linux.intelRdt` is not supported by minibox ``); the caller names the file, `create`
+/// prints it on stderr and exits with 125.
 pub fn refuse_unhonoured(value: &Value, path: &str, honoured: &[&str]) -> Result<()> {
     //@ exercise oci refuse_unhonoured
     if is_empty(value) || honoured.contains(&path) {
@@ -99,7 +99,7 @@ pub fn refuse_unhonoured(value: &Value, path: &str, honoured: &[&str]) -> Result
         || honoured.iter().any(|h| h.strip_prefix(path).is_some_and(|rest| rest.starts_with(['.', '['])));
     match value {
         _ if !leads_somewhere => {
-            bail!("config.json: `{path}` is not supported by minibox (remove it, or use runc)")
+            bail!("`{path}` is not supported by minibox (remove it, or use runc)")
         }
         Value::Object(map) => {
             if honoured.contains(&format!("{path}.*").as_str()) {
@@ -115,11 +115,11 @@ pub fn refuse_unhonoured(value: &Value, path: &str, honoured: &[&str]) -> Result
             let inner_path = format!("{path}[]");
             items.iter().try_for_each(|item| refuse_unhonoured(item, &inner_path, honoured))
         }
-        _ => bail!("config.json: `{path}` should be an object or a list, not {value}"),
+        _ => bail!("`{path}` should be an object or a list, not {value}"),
     }
     //@ stub
     //| let _ = (value, path, honoured);
-    //| todo!("chapter {chapter}, `refuse_unhonoured`: fail on the first field of `value` that is not honoured, naming it by its JSON path; `cargo xtask hint {chapter} refuse_unhonoured` helps (book: Chapter {chapter}, \"Refusing what minibox does not do\")")
+    //| todo!("chapter {chapter}, `refuse_unhonoured`: fail on the first field of `value` that is not honoured, naming it by its JSON path; `cargo xtask hint oci refuse_unhonoured` helps (book: Chapter {chapter}, \"Refusing what minibox does not do\")")
     //@ end
 }
 // ANCHOR_END: refuse_unhonoured
@@ -290,7 +290,7 @@ pub fn load(bundle: &Path) -> Result<Spec> {
         .with_context(|| format!("reading {} (is --bundle the bundle's directory?)", file.display()))?;
     let value: Value =
         serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", file.display()))?;
-    refuse_unhonoured(&value, "", HONOURED)?;
+    refuse_unhonoured(&value, "", HONOURED).context("config.json")?;
     let spec: Spec = serde_json::from_value(value)
         .with_context(|| format!("{}: a field has the wrong type", file.display()))?;
     check(&spec)?;

@@ -65,7 +65,7 @@ pub fn check_allowed(operation: Operation, status: Status, force: bool) -> Resul
     bail!("cannot {} a container that is {} ({advice})", operation.verb(), status.as_str())
     //@ stub
     //| let _ = (operation, status, force);
-    //| todo!("chapter {chapter}, `check_allowed`: allow each operation only in the statuses of the lifecycle table; `cargo xtask hint {chapter} check_allowed` helps (book: Chapter {chapter}, \"The lifecycle\")")
+    //| todo!("chapter {chapter}, `check_allowed`: allow each operation only in the statuses of the lifecycle table; `cargo xtask hint oci check_allowed` helps (book: Chapter {chapter}, \"The lifecycle\")")
     //@ end
 }
 // ANCHOR_END: check_allowed

@@ -64,7 +64,7 @@ pub fn parse_challenge(header: &str) -> Result<Challenge> {
     Ok(Challenge { scheme: scheme.to_ascii_lowercase(), params })
     //@ stub
     //| let _ = header;
-    //| todo!("chapter {chapter}, `challenge`: split a WWW-Authenticate challenge into its scheme and its parameters; `cargo xtask hint {chapter} challenge` helps (book: Chapter {chapter}, \"Tokens\")")
+    //| todo!("chapter {chapter}, `challenge`: split a WWW-Authenticate challenge into its scheme and its parameters; `cargo xtask hint registry challenge` helps (book: Chapter {chapter}, \"Tokens\")")
     //@ end
 }
 // ANCHOR_END: challenge

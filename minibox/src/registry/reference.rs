@@ -71,7 +71,7 @@ impl RemoteReference {
         Ok(remote)
         //@ stub
         //| let _ = (text, Digest::from_str, blob::check_sha256, DOCKER_HUB, RemoteReference::check);
-        //| todo!("chapter {chapter}, `reference`: split a reference into registry, repository and tag or digest, with Docker Hub's defaults; `cargo xtask hint {chapter} reference` helps (book: Chapter {chapter}, \"Names, tags and digests\")")
+        //| todo!("chapter {chapter}, `reference`: split a reference into registry, repository and tag or digest, with Docker Hub's defaults; `cargo xtask hint registry reference` helps (book: Chapter {chapter}, \"Names, tags and digests\")")
         //@ end
     }
     // ANCHOR_END: parse

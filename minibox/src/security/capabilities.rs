@@ -204,13 +204,19 @@ pub fn set(sets: Sets) -> Result<()> {
     Ok(())
 }
 
-/// `prctl(option, arg2)`, checked.
-pub fn prctl(option: libc::c_int, arg2: libc::c_ulong, arg3: libc::c_ulong) -> Result<(), nix::errno::Errno> {
+/// `prctl(option, arg2, arg3)`, checked: -1 is an error; any other value is the call's answer
+/// (0 for most options, 1 from `PR_CAPBSET_READ` for a capability in the bounding set).
+pub fn prctl(
+    option: libc::c_int,
+    arg2: libc::c_ulong,
+    arg3: libc::c_ulong,
+) -> Result<libc::c_int, nix::errno::Errno> {
     // SAFETY: prctl with integer arguments only.
-    if unsafe { libc::prctl(option, arg2, arg3, 0, 0) } != 0 {
+    let answer = unsafe { libc::prctl(option, arg2, arg3, 0, 0) };
+    if answer == -1 {
         return Err(nix::errno::Errno::last());
     }
-    Ok(())
+    Ok(answer)
 }
 
 // ANCHOR: drop_capabilities
@@ -235,7 +241,7 @@ pub fn drop_capabilities(keep: u64) -> Result<()> {
     set(Sets { effective: current.permitted & keep, permitted: current.permitted & keep, inheritable: 0 })
     //@ stub
     //| let _ = keep;
-    //| todo!("chapter {chapter}, `drop_capabilities`: keep only the capabilities in `keep`, in all five sets, so that no execve brings one back; `cargo xtask hint {chapter} drop_capabilities` helps (book: Chapter {chapter}, \"Capabilities\")")
+    //| todo!("chapter {chapter}, `drop_capabilities`: keep only the capabilities in `keep`, in all five sets, so that no execve brings one back; `cargo xtask hint hardening drop_capabilities` helps (book: Chapter {chapter}, \"Capabilities\")")
     //@ end
 }
 // ANCHOR_END: drop_capabilities

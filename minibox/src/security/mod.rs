@@ -62,7 +62,7 @@ pub fn apply(options: &Options) -> Result<()> {
     Ok(())
     //@ stub
     //| let _ = options;
-    //| todo!("chapter {chapter}, `apply`: take away, in an order that works, what root inside the container must not have; `cargo xtask hint {chapter} apply` helps (book: Chapter {chapter}, \"Putting it in order\")")
+    //| todo!("chapter {chapter}, `apply`: take away, in an order that works, what root inside the container must not have; `cargo xtask hint hardening apply` helps (book: Chapter {chapter}, \"Putting it in order\")")
     //@ end
 }
 // ANCHOR_END: apply

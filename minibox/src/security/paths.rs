@@ -64,7 +64,7 @@ pub fn mask_path(path: &Path) -> Result<()> {
     .with_context(|| format!("masking {}", path.display()))
     //@ stub
     //| let _ = path;
-    //| todo!("chapter {chapter}, `mask_path`: hide `path` (a file or a directory) so that nothing can be read from or written into it; `cargo xtask hint {chapter} mask_path` helps (book: Chapter {chapter}, \"Masked and read-only paths\")")
+    //| todo!("chapter {chapter}, `mask_path`: hide `path` (a file or a directory) so that nothing can be read from or written into it; `cargo xtask hint hardening mask_path` helps (book: Chapter {chapter}, \"Masked and read-only paths\")")
     //@ end
 }
 // ANCHOR_END: mask_path
