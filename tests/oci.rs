@@ -24,6 +24,7 @@ const HOLDING: &str = "oci, \"Holding the process until start\"";
 const EXEC: &str = "oci, \"exec: one more process\"";
 const ENGINES: &str = "oci, \"podman and containerd\"";
 const TERMINAL: &str = "oci, \"A terminal through the console socket\"";
+const SECCOMP: &str = "oci, \"Seccomp profiles from config.json\"";
 
 static CONTAINERS: AtomicU32 = AtomicU32::new(0);
 
@@ -256,8 +257,8 @@ fn each_operation_is_allowed_in_its_statuses_only() {
 fn an_unhonoured_field_is_refused_by_its_json_path() {
     let cases = [
         (
-            json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "architectures": ["SCMP_ARCH_X86_64"]}}}),
-            "linux.seccomp",
+            json!({"linux": {"seccomp": {"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/run/x.sock"}}}),
+            "linux.seccomp.listenerPath",
         ),
         (json!({"hooks": {"prestart": [{"path": "/bin/true"}]}}), "hooks"),
         (json!({"process": {"apparmorProfile": "docker-default"}}), "process.apparmorProfile"),
@@ -463,13 +464,13 @@ fn delete_force_removes_a_created_container() {
 fn create_refuses_an_unhonoured_field_and_leaves_nothing() {
     let oci = Oci::new();
     let bundle = oci.bundle("b3", &["true"], |config| {
-        config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ALLOW"}]});
+        config["linux"]["intelRdt"] = json!({"closID": "guaranteed_group", "l3CacheSchema": "L3:0=7f0"});
     });
     let cgroup = oci.last_cgroup();
     let out = oci.run(&["create", "--bundle", bundle.to_str().unwrap(), "c3"]);
     ensure(
-        out.code == 125 && out.stderr.contains("`linux.seccomp`") && out.stderr.trim().lines().count() == 1,
-        "exit 125 and one line naming `linux.seccomp`",
+        out.code == 125 && out.stderr.contains("`linux.intelRdt`") && out.stderr.trim().lines().count() == 1,
+        "exit 125 and one line naming `linux.intelRdt`",
         out.shown(),
         "a field minibox does not honour is refused by its JSON path, before anything is made",
         REFUSING,
@@ -731,23 +732,15 @@ impl Podman {
         }
     }
 
-    /// `podman run` options this machine needs: no seccomp filter (minibox refuses runc's JSON
-    /// one), no network set-up, limits that need no CAP_SYS_RESOURCE, and our cgroup parent.
+    /// `podman run` options this machine needs: no network set-up, limits that need no
+    /// CAP_SYS_RESOURCE, and our cgroup parent. Everything else is podman's default, its seccomp
+    /// profile included.
     fn run_options(&self) -> Vec<String> {
-        [
-            "--network",
-            "none",
-            "--security-opt",
-            "seccomp=unconfined",
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .chain([format!("--cgroup-parent=/{}", self.parent)])
-        .collect()
+        ["--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([format!("--cgroup-parent=/{}", self.parent)])
+            .collect()
     }
 }
 
@@ -1116,6 +1109,222 @@ fn containerd_runs_a_container_through_minibox() {
         out.shown(),
         "delete removes a stopped container",
         ENGINES,
+    );
+    drop(containerd);
+    drop(podman);
+    no_new_host_state_dirs(&before);
+}
+
+// ---- seccomp profiles from config.json ------------------------------------------------------------
+
+/// Create and start a container that runs `script` (ending with `echo done`) under `profile`;
+/// its output once `done` is there. The container is deleted.
+fn run_with_profile(oci: &Oci, id: &str, script: &str, profile: Value) -> String {
+    let bundle = oci.bundle(id, &["sh", "-c", script], |config| config["linux"]["seccomp"] = profile);
+    let output = oci.create(&bundle, id);
+    let started = oci.run(&["start", id]);
+    ensure(started.code == 0, "start to succeed", started.shown(), "start releases the process", HOLDING);
+    let done = wait_for_text(&output, "done");
+    let text = std::fs::read_to_string(&output).unwrap_or_default();
+    let _ = oci.run(&["delete", "--force", id]);
+    ensure(
+        done,
+        format!("the container's script to run to its end (`done`) under the profile {id}"),
+        &text,
+        "the profile's filter must let minibox's last steps (the fifo, execve) and the shell through",
+        SECCOMP,
+    );
+    text
+}
+
+#[test]
+#[serial]
+fn a_seccomp_profile_denies_with_its_errno_and_checks_arguments() {
+    let oci = Oci::new();
+    // mkdir fails with EACCES (13), the profile's errno; personality is denied only when its
+    // argument has the PER_LINUX32 bit (8): `linux64` (personality 0) passes, `linux32` does not.
+    // A name this machine does not know is skipped; the 32-bit ABIs listed are accepted.
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat", "a_call_from_a_future_kernel"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+            {"names": ["personality"], "action": "SCMP_ACT_ERRNO",
+             "args": [{"index": 0, "value": 8, "valueTwo": 8, "op": "SCMP_CMP_MASKED_EQ"}]}
+        ]
+    });
+    let script = "mkdir /made 2>&1; echo mkdir=$?; linux64 true; echo linux64=$?; linux32 true; echo linux32=$?; \
+                  grep '^Seccomp:' /proc/self/status; echo done";
+    let out = run_with_profile(&oci, "s1", script, profile);
+    ensure(
+        out.contains("Permission denied") && out.contains("mkdir=1"),
+        "mkdir to fail with the profile's errno 13 (\"Permission denied\"), mkdir=1",
+        &out,
+        "SCMP_ACT_ERRNO returns the rule's `errnoRet` (EPERM only when it has none)",
+        SECCOMP,
+    );
+    ensure(
+        out.contains("linux64=0") && out.contains("linux32=1"),
+        "personality(0) allowed (linux64=0) and personality(8) denied (linux32=1)",
+        &out,
+        "a rule with `args` matches only when its conditions hold; SCMP_CMP_MASKED_EQ is (arg & value) == valueTwo",
+        SECCOMP,
+    );
+    ensure(
+        out.contains("Seccomp:\t2"),
+        "`Seccomp: 2` (a filter) in the container's /proc/self/status",
+        &out,
+        "load the profile's filter in the container's process, before execve",
+        SECCOMP,
+    );
+}
+
+#[test]
+#[serial]
+fn a_call_denied_under_kill_process_kills_the_process_and_exec_gets_the_filter_too() {
+    let oci = Oci::new();
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL_PROCESS"}]
+    });
+    let out = run_with_profile(&oci, "s2", "mkdir /made; echo mkdir=$?; echo done", profile.clone());
+    ensure(
+        out.contains("mkdir=159"),
+        "mkdir killed by SIGSYS: the shell sees status 159 (128 + 31)",
+        &out,
+        "SCMP_ACT_KILL_PROCESS is the filter's answer SECCOMP_RET_KILL_PROCESS",
+        SECCOMP,
+    );
+    let bundle = oci.bundle("s3", &["sleep", "30"], |config| config["linux"]["seccomp"] = profile);
+    oci.create(&bundle, "s3");
+    let started = oci.run(&["start", "s3"]);
+    ensure(started.code == 0, "start to succeed", started.shown(), "start releases the process", HOLDING);
+    let exec = oci.run(&["exec", "s3", "sh", "-c", "mkdir /made; echo mkdir=$?"]);
+    let _ = oci.run(&["delete", "--force", "s3"]);
+    ensure(
+        exec.stdout.contains("mkdir=159"),
+        "mkdir in an exec'd process killed by SIGSYS too (mkdir=159)",
+        exec.shown(),
+        "exec loads the container's profile into every further process, as runc does",
+        SECCOMP,
+    );
+}
+
+#[test]
+#[serial]
+fn a_profile_action_minibox_cannot_take_is_refused_by_name() {
+    let oci = Oci::new();
+    for (n, action) in ["SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE"].into_iter().enumerate() {
+        let id = format!("s4-{n}");
+        let bundle = oci.bundle(&id, &["true"], |config| {
+            config["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir"], "action": action}]
+            });
+        });
+        let cgroup = oci.last_cgroup();
+        let out = oci.run(&["create", "--bundle", bundle.to_str().unwrap(), &id]);
+        ensure(
+            out.code == 125 && out.stderr.contains(action) && out.stderr.trim().lines().count() == 1,
+            format!("exit 125 and one line naming {action}"),
+            out.shown(),
+            "an action minibox cannot carry out is refused before anything is made, never dropped",
+            SECCOMP,
+        );
+        ensure(
+            !oci.root.join(&id).exists() && Oci::cgroup_dirs(&cgroup).is_empty(),
+            "no state directory and no cgroup after a refused profile",
+            format!(
+                "state dir exists: {}; cgroups {:?}",
+                oci.root.join(&id).exists(),
+                Oci::cgroup_dirs(&cgroup)
+            ),
+            "compile the profile when config.json is checked",
+            SECCOMP,
+        );
+    }
+}
+
+#[test]
+#[serial]
+fn podman_runs_with_its_default_seccomp_profile() {
+    let before = host_state_dirs();
+    let sandbox = Sandbox::new();
+    let podman = Podman::new(&sandbox.dir.join("podman"));
+    podman.import(&sandbox.busybox_rootfs("image-root"));
+    // podman's profile allows personality for five values only: `linux32` (8) passes,
+    // `linux32 -R` (0x40008) gets the profile's default answer, ENOSYS ("Function not
+    // implemented"). Without the filter both would work.
+    let script =
+        "grep '^Seccomp:' /proc/self/status; linux32 true; echo linux32=$?; linux32 -R true 2>&1; exit 0";
+    let mut args: Vec<String> = vec!["run".into(), "--rm".into()];
+    args.extend(podman.run_options());
+    args.extend(["localhost/minibox-test:v1", "sh", "-c", script].map(String::from));
+    let out = podman.run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    ensure(
+        out.code == 0
+            && out.stdout.contains("Seccomp:\t2")
+            && out.stdout.contains("linux32=0")
+            && out.stdout.contains("Function not implemented"),
+        "podman run with its defaults: `Seccomp: 2`, personality(8) allowed, personality(0x40008) refused \
+         with ENOSYS (the profile's default)",
+        out.shown(),
+        "podman sends its seccomp profile in `linux.seccomp`: compile it and load it before execve",
+        SECCOMP,
+    );
+    drop(podman);
+    no_new_host_state_dirs(&before);
+}
+
+#[test]
+#[serial]
+fn containerd_runs_with_its_default_seccomp_profile() {
+    let before = host_state_dirs();
+    let sandbox = Sandbox::new();
+    let podman = Podman::new(&sandbox.dir.join("podman"));
+    podman.import(&sandbox.busybox_rootfs("image-root"));
+    let archive = sandbox.dir.join("image.tar");
+    let saved = podman.run(&[
+        "save",
+        "-q",
+        "--format",
+        "oci-archive",
+        "-o",
+        archive.to_str().unwrap(),
+        "localhost/minibox-test:v1",
+    ]);
+    if saved.code != 0 {
+        support::fixture_failed("podman save of the test image", saved.shown());
+    }
+    let containerd = Containerd::start(&sandbox.dir.join("containerd"));
+    let imported =
+        containerd.ctr(&["images", "import", "--snapshotter", "native", archive.to_str().unwrap()]);
+    if imported.code != 0 {
+        support::fixture_failed("ctr images import", imported.shown());
+    }
+    let runc_root = containerd.dir.join("runc");
+    let out = containerd.ctr(&[
+        "run",
+        "--rm",
+        "--seccomp",
+        "--snapshotter",
+        "native",
+        "--runc-binary",
+        support::MINIBOX,
+        "--runc-root",
+        runc_root.to_str().unwrap(),
+        "localhost/minibox-test:v1",
+        "t1",
+        "sh",
+        "-c",
+        "grep '^Seccomp:' /proc/self/status",
+    ]);
+    ensure(
+        out.code == 0 && out.stdout.contains("Seccomp:\t2"),
+        "ctr run --seccomp: `Seccomp: 2` (a filter) in the container",
+        out.shown(),
+        "containerd's default profile travels in `linux.seccomp`: compile it and load it before execve",
+        SECCOMP,
     );
     drop(containerd);
     drop(podman);

@@ -6,9 +6,11 @@
 //! under `--root`.
 
 pub mod cgroup;
+pub mod seccomp;
 pub mod setup;
 pub mod spec;
 pub mod state;
+pub mod syscalls;
 pub mod terminal;
 
 use crate::exit::{self, CodedError};
@@ -132,6 +134,7 @@ fn create_in(
         created: state::now_rfc3339(),
     };
     record.save(args.root)?;
+    seccomp::save(&state::dir(args.root, args.id), spec.linux.seccomp.as_ref())?;
     if let Some(pid_file) = args.pid_file {
         write_pid_file(pid_file, pid)?;
     }
@@ -453,6 +456,7 @@ pub fn exec(
             .with_context(|| format!("joining the {kind} namespace"))?;
     }
     let command = crate::process::Command { argv: process.args.clone(), env: process.env.clone() };
+    let profile = seccomp::saved(&state::dir(root, id))?;
     let (report_read, report_write) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")?;
     // SAFETY: minibox has one thread, so the child may do anything the parent could.
@@ -468,7 +472,9 @@ pub fn exec(
                     let user = &process.user;
                     terminal::attach(socket, process.console_size, user.uid, user.gid)?;
                 }
-                setup::become_process(&process)
+                seccomp::around(profile.as_ref(), process.no_new_privileges, || {
+                    setup::become_process(&process)
+                })
             });
             let failure = match joined.and_then(|()| crate::process::close_inherited_fds()) {
                 Ok(()) => crate::process::exec(&command),

@@ -76,7 +76,9 @@ pub fn set_up(
         let user = &spec.process.user;
         super::terminal::attach(socket, spec.process.console_size, user.uid, user.gid)?;
     }
-    become_process(&spec.process)
+    // The profile's filter, loaded before or after the process's own settings (see `around`).
+    let (profile, no_new_privileges) = (spec.linux.seccomp.as_ref(), spec.process.no_new_privileges);
+    super::seccomp::around(profile, no_new_privileges, || become_process(&spec.process))
 }
 
 /// The process's own settings: rlimits, working directory, user, capabilities, no_new_privs.

@@ -67,6 +67,17 @@ pub const HONOURED: &[&str] = &[
     "linux.devices[].gid",
     "linux.sysctl.*",
     "linux.rootfsPropagation",
+    "linux.seccomp.defaultAction",
+    "linux.seccomp.defaultErrnoRet",
+    "linux.seccomp.architectures",
+    "linux.seccomp.flags",
+    "linux.seccomp.syscalls[].names",
+    "linux.seccomp.syscalls[].action",
+    "linux.seccomp.syscalls[].errnoRet",
+    "linux.seccomp.syscalls[].args[].index",
+    "linux.seccomp.syscalls[].args[].value",
+    "linux.seccomp.syscalls[].args[].valueTwo",
+    "linux.seccomp.syscalls[].args[].op",
 ];
 
 /// A value that asks for nothing: `null`, `false`, `""`, `[]` or `{}` (a number, even `0`, is a
@@ -83,7 +94,7 @@ pub fn is_empty(value: &Value) -> bool {
 
 // ANCHOR: refuse_unhonoured
 /// Walk `value` (found at `path`, "" for the document) and fail on the first field that asks
-/// for something not in `honoured`, naming it by its JSON path (`linux.seccomp`,
+/// for something not in `honoured`, naming it by its JSON path (`linux.intelRdt`,
 /// `mounts[].uidMappings`): the outermost field that no honoured path goes through. Empty
 /// values ask for nothing and pass. The error is one line with the path in backticks
 /// (`` `linux.intelRdt` is not supported by minibox ``); the caller names the file, `create`
@@ -94,7 +105,7 @@ pub fn refuse_unhonoured(value: &Value, path: &str, honoured: &[&str]) -> Result
         return Ok(());
     }
     // A field is known when some honoured path goes through it: refuse the first that is not,
-    // at its own path (`linux.seccomp`, not somewhere inside it).
+    // at its own path (`linux.intelRdt`, not somewhere inside it).
     let leads_somewhere = path.is_empty()
         || honoured.iter().any(|h| h.strip_prefix(path).is_some_and(|rest| rest.starts_with(['.', '['])));
     match value {
@@ -215,6 +226,7 @@ pub struct Linux {
     pub devices: Vec<Device>,
     pub sysctl: BTreeMap<String, String>,
     pub rootfs_propagation: String,
+    pub seccomp: Option<super::seccomp::Seccomp>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -340,6 +352,9 @@ pub fn check(spec: &Spec) -> Result<()> {
             spec.linux.rootfs_propagation
         );
     }
+    if let Some(profile) = &spec.linux.seccomp {
+        super::seccomp::compile(profile).context("config.json: `linux.seccomp`")?;
+    }
     Ok(())
 }
 
@@ -387,9 +402,9 @@ mod tests {
 
     #[test]
     fn an_unhonoured_field_is_named_at_its_outermost_path() {
-        let config = serde_json::json!({"linux": {"seccomp": {"architectures": ["x"]}}});
+        let config = serde_json::json!({"linux": {"intelRdt": {"closID": "x"}}});
         let error = refuse_unhonoured(&config, "", HONOURED).unwrap_err().to_string();
-        assert!(error.contains("`linux.seccomp`"), "{error}");
+        assert!(error.contains("`linux.intelRdt`"), "{error}");
         let config = serde_json::json!({"mounts": [{"destination": "/x", "uidMappings": [1]}]});
         let error = refuse_unhonoured(&config, "", HONOURED).unwrap_err().to_string();
         assert!(error.contains("`mounts[].uidMappings`"), "{error}");

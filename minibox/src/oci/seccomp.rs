@@ -1,0 +1,290 @@
+//@ begin oci
+//! `linux.seccomp`: the profile an engine sends (runc's JSON form: a default action, and rules
+//! that name system calls, an action, and conditions on the arguments), compiled into BPF with
+//! the hardening chapter's crate, seccompiler, and loaded where runc loads it.
+//!
+//! seccompiler compiles a filter with one action for the calls its rules match and one for the
+//! rest. A profile with several actions becomes several filters, stacked: the first gives the
+//! default action to every call no rule names (and allows the named ones), then one filter per
+//! other action gives it to its own rules' calls (and allows the rest). The kernel runs every
+//! filter and keeps the most restrictive answer (kill, trap, errno, log, allow, in that order),
+//! so a call passes only if no filter objects to it. Where the rules of two actions match the
+//! same call, the more restrictive action wins.
+
+use anyhow::{Context, Result, anyhow, bail};
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
+    TargetArch,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `linux.seccomp`, as far as minibox honours it (`listenerPath` is refused by name).
+#[derive(Debug, Deserialize, Serialize, Default, Clone)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Seccomp {
+    pub default_action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_errno_ret: Option<u32>,
+    pub architectures: Vec<String>,
+    pub flags: Vec<String>,
+    pub syscalls: Vec<Syscall>,
+}
+
+/// One rule: these calls, this action, when every condition holds.
+#[derive(Debug, Deserialize, Serialize, Default, Clone)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Syscall {
+    pub names: Vec<String>,
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errno_ret: Option<u32>,
+    pub args: Vec<Arg>,
+}
+
+/// A condition on argument `index`: `arg OP value`, or `arg & value == value_two` for
+/// `SCMP_CMP_MASKED_EQ`.
+#[derive(Debug, Deserialize, Serialize, Default, Clone)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Arg {
+    pub index: u8,
+    pub value: u64,
+    pub value_two: u64,
+    pub op: String,
+}
+
+/// The compiled profile: the filters in the order they are loaded, and `seccomp(2)`'s flags.
+pub struct Filters {
+    programs: Vec<BpfProgram>,
+    flags: libc::c_ulong,
+}
+
+/// The architectures a profile may list. Calls made through another ABI than the machine's own
+/// (32-bit programs on x86_64) are killed: minibox knows the numbers of the native calls only.
+const ARCHITECTURES: &[&str] = &[
+    "SCMP_ARCH_X86",
+    "SCMP_ARCH_X86_64",
+    "SCMP_ARCH_X32",
+    "SCMP_ARCH_ARM",
+    "SCMP_ARCH_AARCH64",
+    "SCMP_ARCH_MIPS",
+    "SCMP_ARCH_MIPS64",
+    "SCMP_ARCH_MIPS64N32",
+    "SCMP_ARCH_MIPSEL",
+    "SCMP_ARCH_MIPSEL64",
+    "SCMP_ARCH_MIPSEL64N32",
+    "SCMP_ARCH_PPC",
+    "SCMP_ARCH_PPC64",
+    "SCMP_ARCH_PPC64LE",
+    "SCMP_ARCH_S390",
+    "SCMP_ARCH_S390X",
+    "SCMP_ARCH_PARISC",
+    "SCMP_ARCH_PARISC64",
+    "SCMP_ARCH_RISCV64",
+];
+
+/// The number of the system call `name` on this machine, if minibox knows it.
+pub fn number(name: &str) -> Option<i64> {
+    #[cfg(target_arch = "x86_64")]
+    let table = super::syscalls::X86_64;
+    #[cfg(not(target_arch = "x86_64"))]
+    let table: &[(&str, i64)] = &[];
+    table.binary_search_by(|(n, _)| n.cmp(&name)).ok().map(|i| table[i].1)
+}
+
+/// An action of the profile. `errno` is the rule's `errnoRet` (`defaultErrnoRet` for the
+/// default action); without one, errors are EPERM, as in runc.
+fn action(name: &str, errno: Option<u32>) -> Result<SeccompAction> {
+    if errno.is_some() && name != "SCMP_ACT_ERRNO" {
+        bail!("an errno is given for {name} (only SCMP_ACT_ERRNO returns one)");
+    }
+    Ok(match name {
+        "SCMP_ACT_ALLOW" => SeccompAction::Allow,
+        "SCMP_ACT_ERRNO" => {
+            let errno = errno.unwrap_or(libc::EPERM as u32);
+            if errno > 4095 {
+                bail!("errno {errno} is not an error number (1 to 4095)");
+            }
+            SeccompAction::Errno(errno)
+        }
+        "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => SeccompAction::KillThread,
+        "SCMP_ACT_KILL_PROCESS" => SeccompAction::KillProcess,
+        "SCMP_ACT_TRAP" => SeccompAction::Trap,
+        "SCMP_ACT_LOG" => SeccompAction::Log,
+        "SCMP_ACT_TRACE" => bail!(
+            "SCMP_ACT_TRACE is not supported: it needs a tracer attached to the container, and minibox attaches none (use SCMP_ACT_ERRNO)"
+        ),
+        "SCMP_ACT_NOTIFY" => bail!(
+            "SCMP_ACT_NOTIFY is not supported: it needs a listener (`linux.seccomp.listenerPath`), and minibox sends the notifications nowhere"
+        ),
+        "" => bail!("an action is missing (SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL_PROCESS...)"),
+        other => bail!("{other:?} is not a seccomp action"),
+    })
+}
+
+fn condition(arg: &Arg) -> Result<SeccompCondition> {
+    let (op, value) = match arg.op.as_str() {
+        "SCMP_CMP_NE" => (SeccompCmpOp::Ne, arg.value),
+        "SCMP_CMP_LT" => (SeccompCmpOp::Lt, arg.value),
+        "SCMP_CMP_LE" => (SeccompCmpOp::Le, arg.value),
+        "SCMP_CMP_EQ" => (SeccompCmpOp::Eq, arg.value),
+        "SCMP_CMP_GE" => (SeccompCmpOp::Ge, arg.value),
+        "SCMP_CMP_GT" => (SeccompCmpOp::Gt, arg.value),
+        // `value` is the mask, `valueTwo` what the masked argument must equal.
+        "SCMP_CMP_MASKED_EQ" => (SeccompCmpOp::MaskedEq(arg.value), arg.value_two),
+        other => bail!("{other:?} is not a comparison (SCMP_CMP_EQ, SCMP_CMP_MASKED_EQ...)"),
+    };
+    SeccompCondition::new(arg.index, SeccompCmpArgLen::Qword, op, value)
+        .map_err(|e| anyhow!("argument {}: {e}", arg.index))
+}
+
+/// A rule's conditions as seccompiler rules (any one matching is a match; `None`: always).
+/// Conditions hold together, unless one argument is compared twice: then each is a rule of its
+/// own, either matching, as runc does it.
+fn rules(args: &[Arg]) -> Result<Option<Vec<SeccompRule>>> {
+    if args.is_empty() {
+        return Ok(None);
+    }
+    let conditions = args.iter().map(condition).collect::<Result<Vec<_>>>()?;
+    let repeated = args.iter().any(|a| args.iter().filter(|b| b.index == a.index).count() > 1);
+    let groups = if repeated { conditions.into_iter().map(|c| vec![c]).collect() } else { vec![conditions] };
+    let rules = groups.into_iter().map(SeccompRule::new).collect::<Result<Vec<_>, _>>();
+    Ok(Some(rules.map_err(|e| anyhow!("{e}"))?))
+}
+
+/// Rules for one filter, by call number; `None` matches the call whatever its arguments.
+type Calls = BTreeMap<i64, Option<Vec<SeccompRule>>>;
+
+fn add(calls: &mut Calls, nr: i64, rules: Option<Vec<SeccompRule>>) {
+    match (calls.entry(nr).or_insert_with(|| Some(vec![])), rules) {
+        (None, _) => {}
+        (slot, None) => *slot = None,
+        (Some(existing), Some(more)) => existing.extend(more),
+    }
+}
+
+fn program(
+    calls: Calls,
+    matched: SeccompAction,
+    other: SeccompAction,
+    arch: TargetArch,
+) -> Result<BpfProgram> {
+    let rules = calls.into_iter().map(|(nr, rules)| (nr, rules.unwrap_or_default())).collect();
+    let filter = SeccompFilter::new(rules, other, matched, arch).map_err(|e| anyhow!("{e}"))?;
+    BpfProgram::try_from(filter).map_err(|e| anyhow!("{e}"))
+}
+
+/// Compile a profile; every refusal is one line that names what cannot be done.
+pub fn compile(profile: &Seccomp) -> Result<Filters> {
+    let arch = TargetArch::try_from(std::env::consts::ARCH)
+        .ok()
+        .filter(|_| cfg!(target_arch = "x86_64"))
+        .ok_or_else(|| anyhow!("minibox has the system call table of x86_64 only"))?;
+    if let Some(bad) = profile.architectures.iter().find(|a| !ARCHITECTURES.contains(&a.as_str())) {
+        bail!("`architectures`: {bad:?} is not an architecture (SCMP_ARCH_X86_64...)");
+    }
+    let mut flags = 0;
+    for flag in &profile.flags {
+        flags |= match flag.as_str() {
+            "SECCOMP_FILTER_FLAG_TSYNC" => libc::SECCOMP_FILTER_FLAG_TSYNC,
+            "SECCOMP_FILTER_FLAG_LOG" => libc::SECCOMP_FILTER_FLAG_LOG,
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            other => bail!("`flags`: {other:?} is not supported (TSYNC, LOG and SPEC_ALLOW are)"),
+        };
+    }
+    let default = action(&profile.default_action, profile.default_errno_ret).context("`defaultAction`")?;
+    // Every named call, for the first filter; then the calls of each action, in first-seen order.
+    let mut named = Calls::new();
+    let mut by_action: Vec<(SeccompAction, Calls)> = Vec::new();
+    for (i, rule) in profile.syscalls.iter().enumerate() {
+        let place = || format!("`syscalls[{i}]` ({})", rule.names.join(", "));
+        let act = action(&rule.action, rule.errno_ret).with_context(place)?;
+        let conditions = rules(&rule.args).with_context(place)?;
+        let at = match by_action.iter().position(|(a, _)| *a == act) {
+            Some(at) => at,
+            None => {
+                by_action.push((act, Calls::new()));
+                by_action.len() - 1
+            }
+        };
+        // Names this machine's table does not know are skipped: profiles list newer calls.
+        for nr in rule.names.iter().filter_map(|name| number(name)) {
+            add(&mut named, nr, conditions.clone());
+            add(&mut by_action[at].1, nr, conditions.clone());
+        }
+    }
+    let mut programs = Vec::new();
+    if default != SeccompAction::Allow {
+        programs.push(
+            program(named, SeccompAction::Allow, default, arch).context("the default action's filter")?,
+        );
+    }
+    for (act, calls) in by_action {
+        if act != SeccompAction::Allow && !calls.is_empty() {
+            programs.push(
+                program(calls, act.clone(), SeccompAction::Allow, arch)
+                    .with_context(|| format!("the filter of {act:?}"))?,
+            );
+        }
+    }
+    Ok(Filters { programs, flags })
+}
+
+/// Load the filters into this process. It needs `no_new_privs` or CAP_SYS_ADMIN, and it does
+/// not set `no_new_privs` itself (seccompiler's `apply_filter` would): a profile does not ask
+/// for it, `process.noNewPrivileges` does.
+pub fn load(filters: &Filters) -> Result<()> {
+    for program in &filters.programs {
+        let fprog = libc::sock_fprog {
+            len: u16::try_from(program.len()).context("seccomp: a filter too long")?,
+            // seccompiler's sock_filter is the kernel's struct, as libc's is.
+            filter: program.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: the kernel copies the program that `fprog` points to, which lives meanwhile.
+        let rc = unsafe {
+            libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, filters.flags, &fprog as *const _)
+        };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error()).context("seccomp: loading the profile's filter");
+        }
+    }
+    Ok(())
+}
+
+/// Keep the container's profile in its state directory `dir`: `exec` loads the same filters
+/// into every further process, as runc does.
+pub fn save(dir: &std::path::Path, profile: Option<&Seccomp>) -> Result<()> {
+    let Some(profile) = profile else { return Ok(()) };
+    std::fs::write(dir.join("seccomp.json"), serde_json::to_vec(profile)?)
+        .context("saving the seccomp profile")
+}
+
+/// The profile `save` kept in `dir`, if the container has one.
+pub fn saved(dir: &std::path::Path) -> Result<Option<Seccomp>> {
+    match std::fs::read(dir.join("seccomp.json")) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).context("reading the saved seccomp profile")?)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).context("reading the saved seccomp profile"),
+    }
+}
+
+/// Run `become_process` (the user switch, the capabilities, `no_new_privs`) with the profile
+/// loaded where runc loads it: after it when `no_new_privileges` (as near `execve` as can be,
+/// so that few calls of minibox's own must pass the filter), before it otherwise, while this
+/// process still has the CAP_SYS_ADMIN that loading a filter without `no_new_privs` needs.
+pub fn around(
+    profile: Option<&Seccomp>,
+    no_new_privileges: bool,
+    become_process: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let Some(profile) = profile else { return become_process() };
+    let filters = compile(profile).context("config.json: `linux.seccomp`")?;
+    if no_new_privileges {
+        become_process()?;
+        load(&filters)
+    } else {
+        load(&filters)?;
+        become_process()
+    }
+}
+//@ end
