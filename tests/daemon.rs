@@ -835,3 +835,83 @@ fn the_options_docker_run_sends_reach_the_container() {
     );
     daemon.check_nothing_left(SHIM);
 }
+
+#[test]
+#[serial]
+fn docker_run_gets_a_seccomp_profile_and_the_capabilities_asked_for() {
+    let daemon = Daemon::start();
+    // A new user namespace needs no capability: only the seccomp filter stops `unshare -U`.
+    let script = "grep -E '^(Seccomp|CapEff):' /proc/self/status; unshare -U true 2>&1; echo unshare=$?";
+    let run = |options: &[&str]| {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(options);
+        args.extend_from_slice(&["busybox", "sh", "-c", script]);
+        daemon.docker(&args)
+    };
+    let field = |out: &str, name: &str| {
+        out.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().to_string()).unwrap_or_default()
+    };
+    let cap_eff = |out: &str| u64::from_str_radix(&field(out, "CapEff:"), 16).unwrap_or(u64::MAX);
+    let docker_default = minibox::security::capabilities::DOCKER_DEFAULT;
+    let ran = run(&[]);
+    ensure(
+        field(&ran.stdout, "Seccomp:") == "2"
+            && cap_eff(&ran.stdout) == docker_default
+            && ran.stdout.contains("unshare=1"),
+        format!(
+            "by default: a seccomp filter (Seccomp: 2), Docker's capabilities ({docker_default:016x}), unshare refused"
+        ),
+        ran.shown(),
+        "the daemon writes Docker's capabilities and minibox run's filter (oci::seccomp::default_profile) into config.json",
+        API,
+    );
+    let ran = run(&["--security-opt", "seccomp=unconfined"]);
+    ensure(
+        field(&ran.stdout, "Seccomp:") == "0" && ran.stdout.contains("unshare=0"),
+        "with --security-opt seccomp=unconfined: no filter (Seccomp: 0), and unshare -U works",
+        ran.shown(),
+        "seccomp=unconfined leaves `linux.seccomp` out of config.json",
+        API,
+    );
+    let sys_admin = 1u64 << 21;
+    let net_raw = 1u64 << 13;
+    let ran = run(&["--cap-add", "SYS_ADMIN", "--cap-drop", "NET_RAW"]);
+    ensure(
+        cap_eff(&ran.stdout) == (docker_default | sys_admin) & !net_raw && ran.stdout.contains("unshare=0"),
+        "--cap-add SYS_ADMIN --cap-drop NET_RAW: CAP_SYS_ADMIN in CapEff, CAP_NET_RAW out, and the filter lets \
+         a container with CAP_SYS_ADMIN unshare (as Docker's profile does)",
+        ran.shown(),
+        "CapAdd and CapDrop change the capability sets of config.json, and the default profile follows them",
+        API,
+    );
+    let own = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let ran = run(&["--privileged"]);
+    ensure(
+        field(&ran.stdout, "Seccomp:") == "0" && field(&ran.stdout, "CapEff:") == field(&own, "CapBnd:"),
+        format!(
+            "--privileged: no filter, and every capability the host has (CapEff {})",
+            field(&own, "CapBnd:")
+        ),
+        ran.shown(),
+        "Privileged gives every capability the daemon holds, no seccomp profile, nothing masked",
+        API,
+    );
+    // The docker CLI reads the file and sends its content.
+    let profile = daemon.sandbox.dir.join("profile.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}"#,
+    )
+    .unwrap();
+    let option = format!("seccomp={}", profile.display());
+    let ran = daemon.docker(&["run", "--rm", "--security-opt", &option, "busybox", "mkdir", "/made"]);
+    ensure(
+        ran.code != 0 && ran.stderr.contains("Permission denied"),
+        "--security-opt seccomp=FILE: mkdir fails with the profile's errno 13 (\"Permission denied\")",
+        ran.shown(),
+        "the CLI sends the profile's content in SecurityOpt (`seccomp=` then the JSON): it becomes `linux.seccomp`",
+        API,
+    );
+    daemon.check_nothing_left(SHIM);
+}

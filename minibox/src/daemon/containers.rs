@@ -214,6 +214,12 @@ pub struct Request {
     pub nano_cpus: u64,
     pub read_only: bool,
     pub no_new_privileges: bool,
+    /// `Privileged`, `CapAdd`, `CapDrop` and `SecurityOpt` `seccomp=unconfined`, as `minibox run`
+    /// takes them.
+    pub security: crate::security::Options,
+    /// `SecurityOpt` `seccomp=PROFILE`: the profile itself (the docker CLI sends the file's
+    /// content), checked as config.json's `linux.seccomp` is.
+    pub seccomp_profile: Option<crate::oci::seccomp::Seccomp>,
     /// The terminal's first size, rows and columns.
     pub console_size: Option<(u64, u64)>,
 }
@@ -247,6 +253,9 @@ const HONOURED_HOST: &[&str] = &[
     "NanoCpus",
     "ReadonlyRootfs",
     "SecurityOpt",
+    "Privileged",
+    "CapAdd",
+    "CapDrop",
     "ConsoleSize",
     "LogConfig",
 ];
@@ -258,9 +267,6 @@ fn instead(field: &str) -> &'static str {
             "minibox's daemon has no volumes"
         }
         "HostConfig.PortBindings" | "HostConfig.PublishAllPorts" => "publish ports with `minibox run -p`",
-        "HostConfig.Privileged" | "HostConfig.CapAdd" | "HostConfig.CapDrop" => {
-            "use `minibox run`, which takes --privileged, --cap-add and --cap-drop"
-        }
         _ => "minibox's daemon does not do it",
     }
 }
@@ -314,16 +320,35 @@ impl Request {
             ));
         }
         let mut no_new_privileges = false;
+        let capabilities = |field: &str| {
+            let names: Vec<String> =
+                strings(&host[field], &format!("HostConfig.{field}"))?.unwrap_or_default();
+            crate::security::capabilities::parse(&names)
+                .map_err(|e| ApiError::bad_request(format!("HostConfig.{field}: {e:#}")))
+        };
+        let mut security = crate::security::Options {
+            privileged: host["Privileged"].as_bool().unwrap_or(false),
+            cap_add: capabilities("CapAdd")?,
+            cap_drop: capabilities("CapDrop")?,
+            seccomp_unconfined: false,
+        };
+        let mut seccomp_profile = None;
         for option in host["SecurityOpt"].as_array().into_iter().flatten() {
             match option.as_str().unwrap_or_default() {
                 "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true" => {
                     no_new_privileges = true
                 }
-                // There is no filter to leave off: the oci chapter's runtime takes none from config.json.
-                "seccomp=unconfined" | "seccomp:unconfined" => {}
+                "seccomp=unconfined" | "seccomp:unconfined" => security.seccomp_unconfined = true,
+                profile if profile.starts_with("seccomp=") || profile.starts_with("seccomp:") => {
+                    let profile =
+                        crate::oci::seccomp::from_client(&profile["seccomp=".len()..]).map_err(|e| {
+                            ApiError::bad_request(format!("HostConfig.SecurityOpt seccomp: {e:#}"))
+                        })?;
+                    seccomp_profile = Some(profile);
+                }
                 other => {
                     return Err(ApiError::bad_request(format!(
-                        "HostConfig.SecurityOpt {other}: not supported (minibox's daemon takes no-new-privileges)"
+                        "HostConfig.SecurityOpt {other}: not supported (minibox's daemon takes no-new-privileges and seccomp=...)"
                     )));
                 }
             }
@@ -372,6 +397,8 @@ impl Request {
             nano_cpus: host["NanoCpus"].as_u64().unwrap_or(0),
             read_only: host["ReadonlyRootfs"].as_bool().unwrap_or(false),
             no_new_privileges,
+            security,
+            seccomp_profile,
             console_size: host["ConsoleSize"]
                 .as_array()
                 .and_then(|size| Some((size.first()?.as_u64()?, size.get(1)?.as_u64()?)))
@@ -381,14 +408,19 @@ impl Request {
 }
 
 /// The bundle's config.json: the oci chapter's starting spec, with the image's and the
-/// request's process, a writable root, Docker's capabilities and the limits asked for.
+/// request's process, a writable root, the capabilities and seccomp profile asked for (Docker's
+/// defaults: its capabilities, and `minibox run`'s filter) and the limits asked for.
 pub fn runtime_spec(container: &Container, request: &Request) -> Value {
-    use crate::security::capabilities::{DOCKER_DEFAULT, NAMES};
+    use crate::security::capabilities::NAMES;
     let mut spec = crate::oci::spec::example();
+    // What the daemon does not hold itself it cannot give (runc, too, skips what it lacks).
+    let held =
+        crate::security::capabilities::get().map_or(crate::security::capabilities::ALL, |s| s.permitted);
+    let kept = request.security.kept_capabilities() & held;
     let capabilities: Vec<String> = NAMES
         .iter()
         .enumerate()
-        .filter(|(bit, _)| DOCKER_DEFAULT & (1 << bit) != 0)
+        .filter(|(bit, _)| kept & (1 << bit) != 0)
         .map(|(_, name)| format!("CAP_{name}"))
         .collect();
     let (uid, gid) = request.user.unwrap_or((0, 0));
@@ -426,6 +458,19 @@ pub fn runtime_spec(container: &Container, request: &Request) -> Value {
         resources["cpu"] = json!({"quota": request.nano_cpus * period / 1_000_000_000, "period": period});
     }
     spec["linux"]["resources"] = resources;
+    let security = &request.security;
+    if security.privileged {
+        // As Docker's --privileged: nothing masked or read-only, every device allowed.
+        spec["linux"]["maskedPaths"] = json!([]);
+        spec["linux"]["readonlyPaths"] = json!([]);
+        spec["linux"]["resources"]["devices"] = json!([{"allow": true, "access": "rwm"}]);
+    } else if !security.seccomp_unconfined {
+        let profile = match &request.seccomp_profile {
+            Some(profile) => profile.clone(),
+            None => crate::oci::seccomp::default_profile(kept),
+        };
+        spec["linux"]["seccomp"] = json!(profile);
+    }
     // Where `minibox run` puts its containers (`cgroups::placement`): on v1 under `minibox/` in
     // the daemon's own cgroup (a relative path), on v2 under `/minibox` at the root.
     let parent = if crate::cgroups::is_v2() { "/minibox" } else { "minibox" };

@@ -251,6 +251,61 @@ pub fn load(filters: &Filters) -> Result<()> {
     Ok(())
 }
 
+/// `minibox run`'s filter (the hardening chapter's lists) as a profile, for a container that
+/// keeps the capabilities `kept`: what the daemon gives its containers unless asked otherwise,
+/// so that both ways in refuse the same calls. Every call is allowed but the listed ones (EPERM);
+/// `clone` with any namespace flag is refused by one condition per flag on the same argument,
+/// which makes each a rule of its own; `clone3` gets ENOSYS, so the C library falls back to
+/// `clone`.
+pub fn default_profile(kept: u64) -> Seccomp {
+    use crate::security::capabilities::CAP_SYS_ADMIN;
+    use crate::security::seccomp::{DENIED, DENIED_WITHOUT_SYS_ADMIN, NAMESPACE_FLAGS};
+    let names = |list: &[(&str, libc::c_long)]| list.iter().map(|(name, _)| name.to_string()).collect();
+    let errno = |names: Vec<String>, errno: i32, args: Vec<Arg>| Syscall {
+        names,
+        action: "SCMP_ACT_ERRNO".into(),
+        errno_ret: Some(errno as u32),
+        args,
+    };
+    let mut syscalls = vec![errno(names(DENIED), libc::EPERM, vec![])];
+    if kept & (1 << CAP_SYS_ADMIN) == 0 {
+        syscalls.push(errno(names(DENIED_WITHOUT_SYS_ADMIN), libc::EPERM, vec![]));
+        let flags = NAMESPACE_FLAGS.iter().map(|flag| Arg {
+            index: 0,
+            value: *flag as u64,
+            value_two: *flag as u64,
+            op: "SCMP_CMP_MASKED_EQ".into(),
+        });
+        syscalls.push(errno(vec!["clone".into()], libc::EPERM, flags.collect()));
+        syscalls.push(errno(vec!["clone3".into()], libc::ENOSYS, vec![]));
+    }
+    Seccomp { default_action: "SCMP_ACT_ALLOW".into(), syscalls, ..Default::default() }
+}
+
+/// A profile as a client sends it (`docker run --security-opt seccomp=FILE` sends the file's
+/// content): config.json's form, checked as config.json is. `comment` fields are dropped (they
+/// ask for nothing); Docker's own additions (`archMap`, `includes`, `excludes`) are refused by
+/// name.
+pub fn from_client(text: &str) -> Result<Seccomp> {
+    fn drop_comments(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                map.remove("comment");
+                map.values_mut().for_each(drop_comments);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(drop_comments),
+            _ => {}
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_str(text).context("the profile is not JSON")?;
+    drop_comments(&mut value);
+    super::spec::refuse_unhonoured(&value, "linux.seccomp", super::spec::HONOURED)?;
+    let profile: Seccomp =
+        serde_json::from_value(value).context("a field of the profile has the wrong type")?;
+    compile(&profile)?;
+    Ok(profile)
+}
+
 /// Keep the container's profile in its state directory `dir`: `exec` loads the same filters
 /// into every further process, as runc does.
 pub fn save(dir: &std::path::Path, profile: Option<&Seccomp>) -> Result<()> {
@@ -285,6 +340,63 @@ pub fn around(
     } else {
         load(&filters)?;
         become_process()
+    }
+}
+//@ end
+//@ begin oci
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(rules: serde_json::Value) -> Seccomp {
+        serde_json::from_value(serde_json::json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": rules}))
+            .unwrap()
+    }
+
+    #[test]
+    fn every_operator_and_action_compiles_and_each_action_has_its_filter() {
+        let ops = ["SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT"];
+        let mut rules: Vec<_> = ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| {
+                serde_json::json!({"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                "args": [{"index": i, "value": 8, "op": op}]})
+            })
+            .collect();
+        rules.push(serde_json::json!({"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1,
+            "args": [{"index": 0, "value": 8, "valueTwo": 8, "op": "SCMP_CMP_MASKED_EQ"}]}));
+        for action in ["SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_TRAP", "SCMP_ACT_LOG"] {
+            rules.push(serde_json::json!({"names": ["mkdir", "no_such_call"], "action": action}));
+        }
+        let filters = compile(&profile(serde_json::Value::Array(rules))).unwrap();
+        // The default's filter, then errno, kill thread, kill process, trap and log.
+        assert_eq!(filters.programs.len(), 6, "one filter for the default, one per other action");
+    }
+
+    #[test]
+    fn actions_minibox_cannot_take_are_refused_by_name() {
+        for action in ["SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE"] {
+            let error = compile(&profile(serde_json::json!([{"names": ["mkdir"], "action": action}])));
+            let error = format!("{:#}", error.err().expect("refused"));
+            assert!(error.contains(action), "{error}");
+        }
+        let bad_op = profile(serde_json::json!([{"names": ["mkdir"], "action": "SCMP_ACT_ALLOW",
+            "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_SOMETIMES"}]}]));
+        assert!(compile(&bad_op).is_err(), "an unknown operator is refused");
+    }
+
+    #[test]
+    fn the_default_profile_compiles_and_a_client_profile_is_checked() {
+        assert!(compile(&default_profile(0)).is_ok(), "minibox run's filter as a profile compiles");
+        let sent = r#"{"comment": "ours", "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"comment": "x", "names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}"#;
+        assert!(from_client(sent).is_ok(), "comments are dropped");
+        let docker =
+            r#"{"defaultAction": "SCMP_ACT_ALLOW", "archMap": [{"architecture": "SCMP_ARCH_X86_64"}]}"#;
+        let error = format!("{:#}", from_client(docker).unwrap_err());
+        assert!(error.contains("linux.seccomp.archMap"), "{error}");
     }
 }
 //@ end
