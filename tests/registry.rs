@@ -59,6 +59,9 @@ fn references_get_docker_hubs_defaults() {
         ("ghcr.io/owner/app:v2", "ghcr.io", "owner/app", "v2"),
         ("127.0.0.1:5000/team/app", "127.0.0.1:5000", "team/app", "latest"),
         ("localhost/app:x", "localhost", "app", "x"),
+        // Hosts without a dot are hosts by their port.
+        ("localhost:5000/app", "localhost:5000", "app", "latest"),
+        ("registry:5000/team/app:v1", "registry:5000", "team/app", "v1"),
     ];
     for (text, registry, repository, tag) in cases {
         let seen = std::panic::catch_unwind(|| RemoteReference::parse(text).ok()).ok().flatten();
@@ -69,7 +72,7 @@ fn references_get_docker_hubs_defaults() {
             ok,
             format!("{text:?} -> registry {registry}, repository {repository}, tag {tag}"),
             format!("{seen:?}"),
-            "no host means docker.io, a single name there means library/NAME, no tag means latest; a colon after the last slash starts the tag",
+            "no host means docker.io, a single name there means library/NAME, no tag means latest; a first component with a dot or a port, or localhost, is a host; a colon after the last slash starts the tag",
             NAMES,
         );
     }
@@ -158,6 +161,20 @@ fn the_index_gives_this_machines_manifest() {
             PLATFORMS,
         );
     }
+    // Most images list arm64 without a variant: that entry is arm64's (v8 is the only one).
+    let no_variant: ImageIndex = serde_json::from_value(serde_json::json!({"schemaVersion": 2, "manifests": [
+        entry("linux", "arm64", Some("v7"), 3), entry("linux", "amd64", None, 6), entry("linux", "arm64", None, 7),
+    ]}))
+    .unwrap();
+    let seen = std::panic::catch_unwind(|| pull::choose_manifest(&no_variant, &Arch::ARM64).ok()).ok().flatten();
+    let expected_digest = format!("sha256:{}", "07".repeat(32));
+    ensure(
+        seen.as_ref().is_some_and(|d| d.digest().to_string() == expected_digest),
+        format!("linux/arm64 without a variant -> the entry {expected_digest}"),
+        format!("{:?}", seen.map(|d| d.digest().to_string())),
+        "on arm64 the variant, when given, must be v8: an entry that gives none fits",
+        PLATFORMS,
+    );
     let only_windows: ImageIndex = serde_json::from_value(
         serde_json::json!({"schemaVersion": 2, "manifests": [entry("windows", "amd64", None, 4)]}),
     )
@@ -169,6 +186,73 @@ fn the_index_gives_this_machines_manifest() {
         format!("{seen:?} (true: an error)"),
         "when no entry fits, say so: never fall back to another platform's image",
         PLATFORMS,
+    );
+}
+
+/// A body of `prefix`, then zeros without end; it fails once `limit` bytes have been read.
+struct Endless {
+    prefix: Vec<u8>,
+    sent: u64,
+    limit: u64,
+}
+
+impl std::io::Read for Endless {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        if self.sent >= self.limit {
+            return Err(std::io::Error::other("the test's body: read far past the size"));
+        }
+        let at = self.sent as usize;
+        let n = buffer.len().min((self.limit - self.sent) as usize);
+        for (i, byte) in buffer[..n].iter_mut().enumerate() {
+            *byte = self.prefix.get(at + i).copied().unwrap_or(0);
+        }
+        self.sent += n as u64;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_blob_is_held_to_its_size_as_it_streams() {
+    use minibox::image::blob;
+    use sha2::Digest as _;
+    let sandbox = Sandbox::new();
+    let content = b"the layer's bytes".repeat(1000);
+    let digest = blob::sha256_of(&content);
+    let size = content.len() as u64;
+    let receive = |body: &mut dyn std::io::Read, size: u64, name: &str| {
+        let path = sandbox.dir.join(name);
+        let mut file = std::fs::File::options().create(true).read(true).write(true).open(&path).unwrap();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pull::receive_blob(body, &mut file, sha2::Sha256::new(), 0, &digest, size)
+        }));
+        let written = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let shown = match &result {
+            Ok(Ok(())) => "Ok".to_string(),
+            Ok(Err(pull::BlobError::Mismatch(why))) => format!("Mismatch({why})"),
+            Ok(Err(pull::BlobError::Interrupted(why))) => format!("Interrupted({why})"),
+            Err(_) => "a panic".to_string(),
+        };
+        (matches!(result, Ok(Err(pull::BlobError::Mismatch(_)))), written, shown)
+    };
+    // A body that goes on past the size: refused as it passes it, not when it ends (it may never).
+    let limit = size + (64 << 20);
+    let mut endless = Endless { prefix: content.clone(), sent: 0, limit };
+    let (mismatch, written, shown) = receive(&mut endless, size, "endless");
+    ensure(
+        mismatch && written <= size && endless.sent < limit,
+        format!("a mismatch, with at most the {size} bytes of the descriptor written, as the body passes them"),
+        format!("{shown}, {written} bytes written, {} bytes read", endless.sent),
+        "receive: count the bytes as they come and refuse the blob the moment there are more than its size",
+        STREAMING,
+    );
+    // The right bytes under a descriptor that says fewer: the digest alone does not do.
+    let (mismatch, written, shown) = receive(&mut content.as_slice(), size - 1, "longer");
+    ensure(
+        mismatch,
+        format!("a mismatch for the blob's {size} bytes under a descriptor that says {}", size - 1),
+        format!("{shown}, {written} bytes written"),
+        "receive: a digest is checked with its size: a body longer than the descriptor's size is not that blob",
+        STREAMING,
     );
 }
 
