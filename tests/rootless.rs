@@ -93,18 +93,19 @@ fn the_users_subordinate_range_is_found_by_name_or_by_uid() {
     // By name, after a decoy line for a longer name that starts with this one; then by uid.
     for subordinate in [Subordinate::ByName, Subordinate::ByUid] {
         let (user, sandbox, rootfs) = rootless(subordinate);
-        let ran = sandbox.run(&["run", "--rootfs", &rootfs, "--", "cat", "/proc/self/uid_map"]);
+        let ran = sandbox.run(&["run", "--rootfs", &rootfs, "--", "cat", "/proc/self/uid_map", "/proc/self/gid_map"]);
         ran.expect_code(
             0,
             "newuidmap accepts only the ranges /etc/subuid gives the user: the user's own line must be found",
             SUBORDINATE,
         );
-        let expected = expected_map(user.uid, user.range);
+        let mut expected = expected_map(user.uid, user.range);
+        expected.extend(expected_map(user.gid, user.gid_range));
         ensure(
             map_lines(&ran.stdout) == expected,
-            format!("uid_map {expected:?} for /etc/subuid naming the user {subordinate:?}"),
+            format!("uid_map then gid_map {expected:?} for /etc/subuid and /etc/subgid naming the user {subordinate:?}"),
             ran.transcript(),
-            "subordinate_range: the line whose first field is exactly the user's name, or their uid in decimal",
+            "subordinate_range: the line whose first field is exactly the user's name, or their uid in decimal; its start and its count as the line gives them",
             SUBORDINATE,
         );
     }
