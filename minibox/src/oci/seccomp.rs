@@ -83,6 +83,28 @@ const ARCHITECTURES: &[&str] = &[
     "SCMP_ARCH_RISCV64",
 ];
 
+/// The actions, comparisons and flags minibox takes, as `minibox features` lists them.
+pub const ACTIONS: &[&str] = &[
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_TRAP",
+    "SCMP_ACT_LOG",
+];
+pub const OPERATORS: &[&str] = &[
+    "SCMP_CMP_NE",
+    "SCMP_CMP_LT",
+    "SCMP_CMP_LE",
+    "SCMP_CMP_EQ",
+    "SCMP_CMP_GE",
+    "SCMP_CMP_GT",
+    "SCMP_CMP_MASKED_EQ",
+];
+pub const FLAGS: &[&str] =
+    &["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"];
+
 /// The number of the system call `name` on this machine, if minibox knows it.
 pub fn number(name: &str) -> Option<i64> {
     #[cfg(target_arch = "x86_64")]
@@ -373,6 +395,21 @@ mod tests {
         let filters = compile(&profile(serde_json::Value::Array(rules))).unwrap();
         // The default's filter, then errno, kill thread, kill process, trap and log.
         assert_eq!(filters.programs.len(), 6, "one filter for the default, one per other action");
+    }
+
+    #[test]
+    fn every_action_operator_and_flag_that_features_lists_compiles() {
+        for action in ACTIONS {
+            let rule = serde_json::json!([{"names": ["mkdir"], "action": action}]);
+            assert!(compile(&profile(rule)).is_ok(), "{action}");
+        }
+        for op in OPERATORS {
+            let rule = serde_json::json!([{"names": ["mkdir"], "action": "SCMP_ACT_ALLOW",
+                "args": [{"index": 1, "value": 8, "op": op}]}]);
+            assert!(compile(&profile(rule)).is_ok(), "{op}");
+        }
+        let flags = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": FLAGS});
+        assert!(compile(&serde_json::from_value(flags).unwrap()).is_ok(), "{FLAGS:?}");
     }
 
     #[test]
