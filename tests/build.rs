@@ -166,6 +166,15 @@ fn logical_lines_join_continuations_and_drop_comments() {
          next line as it is; trim each logical line",
         LINES,
     );
+    // Spaces after the escape character (invisible in an editor) still continue the line.
+    let spaced = std::panic::catch_unwind(|| logical_lines("RUN a \\  \n b \\\t\n c\nCMD d\n", '\\')).ok();
+    ensure(
+        spaced == Some(vec![(1, "RUN a  b  c".to_string()), (4, "CMD d".to_string())]),
+        "RUN a \\ (two spaces after), b \\ (a tab after), c: one instruction `RUN a  b  c`, then CMD d",
+        format!("{spaced:?}"),
+        "a line whose last character is the escape character once trailing spaces are trimmed goes on on the next",
+        LINES,
+    );
     let backtick = std::panic::catch_unwind(|| logical_lines("RUN a `\n b\nRUN c:\\\\d\n", '`')).ok();
     ensure(
         backtick == Some(vec![(1, "RUN a  b".to_string()), (3, "RUN c:\\\\d".to_string())]),

@@ -74,6 +74,9 @@ impl Read for Trickle {
 fn frames_are_read_back_whole_from_a_trickle() {
     let mut bytes = encode_frame(1, b"first line\n");
     bytes.extend(encode_frame(2, &[b'e'; 300]));
+    // An empty frame (the shim's heartbeat to a quiet client), then one more.
+    bytes.extend(encode_frame(1, b""));
+    bytes.extend(encode_frame(2, b"after\n"));
     let mut reader = Trickle(std::io::Cursor::new(bytes));
     let first = read_frame(&mut reader);
     ensure(
@@ -89,6 +92,16 @@ fn frames_are_read_back_whole_from_a_trickle() {
         "Some((2, 300 bytes)): the length is big-endian",
         format!("{:?}", second.as_ref().map(|f| f.as_ref().map(|(s, p)| (*s, p.len())))),
         "the length is the header's last four bytes, big-endian (u32::from_be_bytes)",
+        STREAM,
+    );
+    let empty = read_frame(&mut reader);
+    let after = read_frame(&mut reader);
+    ensure(
+        matches!(&empty, Ok(Some((1, p))) if p.is_empty())
+            && matches!(&after, Ok(Some((2, p))) if p == b"after\n"),
+        "Some((1, b\"\")) for an empty frame, then Some((2, b\"after\\n\")): an empty frame is a frame",
+        format!("{empty:?}, then {after:?}"),
+        "a length of 0 is a frame with nothing in it (the daemon sends them as a heartbeat): only the end before a header is the end",
         STREAM,
     );
     let end = read_frame(&mut reader);
