@@ -118,9 +118,9 @@ pub fn status(ws: &Workspace) -> Result<()> {
         } else if !next_shown {
             next_shown = true;
             if run {
-                format!("cargo xtask check {}   (stuck? cargo xtask hint {})", chapter.number, chapter.slug)
+                format!("cargo xtask check {}   (stuck? cargo xtask hint {})", chapter.slug, chapter.slug)
             } else {
-                format!("read {}, then cargo xtask check {}", chapter.book_page().display(), chapter.number)
+                format!("read {}, then cargo xtask check {}", chapter.book_page().display(), chapter.slug)
             }
         } else {
             "later".to_string()
@@ -260,7 +260,7 @@ pub fn hint(ws: &Workspace, number: u32, exercise: Option<&str>) -> Result<()> {
     if index + 1 < tiers.len() {
         println!("(run `{again}` again for the next tier; the book has them all)");
     } else {
-        println!("(that was the last hint: after this, `cargo xtask solution {number}` shows the reference)");
+        println!("(that was the last hint: after this, `cargo xtask solution {}` shows the reference)", chapter.slug);
     }
     write_owned_by_user(&seen_path, &(index + 1).to_string())
 }

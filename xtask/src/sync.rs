@@ -342,10 +342,10 @@ fn snapshot_readme(chapter: &Chapter, kind: Kind) -> String {
              This crate is the whole `minibox` runtime as it stands at chapter {n}: everything from earlier \
              chapters works, and this chapter's parts are stubs (`todo!`) for you to write.\n\n\
              - Read: `{page}` (or the rendered book)\n\
-             - Test: `cargo test -p {package}` (or `cargo xtask check {n}` for a short summary)\n\
+             - Test: `cargo test -p {package}` (or `cargo xtask check {slug}` for a short summary)\n\
              - Run what you have: `cargo run -p {package} -- run -- sh -c 'echo hello'`\n\
              - Stuck: `cargo xtask hint {slug} EXERCISE` (the name in its `todo!`); start over: \
-             `cargo xtask reset {n}`\n",
+             `cargo xtask reset {slug}`\n",
             slug = chapter.slug
         ),
         Kind::Solution => format!(
