@@ -382,8 +382,18 @@ pub fn creation_lock_on(dir: &Path, exclusive: bool) -> Result<Option<std::fs::F
 /// kernel drops a dead process's locks. So a container cgroup whose lock can be taken has no
 /// minibox: kill whatever still runs in it, then remove it. Returns how many were removed.
 pub fn reclaim_orphans() -> Result<usize> {
-    // A minibox creating its cgroups holds this shared; reclaim another time rather than wait.
-    let Some(_reclaiming) = creation_lock(true)? else { return Ok(0) };
+    // A minibox creating its cgroups holds this shared, for a few milliseconds. The lock is the
+    // machine's (any minibox, any user of it), so wait a little for a turn; past a second, reclaim
+    // another time rather than hold this run up.
+    let mut reclaiming = creation_lock(true)?;
+    for _ in 0..200 {
+        if reclaiming.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        reclaiming = creation_lock(true)?;
+    }
+    let Some(_reclaiming) = reclaiming else { return Ok(0) };
     let mut removed = 0;
     for (controllers, leaf) in placement("orphan")? {
         let parent = leaf.parent().unwrap_or(Path::new(""));

@@ -136,6 +136,7 @@ impl Sandbox {
     /// with one clear message rather than a wall of permission errors.
     pub fn new() -> Sandbox {
         require_root();
+        cgroups_of_our_own();
         let dir = private_temp_dir("minibox-test-");
         let state = dir.join("state");
         Sandbox { dir, state, network_namespace: None, run_as: None, own_host: std::sync::OnceLock::new() }
@@ -344,6 +345,78 @@ pub fn require_root() {
          cgroups.\n  Run `cargo test -p {PACKAGE}` as root, or install sudo: cargo then runs the test \
          binaries through sudo by itself (tools/sudo-runner).\n  read: book, Setting up\n"
     );
+}
+
+/// The cgroup v1 hierarchies minibox places containers in (its controllers and the devices one).
+const PLACED_IN: [&str; 4] = ["cpu", "memory", "pids", "devices"];
+/// The prefix of a test process's own cgroups: `minibox-tests-PID`.
+const OWN_CGROUP: &str = "minibox-tests-";
+/// The cgroups this process moved into, each with the one it came from (see [`cgroups_of_our_own`]).
+static MOVED: Mutex<Vec<(PathBuf, PathBuf)>> = Mutex::new(Vec::new());
+
+/// On cgroup v1, minibox nests its containers' cgroups under its own (`minibox/ID`), which it
+/// inherits from the test; two test runs started from one cgroup would share that parent, and
+/// each run's leak check would take the other's containers for its own leaks (and remove them).
+/// So, once, a test process moves itself into a cgroup of its own, `minibox-tests-PID`, under the
+/// one it was in, in each hierarchy minibox uses; it moves back and removes it when it exits.
+/// The leftovers of a test process killed before its exit are swept by the next. On cgroup v2
+/// minibox puts containers under `/minibox` at the root, whoever runs it: nothing to move.
+fn cgroups_of_our_own() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let pid = std::process::id();
+        for mount in fixtures::mounts::Mount::all().into_iter().filter(|m| m.fstype == "cgroup") {
+            let options: Vec<&str> = mount.options.split(',').collect();
+            if !PLACED_IN.iter().any(|c| options.contains(c)) {
+                continue;
+            }
+            let Some(path) = own.lines().find_map(|line| {
+                let mut parts = line.splitn(3, ':');
+                let controllers = parts.nth(1)?;
+                let path = parts.next()?;
+                (!controllers.is_empty() && controllers.split(',').all(|c| options.contains(&c)))
+                    .then_some(path)
+            }) else {
+                continue;
+            };
+            let parent = mount.point.join(path.trim_start_matches('/'));
+            sweep_stale_own_cgroups(&parent);
+            let ours = parent.join(format!("{OWN_CGROUP}{pid}"));
+            let moved = std::fs::create_dir(&ours)
+                .and_then(|()| std::fs::write(ours.join("cgroup.procs"), pid.to_string()));
+            match moved {
+                Ok(()) => MOVED.lock().unwrap_or_else(|e| e.into_inner()).push((parent, ours)),
+                Err(error) => {
+                    let _ = std::fs::remove_dir(&ours);
+                    fixture_failed(&format!("moving the test process into {}", ours.display()), error);
+                }
+            }
+        }
+        extern "C" fn move_back() {
+            let moved = std::mem::take(&mut *MOVED.lock().unwrap_or_else(|e| e.into_inner()));
+            for (parent, ours) in moved {
+                let _ = std::fs::write(parent.join("cgroup.procs"), std::process::id().to_string());
+                let _ = std::fs::remove_dir(ours.join("minibox"));
+                let _ = std::fs::remove_dir(&ours);
+            }
+        }
+        // SAFETY: atexit takes a function that takes nothing and never unwinds (it ignores errors).
+        unsafe { libc::atexit(move_back) };
+    });
+}
+
+/// Remove the empty own cgroups (and their empty `minibox` parents) of test processes that are
+/// gone. A cgroup with anything left in it stays, for the machine's owner to see.
+fn sweep_stale_own_cgroups(parent: &Path) {
+    for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(OWN_CGROUP).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir(entry.path().join("minibox"));
+            let _ = std::fs::remove_dir(entry.path());
+        }
+    }
 }
 
 /// A minibox started in the background.
