@@ -166,7 +166,8 @@ fn the_index_gives_this_machines_manifest() {
         entry("linux", "arm64", Some("v7"), 3), entry("linux", "amd64", None, 6), entry("linux", "arm64", None, 7),
     ]}))
     .unwrap();
-    let seen = std::panic::catch_unwind(|| pull::choose_manifest(&no_variant, &Arch::ARM64).ok()).ok().flatten();
+    let seen =
+        std::panic::catch_unwind(|| pull::choose_manifest(&no_variant, &Arch::ARM64).ok()).ok().flatten();
     let expected_digest = format!("sha256:{}", "07".repeat(32));
     ensure(
         seen.as_ref().is_some_and(|d| d.digest().to_string() == expected_digest),
@@ -240,7 +241,9 @@ fn a_blob_is_held_to_its_size_as_it_streams() {
     let (mismatch, written, shown) = receive(&mut endless, size, "endless");
     ensure(
         mismatch && written <= size && endless.sent < limit,
-        format!("a mismatch, with at most the {size} bytes of the descriptor written, as the body passes them"),
+        format!(
+            "a mismatch, with at most the {size} bytes of the descriptor written, as the body passes them"
+        ),
         format!("{shown}, {written} bytes written, {} bytes read", endless.sent),
         "receive: count the bytes as they come and refuse the blob the moment there are more than its size",
         STREAMING,

@@ -93,7 +93,15 @@ fn the_users_subordinate_range_is_found_by_name_or_by_uid() {
     // By name, after a decoy line for a longer name that starts with this one; then by uid.
     for subordinate in [Subordinate::ByName, Subordinate::ByUid] {
         let (user, sandbox, rootfs) = rootless(subordinate);
-        let ran = sandbox.run(&["run", "--rootfs", &rootfs, "--", "cat", "/proc/self/uid_map", "/proc/self/gid_map"]);
+        let ran = sandbox.run(&[
+            "run",
+            "--rootfs",
+            &rootfs,
+            "--",
+            "cat",
+            "/proc/self/uid_map",
+            "/proc/self/gid_map",
+        ]);
         ran.expect_code(
             0,
             "newuidmap accepts only the ranges /etc/subuid gives the user: the user's own line must be found",
@@ -103,9 +111,43 @@ fn the_users_subordinate_range_is_found_by_name_or_by_uid() {
         expected.extend(expected_map(user.gid, user.gid_range));
         ensure(
             map_lines(&ran.stdout) == expected,
-            format!("uid_map then gid_map {expected:?} for /etc/subuid and /etc/subgid naming the user {subordinate:?}"),
+            format!(
+                "uid_map then gid_map {expected:?} for /etc/subuid and /etc/subgid naming the user {subordinate:?}"
+            ),
             ran.transcript(),
             "subordinate_range: the line whose first field is exactly the user's name, or their uid in decimal; its start and its count as the line gives them",
+            SUBORDINATE,
+        );
+    }
+}
+
+#[test]
+fn subordinate_ranges_are_read_line_by_line() {
+    use minibox::rootless::{IdRange, subordinate_range};
+    // Lines for others around the users' own; a user's line with no ids in it; a second line of
+    // alice's (the first one that grants ids is hers); a line with a field too many.
+    let file = "alice2:100000:65536\nalice:200000:0\nbob:300000:65536\n10010:350000:10\n1001:400000:70000\n\
+                alice:500000:100000\nalice:600000:65536\neve:700000:10:x\n";
+    let cases = [
+        (
+            "alice",
+            1000,
+            Some((500000, 100000)),
+            "the first of alice's lines that grants ids (a count of 0 grants none)",
+        ),
+        ("carol", 1001, Some((400000, 70000)), "carol's line names her by her uid, 1001 (10010 is not 1001)"),
+        ("bob", 1002, Some((300000, 65536)), "bob's line, in the middle of the file"),
+        ("eve", 1003, None, "eve's only line has four fields: not a line of this format"),
+        ("dave", 1004, None, "no line is dave's"),
+    ];
+    for (user, uid, expected, why) in cases {
+        let seen = std::panic::catch_unwind(|| subordinate_range(file, user, uid)).map_err(|_| "a panic");
+        let expected = expected.map(|(start, count)| IdRange { start, count });
+        ensure(
+            seen == Ok(expected),
+            format!("{user} (uid {uid}): {expected:?}: {why}"),
+            format!("{seen:?}"),
+            "subordinate_range: NAME:START:COUNT, NAME the user's name or uid exactly; the first such line with ids",
             SUBORDINATE,
         );
     }
@@ -169,7 +211,9 @@ fn the_one_id_maps_are_written_and_a_refused_write_is_an_error() {
     // A process in a user namespace of its own, no map written yet; as root, the test may have any
     // id mapped, so a uid and a gid that differ, and that are not the test's own.
     let child = std::process::Command::new("unshare").args(["--user", "sleep", "60"]).spawn();
-    let child = Child(child.unwrap_or_else(|e| fail("unshare (util-linux) to start", e, "install util-linux", ONE_ID)));
+    let child = Child(
+        child.unwrap_or_else(|e| fail("unshare (util-linux) to start", e, "install util-linux", ONE_ID)),
+    );
     let pid = child.0.id() as i32;
     let ours = std::fs::read_link("/proc/self/ns/user").ok();
     let entered = (0..500).any(|_| {
@@ -180,7 +224,13 @@ fn the_one_id_maps_are_written_and_a_refused_write_is_an_error() {
         }
         entered
     });
-    ensure(entered, "unshare --user to make its namespace", "the same namespace after 5 s", "the test's set-up", ONE_ID);
+    ensure(
+        entered,
+        "unshare --user to make its namespace",
+        "the same namespace after 5 s",
+        "the test's set-up",
+        ONE_ID,
+    );
     let (uid, gid) = (1_234_567u32, 7_654_321u32);
     let target = nix::unistd::Pid::from_raw(pid);
     let first = outcome(|| minibox::rootless::write_single_id_maps(target, uid, gid));

@@ -11,6 +11,7 @@ mod bench_oci; // the oci chapter
 mod bench_pull; // the registry chapter
 mod bench_rootless; // the rootless chapter
 mod executables;
+mod mutants;
 mod reliability;
 mod vm;
 
@@ -51,6 +52,9 @@ enum Task {
     /// Abuse the finished runtime: a soak with random SIGKILLs and a corpus of bad inputs, each
     /// counting what is left (`cargo xtask test` runs this).
     Reliability,
+    /// cargo-mutants over the exercise regions of a chapter (or of all), with the chapter's graded
+    /// tests: caught, missed, unviable and equivalent mutants per exercise.
+    Mutants(mutants::Options),
     /// List the assertions in the graded tests that carry no message (`cargo xtask verify` runs this).
     Assertions,
 }
@@ -73,6 +77,7 @@ fn run(cli: Cli) -> Result<()> {
         Task::BenchBuild(options) => bench_build::run(&ws, &options),
         Task::BenchDaemon(options) => bench_daemon::run(&ws, &options),
         Task::BenchRootless(options) => bench_rootless::run(&ws, &options),
+        Task::Mutants(options) => mutants::run(&ws, &options),
         Task::Assertions => assertions::run(&ws),
         Task::Reliability => reliability::run(&ws),
     }

@@ -7,7 +7,6 @@ mod learner;
 mod preflight;
 mod suite;
 mod sync;
-mod tags;
 mod verify;
 mod wrong;
 
@@ -15,7 +14,7 @@ use anyhow::Result;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use workspace::Workspace;
 // The modules the maintainers' tools share live in this package's library.
-use xtask::{cargo, workspace};
+use xtask::{cargo, tags, workspace};
 
 /// The command line. Written with clap's builder rather than its derive macros: those compile a
 /// Rust parser (syn) first, most of a learner's first `cargo xtask` build.
