@@ -231,7 +231,11 @@ fn a_blob_is_held_to_its_size_as_it_streams() {
             Ok(Ok(())) => "Ok".to_string(),
             Ok(Err(pull::BlobError::Mismatch(why))) => format!("Mismatch({why})"),
             Ok(Err(pull::BlobError::Interrupted(why))) => format!("Interrupted({why})"),
-            Err(_) => "a panic".to_string(),
+            Err(panic) => panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "a panic".to_string()),
         };
         (matches!(result, Ok(Err(pull::BlobError::Mismatch(_)))), written, shown)
     };
