@@ -621,7 +621,10 @@ fn also_given() {}
 
     #[test]
     fn a_stub_is_kept_with_its_exercise() {
-        assert!(region().stub.contains("todo!(\"chapter 1, `spawn`: fork (book: Chapter 1)\")"), "the stub's line");
+        assert!(
+            region().stub.contains("todo!(\"chapter 1, `spawn`: fork (book: Chapter 1)\")"),
+            "the stub's line"
+        );
     }
 
     #[test]

@@ -239,7 +239,11 @@ pub fn hint(ws: &Workspace, number: u32, exercise: Option<&str>) -> Result<()> {
         if tiers.is_empty() {
             let mut known = names;
             known.dedup();
-            bail!("chapter {number} ({}) has no exercise `{name}` (its exercises: {})", chapter.slug, known.join(", "));
+            bail!(
+                "chapter {number} ({}) has no exercise `{name}` (its exercises: {})",
+                chapter.slug,
+                known.join(", ")
+            );
         }
     }
     if tiers.is_empty() {
@@ -260,7 +264,10 @@ pub fn hint(ws: &Workspace, number: u32, exercise: Option<&str>) -> Result<()> {
     if index + 1 < tiers.len() {
         println!("(run `{again}` again for the next tier; the book has them all)");
     } else {
-        println!("(that was the last hint: after this, `cargo xtask solution {}` shows the reference)", chapter.slug);
+        println!(
+            "(that was the last hint: after this, `cargo xtask solution {}` shows the reference)",
+            chapter.slug
+        );
     }
     write_owned_by_user(&seen_path, &(index + 1).to_string())
 }

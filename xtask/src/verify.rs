@@ -449,7 +449,10 @@ fn book_references(ws: &Workspace) -> Result<Vec<String>> {
     let slugs: Vec<String> = chapters.iter().map(|c| c.slug.clone()).collect();
     // A chapter's sections may be on its sub-pages (the daemon's), so all its pages count.
     let is_heading = |chapter: &Chapter, section: &str| {
-        crate::book_check::chapter_headings(ws, &chapter.slug).unwrap_or_default().iter().any(|h| h == section)
+        crate::book_check::chapter_headings(ws, &chapter.slug)
+            .unwrap_or_default()
+            .iter()
+            .any(|h| h == section)
     };
     let mut files = Vec::new();
     collect(&ws.path("tests"), &mut files)?;
