@@ -408,6 +408,23 @@ fn the_runtime_binary_is_out_of_reach_from_inside() {
 
 #[test]
 #[serial]
+fn the_filter_follows_the_capabilities_kept() {
+    // Docker's profile lets mount, unshare and setns through when CAP_SYS_ADMIN is kept: the
+    // filter is built for the set the container ends with, not for the default one.
+    let sandbox = Sandbox::new();
+    let report = probe(&sandbox, &["--cap-add", "SYS_ADMIN"], &["try", "mount"], ORDER);
+    ensure(
+        report["worked"] == true,
+        "with --cap-add SYS_ADMIN, mounting a tmpfs inside the container to work",
+        format!("{report}"),
+        "build the seccomp filter for the capabilities the container keeps (the same set given to \
+         drop_capabilities): with CAP_SYS_ADMIN kept, the mount calls stay allowed",
+        ORDER,
+    );
+}
+
+#[test]
+#[serial]
 fn the_kernel_refuses_the_hosts_disk_even_where_mounts_are_allowed() {
     // With CAP_SYS_ADMIN given back, the container can mount a tmpfs that holds device nodes:
     // what stops it now is the cgroup's devices allowlist (the v1 devices controller, or on v2

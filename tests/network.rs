@@ -308,3 +308,121 @@ fn nothing_is_left_when_the_container_ends_or_when_minibox_is_killed() {
     // The killed run's own leak check.
     running.wait();
 }
+
+/// Send one datagram to `address:port` until an answer comes (for up to 10 s), and return it.
+fn ask_over_udp(address: &str, port: u16) -> Result<String, String> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
+    let _ = socket.set_read_timeout(Some(Duration::from_millis(300)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last_error = String::from("no answer");
+    while Instant::now() < deadline {
+        if let Err(error) = socket.send_to(b"hello", (address, port)) {
+            last_error = error.to_string();
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        let mut buffer = [0u8; 512];
+        match socket.recv_from(&mut buffer) {
+            Ok((n, _)) => return Ok(String::from_utf8_lossy(&buffer[..n]).into_owned()),
+            Err(error) => last_error = error.to_string(),
+        }
+    }
+    Err(last_error)
+}
+
+#[test]
+#[serial]
+fn every_published_port_answers_over_tcp_and_over_udp() {
+    let host = TestHost::with_outside();
+    let sandbox = Sandbox::new().in_test_host(&host);
+    let rootfs = sandbox.busybox_rootfs("rootfs");
+    // Three ports in one run: two over TCP, one over UDP. The probe answers each once.
+    let server = sandbox.start(&[
+        "run",
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+        "-p",
+        "8084:80",
+        "-p",
+        "5353:53/udp",
+        "-p",
+        "9094:90",
+        "--",
+        "/probe",
+        "serve",
+        "tcp/80",
+        "udp/53",
+        "tcp/90",
+    ]);
+    let (server, _) = server.expect_process(|p| p.command == "probe", "the container's probe server", NAT);
+    let answers = host.outside(|| {
+        [
+            ("tcp", 8084, read_from(HOST_ADDRESS, 8084)),
+            ("udp", 5353, ask_over_udp(HOST_ADDRESS, 5353)),
+            ("tcp", 9094, read_from(HOST_ADDRESS, 9094)),
+        ]
+    });
+    let ran = server.wait_for(Duration::from_secs(40), "the probe to end once each port was asked", "", NAT);
+    for ((protocol, port, answer), endpoint) in answers.iter().zip(["tcp/80", "udp/53", "tcp/90"]) {
+        ensure(
+            answer.as_deref().is_ok_and(|text| text.starts_with(&format!("{endpoint} from "))),
+            format!(
+                "{HOST_ADDRESS}:{port}/{protocol} from the outside host to reach the container's {endpoint}"
+            ),
+            format!("{answer:?}{}", ran.transcript()),
+            "every -p in the list is published, each with its own protocol: DNAT by the packet's protocol and \
+             destination port (meta l4proto . th dport), not TCP alone",
+            NAT,
+        );
+    }
+}
+
+#[test]
+#[serial]
+fn a_published_port_number_takes_only_traffic_to_the_hosts_own_addresses() {
+    // The outside host serves the same port number as the one published: a connection to *its*
+    // address must reach it, from the container (prerouting) and from the test host (output).
+    let host = TestHost::with_outside();
+    host.route_back_from_outside();
+    let sandbox = Sandbox::new().in_test_host(&host);
+    let listener = host.outside(|| TcpListener::bind((OUTSIDE_ADDRESS, 8085)).expect("listening outside"));
+    listener.set_nonblocking(true).expect("a non-blocking listener");
+    let outside = std::thread::spawn(move || {
+        let (deadline, mut served) = (Instant::now() + Duration::from_secs(30), 0);
+        while served < 2 && Instant::now() < deadline {
+            match listener.accept() {
+                Ok((mut stream, _)) => {
+                    let _ = stream.set_nonblocking(false);
+                    let _ = std::io::Write::write_all(&mut stream, b"the-outside-host\n");
+                    served += 1;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    let script = format!("nc -w 3 {OUTSIDE_ADDRESS} 8085 </dev/null; echo nc-ended; exec sleep 30");
+    let running = sandbox.start(&["run", "-p", "8085:80", "--", "sh", "-c", &script]);
+    let (running, _) = running.expect_process(|p| p.command == "sleep", "the container's `sleep 30`", NAT);
+    // While the container (and its published port) lives, from the test host itself.
+    let from_host = host.inside(|| read_from(OUTSIDE_ADDRESS, 8085));
+    running.kill_container();
+    let ran = running.wait();
+    let _ = outside.join();
+    let from_container = ran.stdout.split("nc-ended").next().unwrap_or("").trim().to_string();
+    let cause = "a published port takes only packets addressed to the host itself (`fib daddr type local`): \
+                 without it, every packet to that port number, to any machine, goes to the container";
+    ensure(
+        from_container == "the-outside-host",
+        format!("the container's connection to {OUTSIDE_ADDRESS}:8085 to reach the outside host"),
+        format!("{from_container:?}{}", ran.transcript()),
+        cause,
+        NAT,
+    );
+    ensure(
+        from_host.as_deref().map(str::trim) == Ok("the-outside-host"),
+        format!("the test host's connection to {OUTSIDE_ADDRESS}:8085 to reach the outside host"),
+        format!("{from_host:?}"),
+        cause,
+        NAT,
+    );
+}

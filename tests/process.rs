@@ -191,6 +191,58 @@ fn sigint_to_minibox_reaches_the_command() {
     forwards(libc::SIGINT, "INT");
 }
 
+#[test]
+#[serial]
+fn sigusr1_and_sighup_to_minibox_reach_the_command_too() {
+    // Not only the requests to stop: every signal minibox supervises is the command's.
+    forwards(libc::SIGUSR1, "USR1");
+    forwards(libc::SIGHUP, "HUP");
+}
+
+#[test]
+#[serial]
+fn the_command_starts_with_no_signal_blocked() {
+    // A command that sets no handler of its own: a shell's `trap` would unblock its signal and
+    // hide a mask left over from minibox.
+    let sandbox = Sandbox::new();
+    let ran = sandbox.run(&["run", "--", "grep", "SigBlk", "/proc/self/status"]);
+    let mask = ran.stdout.trim().strip_prefix("SigBlk:").map(str::trim);
+    ensure(
+        ran.code == Some(0) && mask.is_some_and(|m| m.chars().all(|c| c == '0')),
+        "SigBlk: 0000000000000000 in the command (no signal blocked)",
+        format!("{mask:?}{}", ran.transcript()),
+        "the blocked signal mask survives execve: unblock the signals minibox blocked for itself before the \
+         command starts, or they never reach it",
+        FORK_AND_EXEC,
+    );
+}
+
+#[test]
+#[serial]
+fn a_stopped_command_is_waited_for_until_it_ends() {
+    let sandbox = Sandbox::new();
+    let running = sandbox.start(&["run", "--", "sh", "-c", "sleep 1; echo resumed; exit 3"]);
+    let (running, shell) = running.expect_process(|p| p.command == "sh", "the command `sh`", SIGNALS);
+    // Stopped from outside (a PID 1 cannot stop itself), then continued: a stop is not an end.
+    let cause = "a stopped child has not ended: only WaitStatus::Exited and Signaled end the wait";
+    support::signal_or_fail(&shell, libc::SIGSTOP, "the command `sh`", cause, SIGNALS);
+    let stopped = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(10));
+        support::Process::read(shell.pid).is_some_and(|p| p.state == 'T')
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    shell.signal(libc::SIGCONT);
+    let ran = running.wait();
+    ensure(
+        stopped,
+        "the command to stop on SIGSTOP (a check of this test's set-up)",
+        ran.transcript(),
+        cause,
+        SIGNALS,
+    );
+    ran.expect_stdout("resumed\n", cause, SIGNALS).expect_code(3, cause, SIGNALS);
+}
+
 const DESCRIPTORS: &str = "process, \"What the command inherits\"";
 const DIES_WITH_MINIBOX: &str = "process, \"When minibox dies\"";
 

@@ -15,6 +15,7 @@
 //! probe try ATTACK [ARGS]      try one of the hardening chapter's attacks (see `attack`); report whether
 //!                              it worked and the errno it met
 //! probe as-nobody PROGRAM ...  become uid and gid 65534, then exec PROGRAM (a setuid test)
+//! probe exe-watch MARKER GO    the CVE-2019-5736 attack (the oci chapter): see `exe_watch`
 //! ```
 
 use std::fmt::Write as _;
@@ -33,13 +34,15 @@ fn main() {
         ["spin", seconds] => number(seconds).map(spin),
         ["try", attack_words @ ..] => attack(attack_words),
         ["as-nobody", program, rest @ ..] => as_nobody(program, rest),
+        ["serve", endpoints @ ..] if !endpoints.is_empty() => serve(endpoints),
+        ["exe-watch", marker, go] => Ok(exe_watch(marker, go)),
         ["sleep", seconds] => number(seconds).map(|s| {
             std::thread::sleep(Duration::from_secs(s));
             "{}".to_string()
         }),
         _ => Err(format!(
             "usage: probe [facts | chroot-escape MARKER | alloc MIB | spawn N SECONDS | spin SECONDS | try ATTACK | \
-             as-nobody PROGRAM ARGS]; got {words:?}"
+             as-nobody PROGRAM ARGS | serve tcp/PORT|udp/PORT...]; got {words:?}"
         )),
     };
     match result {
@@ -49,6 +52,68 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// The network chapter: answer one connection (tcp) or one datagram (udp) on each endpoint, on every
+/// address, with `ENDPOINT from PEER`, so the client learns who the server saw; then report what
+/// was served. Gives up on an endpoint after 30 s.
+fn serve(endpoints: &[&str]) -> Result<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut servers = Vec::new();
+    for endpoint in endpoints {
+        let (protocol, port) =
+            endpoint.split_once('/').ok_or(format!("`{endpoint}` is not PROTOCOL/PORT"))?;
+        let port = number(port)?;
+        let address = format!("0.0.0.0:{port}");
+        let name = endpoint.to_string();
+        let endpoint = endpoint.to_string();
+        let server: Box<dyn FnOnce() -> Option<String> + Send> = match protocol {
+            "tcp" => {
+                let listener =
+                    std::net::TcpListener::bind(&address).map_err(|e| format!("{endpoint}: {e}"))?;
+                listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+                Box::new(move || {
+                    loop {
+                        match listener.accept() {
+                            Ok((mut stream, peer)) => {
+                                let _ = stream.set_nonblocking(false);
+                                let _ = writeln!(stream, "{endpoint} from {peer}");
+                                break Some(peer.to_string());
+                            }
+                            Err(_) if Instant::now() < deadline => {
+                                std::thread::sleep(Duration::from_millis(10))
+                            }
+                            Err(_) => break None,
+                        }
+                    }
+                })
+            }
+            "udp" => {
+                let socket = std::net::UdpSocket::bind(&address).map_err(|e| format!("{endpoint}: {e}"))?;
+                Box::new(move || {
+                    let _ = socket.set_read_timeout(Some(deadline.saturating_duration_since(Instant::now())));
+                    let mut buffer = [0u8; 512];
+                    let (_, peer) = socket.recv_from(&mut buffer).ok()?;
+                    let _ = socket.send_to(format!("{endpoint} from {peer}\n").as_bytes(), peer);
+                    Some(peer.to_string())
+                })
+            }
+            _ => return Err(format!("`{protocol}` is neither tcp nor udp")),
+        };
+        servers.push((name, std::thread::spawn(server)));
+    }
+    let served: Vec<String> = servers
+        .into_iter()
+        .map(|(endpoint, server)| {
+            let peer = server.join().ok().flatten();
+            format!(
+                "{{\"endpoint\":{},\"peer\":{}}}",
+                quote(&endpoint),
+                peer.as_deref().map_or("null".into(), quote)
+            )
+        })
+        .collect();
+    Ok(format!("{{\"served\":[{}]}}", served.join(",")))
 }
 
 fn number(word: &str) -> Result<u64, String> {
@@ -501,6 +566,83 @@ fn as_nobody(program: &str, args: &[&str]) -> Result<String, String> {
     use std::os::unix::process::CommandExt;
     let error = std::process::Command::new(program).args(args).exec();
     Err(format!("exec {program}: {error}"))
+}
+
+// The oci chapter: CVE-2019-5736 from inside a container, through a runtime's process.
+
+/// Watch this PID namespace for a process whose command line holds `marker` (a runtime that
+/// joins the container: `minibox exec ID`, or `create`'s process parked at the fifo), open its
+/// `/proc/PID/exe` with `O_PATH` the moment it appears, then wait until the file `go` exists
+/// (the runtime has ended) and reopen that handle for writing through `/proc/self/fd/N`. Nothing
+/// is ever written: the report says whether the open and the reopen worked, and their errnos
+/// (printed at once; the probe then stays a minute, to be killed with its container).
+fn exe_watch(marker: &str, go: &str) -> String {
+    use std::os::unix::fs::OpenOptionsExt;
+    const O_PATH: i32 = 0o10000000;
+    let me = std::process::id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let open = |pid: &str| {
+        let path = format!("/proc/{pid}/exe");
+        std::fs::OpenOptions::new().read(true).custom_flags(O_PATH).open(path).map_err(|e| e.raw_os_error().unwrap_or(0))
+    };
+    let mut seen: Option<(String, Result<std::fs::File, i32>)> = None;
+    // A refusal may pass (a runtime process that still holds more capabilities than this one
+    // drops them): the same process is tried again for two seconds, or until it is gone.
+    let mut refused: Option<(String, i32, Instant)> = None;
+    while seen.is_none() && Instant::now() < deadline {
+        if let Some((pid, errno, since)) = &refused {
+            match open(pid) {
+                Ok(file) => seen = Some((pid.clone(), Ok(file))),
+                Err(2 | 3) => seen = Some((pid.clone(), Err(*errno))),
+                Err(e) if since.elapsed() > Duration::from_secs(2) => seen = Some((pid.clone(), Err(e))),
+                Err(_) => {}
+            }
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir("/proc") else { break };
+        for name in entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()) {
+            if !name.bytes().all(|b| b.is_ascii_digit()) || name == me || name == "1" {
+                continue;
+            }
+            let cmdline = std::fs::read(format!("/proc/{name}/cmdline")).unwrap_or_default();
+            if !String::from_utf8_lossy(&cmdline).split('\0').any(|word| word == marker) {
+                continue;
+            }
+            match open(&name) {
+                Ok(file) => seen = Some((name, Ok(file))),
+                // Gone already (it exec'd or ended): look again.
+                Err(2 | 3) => continue,
+                Err(errno) => refused = Some((name, errno, Instant::now())),
+            }
+            break;
+        }
+    }
+    let Some((pid, opened)) = seen else { return "{\"seen\":false}".to_string() };
+    let (open_errno, reopen_errno) = match opened {
+        Err(errno) => (errno, 0),
+        Ok(file) => {
+            while !Path::new(go).exists() && Instant::now() < deadline + Duration::from_secs(30) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            use std::os::fd::AsRawFd;
+            let path = format!("/proc/self/fd/{}", file.as_raw_fd());
+            // write(true) alone: no O_CREAT, no O_TRUNC; the file is closed at once, unwritten.
+            match std::fs::OpenOptions::new().write(true).open(&path) {
+                Ok(_) => (0, 0),
+                Err(e) => (0, e.raw_os_error().unwrap_or(-1)),
+            }
+        }
+    };
+    let report = format!(
+        "{{\"seen\":true,\"pid\":{pid},\"open_errno\":{open_errno},\"reopened_for_writing\":{},\"reopen_errno\":{reopen_errno}}}",
+        open_errno == 0 && reopen_errno == 0
+    );
+    // Reported, the probe stays: as the container's first process, its end would kill every
+    // process of its PID namespace, the runtime's half-done work included.
+    println!("{report}");
+    let _ = std::io::stdout().flush();
+    std::thread::sleep(Duration::from_secs(60));
+    report
 }
 
 #[cfg(test)]

@@ -116,22 +116,10 @@ mod hardening {
         json!(names)
     }
 
-    /// minibox's denylist (the container keeps no CAP_SYS_ADMIN): EPERM for the listed calls and
-    /// for `clone` with a namespace flag (one rule per flag), ENOSYS for `clone3`.
+    /// minibox's own profile (the container keeps no CAP_SYS_ADMIN): EPERM for the listed calls
+    /// and for `clone` with a namespace flag, ENOSYS for `clone3`.
     pub fn seccomp() -> Value {
-        let names: Vec<&str> =
-            seccomp::DENIED.iter().chain(seccomp::DENIED_WITHOUT_SYS_ADMIN).map(|(name, _)| *name).collect();
-        let mut syscalls = vec![
-            json!({ "names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM }),
-            json!({ "names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::ENOSYS }),
-        ];
-        for flag in seccomp::NAMESPACE_FLAGS {
-            let arg = json!({ "index": 0, "value": flag, "valueTwo": flag, "op": "SCMP_CMP_MASKED_EQ" });
-            syscalls.push(json!({
-                "names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": libc::EPERM, "args": [arg]
-            }));
-        }
-        json!({ "defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "syscalls": syscalls })
+        json!(seccomp::default_profile(0))
     }
 
     /// Every device denied, then mknod of any node and the standard character devices allowed.

@@ -10,7 +10,6 @@ pub mod seccomp;
 pub mod setup;
 pub mod spec;
 pub mod state;
-pub mod syscalls;
 pub mod terminal;
 
 use crate::exit::{self, CodedError};
@@ -391,7 +390,14 @@ pub fn features() -> Result<i32> {
             "namespaces": spec::NAMESPACES,
             "capabilities": capabilities,
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false},
-            "seccomp": {"enabled": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": seccomp::ACTIONS,
+                "operators": seccomp::OPERATORS,
+                "archs": ["SCMP_ARCH_X86_64"],
+                "knownFlags": seccomp::FLAGS,
+                "supportedFlags": seccomp::FLAGS
+            },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false}
         },

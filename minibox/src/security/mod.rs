@@ -13,6 +13,7 @@ pub mod capabilities;
 pub mod devices;
 pub mod paths;
 pub mod seccomp;
+pub mod syscalls;
 
 use anyhow::{Context, Result};
 

@@ -1,4 +1,4 @@
-//@ begin oci
+//@ begin hardening
 //! The system calls of x86_64 by name, as profiles name them: generated from the kernel's
 //! `asm/unistd_64.h` (Linux 6.1), with the calls added up to Linux 6.15 by hand. A name that is
 //! not here is one this table does not know, and a profile's rule for it is skipped, as runc
