@@ -87,7 +87,7 @@ fn references_get_docker_hubs_defaults() {
         "`@` separates a digest, and then there is no tag",
         NAMES,
     );
-    for bad in ["Busybox", "a/../../b", "busybox@sha256:short", "x:"] {
+    for bad in ["Busybox", "a/../../b", "busybox@sha256:short", "x:", "/busybox", "127.0.0.1:5000/"] {
         let seen = RemoteReference::parse(bad);
         ensure(
             seen.is_err(),
@@ -259,6 +259,20 @@ fn a_blob_is_held_to_its_size_as_it_streams() {
         format!("a mismatch for the blob's {size} bytes under a descriptor that says {}", size - 1),
         format!("{shown}, {written} bytes written"),
         "receive: a digest is checked with its size: a body longer than the descriptor's size is not that blob",
+        STREAMING,
+    );
+    // A body that ends cleanly before the size: an interruption, its bytes kept to resume from.
+    let half = &content[..content.len() / 2];
+    let (_, written, shown) = receive(&mut &half[..], size, "short");
+    ensure(
+        shown.starts_with("Interrupted") && written == half.len() as u64,
+        format!(
+            "an interruption, with the {} bytes that came written, for a body that ends early",
+            half.len()
+        ),
+        format!("{shown}, {written} bytes written"),
+        "receive: fewer bytes than the size is a transfer cut short (Interrupted): keep them for a Range request, \
+         whatever they hash to",
         STREAMING,
     );
 }
