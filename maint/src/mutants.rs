@@ -15,6 +15,7 @@
 //!
 //! ```text
 //! EXERCISE: MUTANT, as cargo-mutants names it without file, line and column
+//!     at: the line of code it changes, as written there (trimmed): one operator may occur twice
 //!     why: the reason no test can tell it from the reference
 //! ```
 
@@ -47,6 +48,17 @@ struct Mutant {
     name: String,
     lines: std::ops::RangeInclusive<usize>,
     description: String,
+    /// The line of code it changes, trimmed.
+    code: String,
+}
+
+/// What names an equivalent mutant: its exercise, its description and its line of code.
+type Key = (String, String, String);
+
+impl Mutant {
+    fn key(&self, exercise: &str) -> Key {
+        (exercise.to_string(), self.description.clone(), self.code.clone())
+    }
 }
 
 /// What became of each mutant of one exercise.
@@ -96,14 +108,10 @@ pub fn run(ws: &Workspace, options: &Options) -> Result<()> {
             }
             made.push((exercise.name.clone(), file, mutants));
         }
-        let unused: Vec<&String> = equivalent
+        let unused: Vec<String> = equivalent
             .keys()
-            .filter(|(exercise, description)| {
-                !made.iter().any(|(e, _, mutants)| {
-                    e == exercise && mutants.iter().any(|m| &m.description == description)
-                })
-            })
-            .map(|(_, d)| d)
+            .filter(|key| !made.iter().any(|(e, _, mutants)| mutants.iter().any(|m| &m.key(e) == *key)))
+            .map(|(e, d, at)| format!("{e}: {d} (at {at})"))
             .collect();
         if options.exercise.is_empty() && !unused.is_empty() {
             println!("note: tests/mutants/{}.txt lists mutants that are not made: {unused:?}", chapter.slug);
@@ -117,9 +125,7 @@ pub fn run(ws: &Workspace, options: &Options) -> Result<()> {
             for mutant in mutants {
                 let kind = match outcomes.get(&mutant.name) {
                     Some(kind) => kind.as_str(),
-                    None if equivalent.contains_key(&(exercise.clone(), mutant.description.clone())) => {
-                        "Equivalent"
-                    }
+                    None if equivalent.contains_key(&mutant.key(exercise)) => "Equivalent",
                     None => bail!("cargo mutants gave no outcome for {}", mutant.name),
                 };
                 let list = match kind {
@@ -264,6 +270,9 @@ fn list(ws: &Workspace, chapter: &Chapter, file: &Path) -> Result<Vec<Mutant>> {
     }
     let json: serde_json::Value =
         serde_json::from_slice(&output.stdout).context("cargo mutants --list --json")?;
+    let source =
+        std::fs::read_to_string(ws.path(file)).with_context(|| format!("reading {}", file.display()))?;
+    let code: Vec<&str> = source.lines().map(str::trim).collect();
     let mut mutants = Vec::new();
     for mutant in json.as_array().into_iter().flatten() {
         let line = |end: &str| mutant["span"][end]["line"].as_u64().map(|n| n as usize);
@@ -273,7 +282,8 @@ fn list(ws: &Workspace, chapter: &Chapter, file: &Path) -> Result<Vec<Mutant>> {
         };
         // FILE:LINE:COL: DESCRIPTION
         let description = name.splitn(4, ':').nth(3).unwrap_or(name).trim().to_string();
-        mutants.push(Mutant { name: name.to_string(), lines: first..=last, description });
+        let code = code.get(first.saturating_sub(1)).copied().unwrap_or_default().to_string();
+        mutants.push(Mutant { name: name.to_string(), lines: first..=last, description, code });
     }
     Ok(mutants)
 }
@@ -282,8 +292,9 @@ fn package(chapter: &Chapter) -> String {
     format!("solution-{:02}", chapter.number)
 }
 
-/// `(exercise, mutant description)` to the reason it is equivalent, from `tests/mutants/SLUG.txt`.
-fn equivalents(ws: &Workspace, chapter: &Chapter) -> Result<BTreeMap<(String, String), String>> {
+/// `(exercise, mutant description, line of code)` to the reason it is equivalent, from
+/// `tests/mutants/SLUG.txt`.
+fn equivalents(ws: &Workspace, chapter: &Chapter) -> Result<BTreeMap<Key, String>> {
     let path = ws.path(format!("tests/mutants/{}.txt", chapter.slug));
     let Ok(text) = std::fs::read_to_string(&path) else { return Ok(BTreeMap::new()) };
     let mut found = BTreeMap::new();
@@ -291,14 +302,19 @@ fn equivalents(ws: &Workspace, chapter: &Chapter) -> Result<BTreeMap<(String, St
     while let Some((n, line)) = lines.next() {
         let shown = format!("{}:{}", path.display(), n + 1);
         let Some((exercise, description)) = line.split_once(": ").filter(|_| !line.starts_with(' ')) else {
-            bail!("{shown}: expected `EXERCISE: MUTANT`, then an indented `why: ...` line");
+            bail!("{shown}: expected `EXERCISE: MUTANT`, then indented `at: CODE` and `why: ...` lines");
         };
-        let why =
-            lines.next().and_then(|(_, l)| l.trim().strip_prefix("why:").map(str::trim).map(String::from));
-        let Some(why) = why.filter(|w| !w.is_empty()) else {
-            bail!("{shown}: the mutant needs a `why: ...` line under it that says why it is equivalent");
+        let mut field = |name: &str| {
+            let value =
+                lines.next().and_then(|(_, l)| l.trim().strip_prefix(name).map(|v| v.trim().to_string()));
+            value.filter(|v| !v.is_empty())
         };
-        found.insert((exercise.trim().to_string(), description.trim().to_string()), why);
+        let (Some(at), Some(why)) = (field("at:"), field("why:")) else {
+            bail!(
+                "{shown}: the mutant needs an `at: CODE` line (the line it changes) and a `why: ...` line (why it is equivalent) under it"
+            );
+        };
+        found.insert((exercise.trim().to_string(), description.trim().to_string(), at), why);
     }
     Ok(found)
 }
@@ -310,14 +326,14 @@ fn test(
     ws: &Workspace,
     chapter: &Chapter,
     made: &[(String, PathBuf, Vec<Mutant>)],
-    equivalent: &BTreeMap<(String, String), String>,
+    equivalent: &BTreeMap<Key, String>,
     only_tests: &[String],
 ) -> Result<BTreeMap<String, String>> {
     let mut files: Vec<&PathBuf> = Vec::new();
     let mut wanted = Vec::new();
     for (exercise, file, mutants) in made {
         for mutant in mutants {
-            if !equivalent.contains_key(&(exercise.clone(), mutant.description.clone())) {
+            if !equivalent.contains_key(&mutant.key(exercise)) {
                 wanted.push(mutant);
                 if !files.contains(&file) {
                     files.push(file);
