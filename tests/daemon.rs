@@ -15,7 +15,7 @@ use daemon::Daemon;
 use minibox::daemon::api::{ApiError, Route, route};
 use minibox::daemon::containers::{Named, resolve};
 use minibox::daemon::shim::LogFile;
-use minibox::daemon::stream::{encode_frame, read_frame};
+use minibox::daemon::stream::{MAX_FRAME, encode_frame, read_frame};
 use serial_test::serial;
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -124,6 +124,15 @@ fn frames_are_read_back_whole_from_a_trickle() {
             STREAM,
         );
     }
+    let full = encode_frame(2, &vec![b'f'; MAX_FRAME]);
+    let seen = read_frame(&mut std::io::Cursor::new(full));
+    ensure(
+        matches!(&seen, Ok(Some((2, p))) if p.len() == MAX_FRAME),
+        format!("Some((2, {MAX_FRAME} bytes)): a frame of exactly MAX_FRAME bytes is read"),
+        format!("{:?}", seen.map(|f| f.map(|(s, p)| (s, p.len())))),
+        "refuse lengths ABOVE MAX_FRAME: a frame that fills it exactly is a frame",
+        STREAM,
+    );
     let mut huge = vec![1, 0, 0, 0];
     huge.extend(u32::MAX.to_be_bytes());
     let seen = read_frame(&mut std::io::Cursor::new(huge));
@@ -164,6 +173,32 @@ fn a_read_interrupted_by_a_signal_is_tried_again() {
         "a read interrupted by a signal (ErrorKind::Interrupted) is no error: try it again (read_exact does so itself)",
         STREAM,
     );
+    // Any other failure is one: the connection reset before a header is not a clean end.
+    let mut reader = FailOnce { failed: false, kind: std::io::ErrorKind::ConnectionReset };
+    let seen = read_frame(&mut reader);
+    ensure(
+        seen.as_ref().is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "Err(ConnectionReset) for a connection reset before the first byte of a header",
+        format!("{seen:?}"),
+        "only Interrupted is tried again: any other error of the first read is passed up, never taken for the end",
+        STREAM,
+    );
+}
+
+/// A reader that fails once with `kind`, then has nothing more.
+struct FailOnce {
+    failed: bool,
+    kind: std::io::ErrorKind,
+}
+
+impl Read for FailOnce {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        if self.failed {
+            return Ok(0);
+        }
+        self.failed = true;
+        Err(std::io::Error::from(self.kind))
+    }
 }
 
 #[test]
