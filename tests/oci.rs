@@ -24,6 +24,8 @@ const HOLDING: &str = "oci, \"Holding the process until start\"";
 const EXEC: &str = "oci, \"exec: one more process\"";
 const ENGINES: &str = "oci, \"podman and containerd\"";
 const TERMINAL: &str = "oci, \"A terminal through the console socket\"";
+const CAPABILITIES: &str = "oci, \"Contained on every path\"";
+const CONTAINED: &str = "oci, \"Contained on every path\"";
 const SECCOMP: &str = "oci, \"Seccomp profiles from config.json\"";
 
 static CONTAINERS: AtomicU32 = AtomicU32::new(0);
@@ -77,19 +79,29 @@ impl Oci {
     /// `minibox --root ROOT ARGS...`, its output in files (a container's process inherits them
     /// and may hold them open long after minibox ended), in bounded time.
     fn run(&self, args: &[&str]) -> Out {
+        self.run_with(Path::new(support::MINIBOX), args)
+    }
+
+    /// `run`, with another binary as the runtime (a copy of minibox).
+    fn run_with(&self, binary: &Path, args: &[&str]) -> Out {
+        self.run_in(binary, &self.root, args)
+    }
+
+    /// `run`, with another binary as the runtime (a copy of minibox, or runc) and another root.
+    fn run_in(&self, binary: &Path, root: &Path, args: &[&str]) -> Out {
         let n = CONTAINERS.fetch_add(1, Ordering::Relaxed);
         let (out, err) =
             (self.sandbox.dir.join(format!("out-{n}")), self.sandbox.dir.join(format!("err-{n}")));
-        let mut child = Command::new(support::MINIBOX)
+        let mut child = Command::new(binary)
             .arg("--root")
-            .arg(&self.root)
+            .arg(root)
             .args(args)
             .env_remove("RUST_BACKTRACE")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&out).unwrap())
             .stderr(std::fs::File::create(&err).unwrap())
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", support::MINIBOX));
+            .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
         let deadline = Instant::now() + Duration::from_secs(30);
         let status = loop {
             if let Some(status) = child.try_wait().unwrap() {
@@ -116,9 +128,14 @@ impl Oci {
 
     /// `create` and check it worked; returns the file the container writes its output to.
     fn create(&self, bundle: &Path, id: &str) -> PathBuf {
+        self.create_with(Path::new(support::MINIBOX), bundle, id)
+    }
+
+    /// `create` with another binary as the runtime.
+    fn create_with(&self, binary: &Path, bundle: &Path, id: &str) -> PathBuf {
         let pid_file = self.sandbox.dir.join(format!("{id}.pid"));
         let n = CONTAINERS.load(Ordering::Relaxed);
-        let out = self.run(&[
+        let out = self.run_with(binary, &[
             "create",
             "--bundle",
             bundle.to_str().unwrap(),
@@ -228,7 +245,7 @@ fn each_operation_is_allowed_in_its_statuses_only() {
         (Kill, Stopped, false, false),
         (Delete, Stopped, false, true),
         (Delete, Running, false, false),
-        (Delete, Created, false, false),
+        (Delete, Created, false, true),
         (Delete, Running, true, true),
         (Delete, Created, true, true),
         (Exec, Running, false, true),
@@ -247,7 +264,7 @@ fn each_operation_is_allowed_in_its_statuses_only() {
                 Ok(()) => "allowed".to_string(),
                 Err(e) => format!("refused: {e}"),
             },
-            "the lifecycle table: start only a created container, kill one whose process exists, delete a stopped one (or any with --force), exec in a running one",
+            "the lifecycle table (runc's): start only a created container, kill one whose process exists, delete a stopped or created one (any with --force), exec in a running one",
             LIFECYCLE,
         );
     }
@@ -617,6 +634,551 @@ fn exec_joins_a_running_container() {
         "delete --force kills and removes",
         LIFECYCLE,
     );
+}
+
+// ---- answered as runc answers, and contained -------------------------------------------------
+
+/// One answer of a runtime: did it succeed, what did it say, and (for `state`) the status.
+#[derive(Debug)]
+struct Answer {
+    ok: bool,
+    said: String,
+    status: Option<String>,
+}
+
+fn answer(out: &Out) -> Answer {
+    let status = serde_json::from_str::<Value>(&out.stdout)
+        .ok()
+        .and_then(|state| state["status"].as_str().map(String::from));
+    Answer { ok: out.code == 0, said: out.stderr.trim().to_string(), status }
+}
+
+/// The words engines look for in a runtime's error: containerd's shim takes "container not
+/// running" for a process already gone and "does not exist" for a container already deleted.
+const ENGINE_WORDS: [&str; 2] = ["container not running", "does not exist"];
+
+#[test]
+#[serial]
+fn lifecycle_answers_match_runcs_on_the_same_bundle() {
+    let runc = PathBuf::from(tool("runc", "runc"));
+    let oci = Oci::new();
+    let minibox = PathBuf::from(support::MINIBOX);
+    // The rows: each runtime runs the same steps on a bundle of its own (its own cgroup) and its
+    // own --root; the table compares success, the status, and the words engines look for.
+    type Step = (&'static str, Vec<&'static str>);
+    let steps = |id: &'static str| -> Vec<Step> {
+        vec![
+            ("kill a created container", vec!["kill", id, "TERM"]),
+            ("state of a created container killed", vec!["state", id]),
+            ("kill an ended container", vec!["kill", id, "KILL"]),
+            ("kill 9 of an ended container", vec!["kill", id, "9"]),
+            ("kill --all of an ended container (containerd's stop)", vec!["kill", "--all", id, "9"]),
+            ("start an ended container", vec!["start", id]),
+            ("exec in an ended container", vec!["exec", id, "true"]),
+            ("state of an ended container", vec!["state", id]),
+            ("delete an ended container", vec!["delete", id]),
+            ("delete a deleted container", vec!["delete", id]),
+            ("delete --force a deleted container", vec!["delete", "--force", id]),
+            ("state of a deleted container", vec!["state", id]),
+            ("kill a deleted container", vec!["kill", id, "KILL"]),
+            ("kill --all of a deleted container", vec!["kill", "--all", id, "KILL"]),
+            ("start a deleted container", vec!["start", id]),
+        ]
+    };
+    let mut table = Vec::new();
+    for (name, binary) in [("runc", &runc), ("minibox", &minibox)] {
+        let root = oci.sandbox.dir.join(format!("{name}-root"));
+        let run = |args: &[&str]| oci.run_in(binary, &root, args);
+        let create = |id: &str| {
+            let bundle = oci.bundle(&format!("{name}-{id}"), &["sleep", "30"], |_| {});
+            let created = run(&["create", "--bundle", bundle.to_str().unwrap(), id]);
+            ensure(created.code == 0, format!("{name} create {id} to succeed"), created.shown(), "create", LIFECYCLE);
+        };
+        let mut answers = Vec::new();
+        // A: created, killed before start, then every call an engine makes on what has ended.
+        create("lc-a");
+        for (i, (row, args)) in steps("lc-a").into_iter().enumerate() {
+            answers.push((row, answer(&run(&args))));
+            if i == 0 {
+                wait_stopped_in(&oci, binary, &root, "lc-a");
+            }
+        }
+        // B: started, started again, deleted while running (refused), killed with --all.
+        create("lc-b");
+        answers.push(("start a created container", answer(&run(&["start", "lc-b"]))));
+        answers.push(("start a running container", answer(&run(&["start", "lc-b"]))));
+        answers.push(("delete a running container", answer(&run(&["delete", "lc-b"]))));
+        answers.push(("kill --all of a running container", answer(&run(&["kill", "--all", "lc-b", "KILL"]))));
+        wait_stopped_in(&oci, binary, &root, "lc-b");
+        answers.push(("delete it once ended", answer(&run(&["delete", "lc-b"]))));
+        // C: created, deleted without --force (runc kills it: containerd deletes a task that
+        // never started so).
+        create("lc-c");
+        answers.push(("delete a created container", answer(&run(&["delete", "lc-c"]))));
+        answers.push(("state of it then", answer(&run(&["state", "lc-c"]))));
+        table.push(answers);
+    }
+    let (runcs, miniboxs) = (&table[0], &table[1]);
+    let mut differences = Vec::new();
+    for ((row, theirs), (_, ours)) in runcs.iter().zip(miniboxs) {
+        let words_missing: Vec<&str> =
+            ENGINE_WORDS.iter().copied().filter(|w| theirs.said.contains(w) && !ours.said.contains(w)).collect();
+        if theirs.ok != ours.ok || theirs.status != ours.status || !words_missing.is_empty() {
+            differences.push(format!(
+                "{row}: runc {} {:?} {:?}, minibox {} {:?} {:?}",
+                if theirs.ok { "succeeds" } else { "fails" },
+                theirs.status.as_deref().unwrap_or(""),
+                theirs.said,
+                if ours.ok { "succeeds" } else { "fails" },
+                ours.status.as_deref().unwrap_or(""),
+                ours.said
+            ));
+        }
+    }
+    ensure(
+        differences.is_empty(),
+        "every row answered as runc answers it (success or failure, the status, and the words engines look for: \
+         \"container not running\", \"does not exist\")",
+        differences.join("; "),
+        "runc's lifecycle: kill a created or running container; kill of an ended one fails with \"container not \
+         running\" but `kill --all` succeeds; delete a stopped or created one (any with --force); start only a \
+         created one",
+        LIFECYCLE,
+    );
+}
+
+/// Wait (up to 5 s) until `binary`'s `state ID` under `root` says stopped.
+fn wait_stopped_in(oci: &Oci, binary: &Path, root: &Path, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let seen = answer(&oci.run_in(binary, root, &["state", id]));
+        if seen.status.as_deref() == Some("stopped") {
+            return;
+        }
+        if Instant::now() > deadline {
+            fail(
+                format!("{} to report `{id}` stopped once its process was killed", binary.display()),
+                format!("{seen:?}"),
+                "a container whose process has ended is stopped",
+                LIFECYCLE,
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The five capability lines of `/proc/self/status` as a container's process sees them.
+fn capability_sets(oci: &Oci, id: &str, edit: impl FnOnce(&mut Value)) -> Vec<(String, u64)> {
+    let bundle = oci.bundle(id, &["sh", "-c", "grep ^Cap /proc/self/status; echo done"], edit);
+    let output = oci.create(&bundle, id);
+    let started = oci.run(&["start", id]);
+    ensure(started.code == 0, "start to succeed", started.shown(), "start releases the process", HOLDING);
+    let done = wait_for_text(&output, "done");
+    let text = std::fs::read_to_string(&output).unwrap_or_default();
+    let _ = oci.run(&["delete", "--force", id]);
+    ensure(done, "the container to print its capability sets", &text, "see its output", CAPABILITIES);
+    text.lines()
+        .filter_map(|line| line.split_once(":\t"))
+        .filter_map(|(name, hex)| Some((name.to_string(), u64::from_str_radix(hex.trim(), 16).ok()?)))
+        .collect()
+}
+
+fn bits(names: &[&str]) -> u64 {
+    minibox::security::capabilities::parse(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap()
+}
+
+#[test]
+#[serial]
+fn capabilities_are_exactly_config_jsons_five_sets_and_none_given_is_none() {
+    let oci = Oci::new();
+    let none = capability_sets(&oci, "cap-none", |config| {
+        config["process"].as_object_mut().unwrap().remove("capabilities");
+    });
+    let expected: Vec<(String, u64)> =
+        ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"].iter().map(|n| (n.to_string(), 0)).collect();
+    ensure(
+        none == expected,
+        format!("without `process.capabilities`, every set empty: {expected:?}"),
+        format!("{none:?}"),
+        "a process whose config.json gives no capabilities keeps none (as runc): drop them all, bounding set \
+         included, whoever the user",
+        CAPABILITIES,
+    );
+    // Five different sets. Another user gets at execve the ambient set alone. The ambient
+    // capability is both permitted and inheritable, as the kernel requires.
+    let sets = json!({
+        "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"],
+        "permitted": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        "effective": ["CAP_KILL"],
+        "inheritable": ["CAP_NET_BIND_SERVICE", "CAP_KILL"],
+        "ambient": ["CAP_NET_BIND_SERVICE"]
+    });
+    let bounding = bits(&["CHOWN", "KILL", "NET_BIND_SERVICE", "AUDIT_WRITE"]);
+    let (inheritable, ambient) = (bits(&["NET_BIND_SERVICE", "KILL"]), bits(&["NET_BIND_SERVICE"]));
+    // Under no_new_privs (as `minibox spec` writes it) root's execve gains nothing beyond the
+    // permitted set: root shows the permitted set exactly.
+    let permitted = bits(&["CHOWN", "KILL", "NET_BIND_SERVICE"]);
+    for (uid, permitted) in [(0, permitted), (1000, ambient)] {
+        let seen = capability_sets(&oci, &format!("cap-{uid}"), |config| {
+            config["process"]["capabilities"] = sets.clone();
+            config["process"]["user"] = json!({"uid": uid, "gid": uid});
+        });
+        let expected: Vec<(String, u64)> = [
+            ("CapInh", inheritable),
+            ("CapPrm", permitted),
+            ("CapEff", permitted),
+            ("CapBnd", bounding),
+            ("CapAmb", ambient),
+        ]
+        .iter()
+        .map(|(n, v)| (n.to_string(), *v))
+        .collect();
+        ensure(
+            seen == expected,
+            format!("uid {uid} with five different sets: {expected:?}"),
+            format!("{seen:?}"),
+            "set each of the five sets as config.json gives it: the bounding set, then (after the user) \
+             effective, permitted and inheritable with capset, then the ambient set",
+            CAPABILITIES,
+        );
+    }
+}
+
+#[test]
+fn minibox_spec_writes_runcs_defaults() {
+    let runc = tool("runc", "runc");
+    let sandbox = Sandbox::new();
+    let (ours, theirs) = (sandbox.dir.join("ours"), sandbox.dir.join("theirs"));
+    for dir in [&ours, &theirs] {
+        std::fs::create_dir_all(dir).unwrap();
+    }
+    let out = Command::new(support::MINIBOX).arg("spec").current_dir(&ours).output().unwrap();
+    ensure(out.status.success(), "`minibox spec` to succeed", format!("{out:?}"), "spec", CAPABILITIES);
+    let out = Command::new(&runc).arg("spec").current_dir(&theirs).output().unwrap();
+    if !out.status.success() {
+        support::fixture_failed("runc spec", format!("{out:?}"));
+    }
+    let read = |dir: &Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap_or_default())
+            .unwrap_or_default()
+    };
+    let (ours, theirs) = (read(&ours), read(&theirs));
+    let list = |v: &Value| -> Vec<String> {
+        let mut items: Vec<String> =
+            v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default();
+        items.sort();
+        items
+    };
+    for set in ["bounding", "effective", "inheritable", "permitted", "ambient"] {
+        let (a, b) = (list(&ours["process"]["capabilities"][set]), list(&theirs["process"]["capabilities"][set]));
+        ensure(
+            a == b,
+            format!("`process.capabilities.{set}` as runc's spec writes it: {b:?}"),
+            format!("{a:?}"),
+            "minibox spec writes runc's defaults",
+            CAPABILITIES,
+        );
+    }
+    ensure(
+        ours["process"]["noNewPrivileges"] == json!(true),
+        "`process.noNewPrivileges` true, as runc's spec",
+        &ours["process"]["noNewPrivileges"],
+        "minibox spec writes runc's defaults",
+        CAPABILITIES,
+    );
+    for field in ["maskedPaths", "readonlyPaths"] {
+        let (a, b) = (list(&ours["linux"][field]), list(&theirs["linux"][field]));
+        let missing: Vec<&String> = b.iter().filter(|p| !a.contains(p)).collect();
+        ensure(
+            missing.is_empty(),
+            format!("`linux.{field}` to hold every path of runc's: {b:?}"),
+            format!("missing {missing:?}"),
+            "minibox spec writes runc's defaults (the hardening chapter's lists hold them)",
+            CAPABILITIES,
+        );
+    }
+}
+
+/// The probe's report, once the container's output holds it.
+fn probe_report(output: &Path) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let text = std::fs::read_to_string(output).unwrap_or_default();
+        if let Some(report) = text.lines().find_map(|l| serde_json::from_str::<Value>(l).ok()) {
+            return report;
+        }
+        if Instant::now() > deadline {
+            support::fixture_failed("the probe's exe-watch report", text);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What a report says, checked: the runtime's process was seen, and nothing of the binary could
+/// be opened for writing. With `open_denied`, the open itself must have failed (not dumpable).
+fn check_exe_report(report: &Value, path: &str, open_denied: bool) {
+    ensure(
+        report["seen"] == json!(true),
+        format!("the attacker to see minibox's process in its PID namespace ({path})"),
+        report,
+        "the test's attacker watches /proc for the runtime's process",
+        CONTAINED,
+    );
+    ensure(
+        report["reopened_for_writing"] == json!(false),
+        format!("{path}: the handle on minibox's /proc/PID/exe not to reopen for writing once minibox ended"),
+        report,
+        "CVE-2019-5736: run minibox from a read-only view of its binary (a read-only bind mount, detached, \
+         re-executed through) before it joins the container, so its exe is on a read-only mount",
+        CONTAINED,
+    );
+    if open_denied {
+        ensure(
+            report["open_errno"].as_i64().is_some_and(|e| e == 1 || e == 13),
+            format!("{path}: opening minibox's /proc/PID/exe to fail (EPERM or EACCES) without CAP_SYS_PTRACE"),
+            report,
+            "make minibox not dumpable (PR_SET_DUMPABLE 0) before it joins any namespace of the container",
+            CONTAINED,
+        );
+    }
+}
+
+#[test]
+#[serial]
+fn the_host_binary_is_out_of_reach_from_the_container_on_exec_and_create() {
+    let oci = Oci::new();
+    // The runtime is a copy: the attack never gets near the real binary, and writes nothing.
+    let copy = oci.sandbox.dir.join("minibox-copy");
+    std::fs::copy(support::MINIBOX, &copy).expect("copying minibox");
+    let identity = {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&copy).expect("stat of the copy");
+        format!("{}:{}", meta.dev(), meta.ino())
+    };
+    let identity = identity.as_str();
+    let with_ptrace = |config: &mut Value| {
+        for set in ["bounding", "effective", "permitted"] {
+            config["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_SYS_PTRACE"));
+        }
+    };
+    // exec, with the attacker's default capabilities and with CAP_SYS_PTRACE (the open works,
+    // so the reopen must fail). The attacker must catch the exec between its fork and its
+    // execve: a few tries.
+    for (ptrace, id) in [(false, "cve-exec"), (true, "cve-exec-ptrace")] {
+        let bundle = oci.bundle(id, &["/probe", "exe-watch", id, "/go", identity], |config| {
+            if ptrace {
+                with_ptrace(config)
+            }
+        });
+        let output = oci.create_with(&copy, &bundle, id);
+        let started = oci.run_with(&copy, &["start", id]);
+        ensure(started.code == 0, "start to succeed", started.shown(), "start releases the process", HOLDING);
+        let go = bundle.join("rootfs/go");
+        for _ in 0..50 {
+            // Its answer does not matter: an attacker that has its answer ends, and with it the
+            // container (its first process), the exec's process included.
+            let _ = oci.run_with(&copy, &["exec", id, "true"]);
+            // This exec has ended: an attacker holding a handle may try it now; one still
+            // watching ignores the go and goes on watching, once it is taken back.
+            std::fs::write(&go, "").unwrap();
+            if wait_for_text_within(&output, "seen", Duration::from_millis(300)) {
+                break;
+            }
+            let _ = std::fs::remove_file(&go);
+        }
+        std::fs::write(bundle.join("rootfs/go"), "").unwrap();
+        let report = probe_report(&output);
+        let _ = oci.run_with(&copy, &["delete", "--force", id]);
+        check_exe_report(&report, if ptrace { "exec, CAP_SYS_PTRACE" } else { "exec" }, false);
+    }
+    // create: a second container joins the attacker's PID namespace; its process waits at the
+    // fifo, running minibox, with the capabilities the attacker has too, until start. Without
+    // CAP_SYS_PTRACE only its being not dumpable stops the open.
+    for (ptrace, watch, joiner) in [(false, "cve-watch", "cve-joiner"), (true, "cve-watch-p", "cve-joiner-p")] {
+        let attacker = oci.bundle(watch, &["/probe", "exe-watch", joiner, "/go", identity], |config| {
+            if ptrace {
+                with_ptrace(config)
+            }
+        });
+        let output = oci.create_with(&copy, &attacker, watch);
+        let started = oci.run_with(&copy, &["start", watch]);
+        ensure(started.code == 0, "start to succeed", started.shown(), "start releases the process", HOLDING);
+        let pid = checked_pid(&oci, watch);
+        let bundle = oci.bundle(joiner, &["true"], |config| {
+            config["linux"]["namespaces"] = json!([{"type": "pid", "path": format!("/proc/{pid}/ns/pid")},
+                {"type": "mount"}, {"type": "ipc"}, {"type": "uts"}, {"type": "network"}]);
+        });
+        oci.create_with(&copy, &bundle, joiner);
+        wait_for_text_within(&output, "seen", Duration::from_millis(500));
+        let _ = oci.run_with(&copy, &["start", joiner]);
+        let _ = oci.run_with(&copy, &["delete", "--force", joiner]);
+        std::fs::write(attacker.join("rootfs/go"), "").unwrap();
+        let report = probe_report(&output);
+        let _ = oci.run_with(&copy, &["delete", "--force", watch]);
+        let path = if ptrace { "create's process at the fifo, CAP_SYS_PTRACE" } else { "create's process at the fifo" };
+        check_exe_report(&report, path, !ptrace);
+    }
+}
+
+fn wait_for_text_within(file: &Path, text: &str, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if std::fs::read_to_string(file).unwrap_or_default().contains(text) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+/// The pid of a created container's process, checked: a process of its own, not this test's.
+fn checked_pid(oci: &Oci, id: &str) -> i32 {
+    let pid = oci.state(id)["pid"].as_i64().unwrap_or(0) as i32;
+    if pid <= 0 || pid as u32 == std::process::id() || process_state(pid).is_none() {
+        fail(format!("a live pid in the state of `{id}`"), pid, "create records the process's pid", LIFECYCLE);
+    }
+    pid
+}
+
+/// Stop the created container's process `pid` (its open of the fifo is interrupted), start
+/// `minibox start ID` and wait until it waits at the fifo.
+fn start_against_a_stopped_process(oci: &Oci, id: &str, pid: i32) -> std::process::Child {
+    // SAFETY: kill has no memory-safety preconditions; `pid` was checked.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while process_state(pid) != Some('T') {
+        if Instant::now() > deadline {
+            support::fixture_failed("stopping the created container's process", format!("pid {pid}"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let start = Command::new(support::MINIBOX)
+        .arg("--root")
+        .arg(&oci.root)
+        .args(["start", id])
+        .env_remove("RUST_BACKTRACE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", support::MINIBOX));
+    std::thread::sleep(Duration::from_millis(300));
+    let (deadline, mut blocked) = (Instant::now() + Duration::from_secs(3), 0);
+    while blocked < 3 && Instant::now() < deadline {
+        let syscall = std::fs::read_to_string(format!("/proc/{}/syscall", start.id())).unwrap_or_default();
+        blocked = if syscall.is_empty() || syscall.starts_with("running") { 0 } else { blocked + 1 };
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    start
+}
+
+#[test]
+#[serial]
+fn a_zombie_is_not_alive_and_a_reused_pid_is_not_the_container() {
+    let oci = Oci::new();
+    let bundle = oci.bundle("z1", &["sh", "-c", "echo should-not-run"], |_| {});
+    // This test adopts the container's process once `create` has ended (a subreaper) and does
+    // not reap it at once: killed, it stays a zombie, whose pid still answers kill(pid, 0).
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    oci.create(&bundle, "z1");
+    let pid = checked_pid(&oci, "z1");
+    let mut start = start_against_a_stopped_process(&oci, "z1", pid);
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while process_state(pid) != Some('Z') && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let ended = loop {
+        if let Some(status) = start.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = start.kill();
+            let _ = start.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let status = oci.status("z1");
+    // Reap it now, whatever happened, and stop adopting.
+    // SAFETY: waitpid on our own child, and prctl with integers.
+    unsafe {
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+    }
+    ensure(
+        ended.is_some_and(|s| !s.success()),
+        "start to fail within 5 s: the container's process is a zombie (ended, not yet reaped)",
+        format!("{ended:?}"),
+        "a zombie's pid still exists (kill(pid, 0) succeeds): check liveness by the process's state and start \
+         time (/proc/PID/stat), not by its pid",
+        HOLDING,
+    );
+    ensure(
+        status == "stopped",
+        "the state of a container whose process is a zombie: stopped",
+        &status,
+        "a zombie has ended",
+        LIFECYCLE,
+    );
+    // A pid given to another process: the state's pid now names a sleep of this test's own.
+    let mut other = Command::new("sleep").arg("30").spawn().expect("running sleep");
+    let path = oci.root.join("z1/state.json");
+    let mut state: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    state["pid"] = json!(other.id());
+    std::fs::write(&path, state.to_string()).unwrap();
+    let status = oci.status("z1");
+    let kill = oci.run(&["kill", "z1", "KILL"]);
+    let kill_all = oci.run(&["kill", "--all", "z1", "KILL"]);
+    std::thread::sleep(Duration::from_millis(100));
+    let survived = other.try_wait().unwrap().is_none();
+    let _ = other.kill();
+    let _ = other.wait();
+    ensure(
+        status == "stopped" && kill.code != 0 && kill_all.code == 0 && survived,
+        "with the state's pid reused by another process: status stopped, `kill` refused, `kill --all` \
+         succeeding, and the other process untouched",
+        format!("status {status}, kill: {}, kill --all: {}, other process alive: {survived}", kill.shown(), kill_all.shown()),
+        "the saved start time tells the container's process from a later one with its pid",
+        LIFECYCLE,
+    );
+    let _ = oci.run(&["delete", "--force", "z1"]);
+}
+
+#[test]
+#[serial]
+fn a_start_cut_short_leaves_a_container_that_still_starts() {
+    let oci = Oci::new();
+    let bundle = oci.bundle("f1", &["sh", "-c", "echo started; exec sleep 30"], |_| {});
+    let output = oci.create(&bundle, "f1");
+    let pid = checked_pid(&oci, "f1");
+    let mut start = start_against_a_stopped_process(&oci, "f1", pid);
+    // The start is killed while it waits; the container's process goes on.
+    let _ = start.kill();
+    let _ = start.wait();
+    // SAFETY: kill has no memory-safety preconditions; `pid` was checked.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let status = oci.status("f1");
+    ensure(
+        status == "created",
+        "after a start killed before the process came through the fifo: status still created",
+        &status,
+        "remove the fifo only once the byte has come through: a fifo removed earlier marks the container running \
+         though its process never started, and no start can release it any more",
+        HOLDING,
+    );
+    let again = oci.run(&["start", "f1"]);
+    ensure(
+        again.code == 0 && wait_for_text(&output, "started"),
+        "a second start to release the process",
+        format!("{}; output {:?}", again.shown(), std::fs::read_to_string(&output).unwrap_or_default()),
+        "a start that did not finish must leave the container as it found it",
+        HOLDING,
+    );
+    let _ = oci.run(&["delete", "--force", "f1"]);
 }
 
 // ---- the real clients ------------------------------------------------------------------------

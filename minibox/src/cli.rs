@@ -603,19 +603,7 @@ fn oci(command: Command, globals: &OciGlobals) -> Result<i32> {
                     }
                     oci::load_process(&file)?
                 }
-                None => {
-                    let mut all = vec![format!("PATH={}", crate::process::DEFAULT_PATH)];
-                    for kv in env {
-                        crate::container::set_env(&mut all, &kv);
-                    }
-                    oci::spec::Process {
-                        args: command,
-                        env: all,
-                        cwd: cwd.unwrap_or_default(),
-                        terminal: tty,
-                        ..Default::default()
-                    }
-                }
+                None => oci::exec_process(root, &id, command, &env, cwd, tty)?,
             };
             oci::exec(root, &id, process, pid_file.as_deref(), detach, console_socket.as_deref())
         }

@@ -15,7 +15,7 @@
 //! probe try ATTACK [ARGS]      try one of the hardening chapter's attacks (see `attack`); report whether
 //!                              it worked and the errno it met
 //! probe as-nobody PROGRAM ...  become uid and gid 65534, then exec PROGRAM (a setuid test)
-//! probe exe-watch MARKER GO    the CVE-2019-5736 attack (the oci chapter): see `exe_watch`
+//! probe exe-watch MARKER GO DEV:INO  the CVE-2019-5736 attack (the oci chapter): see `exe_watch`
 //! ```
 
 use std::fmt::Write as _;
@@ -35,7 +35,7 @@ fn main() {
         ["try", attack_words @ ..] => attack(attack_words),
         ["as-nobody", program, rest @ ..] => as_nobody(program, rest),
         ["serve", endpoints @ ..] if !endpoints.is_empty() => serve(endpoints),
-        ["exe-watch", marker, go] => Ok(exe_watch(marker, go)),
+        ["exe-watch", marker, go, identity] => Ok(exe_watch(marker, go, identity)),
         ["sleep", seconds] => number(seconds).map(|s| {
             std::thread::sleep(Duration::from_secs(s));
             "{}".to_string()
@@ -572,18 +572,23 @@ fn as_nobody(program: &str, args: &[&str]) -> Result<String, String> {
 
 /// Watch this PID namespace for a process whose command line holds `marker` (a runtime that
 /// joins the container: `minibox exec ID`, or `create`'s process parked at the fifo), open its
-/// `/proc/PID/exe` with `O_PATH` the moment it appears, then wait until the file `go` exists
+/// `/proc/PID/exe` with `O_PATH` the moment it appears (and while it is still the runtime's
+/// binary, whose device and inode numbers are `identity`, `DEV:INO`), then wait until the file `go` exists
 /// (the runtime has ended) and reopen that handle for writing through `/proc/self/fd/N`. Nothing
 /// is ever written: the report says whether the open and the reopen worked, and their errnos
 /// (printed at once; the probe then stays a minute, to be killed with its container).
-fn exe_watch(marker: &str, go: &str) -> String {
-    use std::os::unix::fs::OpenOptionsExt;
+fn exe_watch(marker: &str, go: &str, identity: &str) -> String {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     const O_PATH: i32 = 0o10000000;
     let me = std::process::id().to_string();
     let deadline = Instant::now() + Duration::from_secs(30);
+    // An open that finds another program (the process has exec'd its command) counts as gone.
     let open = |pid: &str| {
         let path = format!("/proc/{pid}/exe");
-        std::fs::OpenOptions::new().read(true).custom_flags(O_PATH).open(path).map_err(|e| e.raw_os_error().unwrap_or(0))
+        let file =
+            std::fs::OpenOptions::new().read(true).custom_flags(O_PATH).open(path).map_err(|e| e.raw_os_error().unwrap_or(0))?;
+        let meta = file.metadata().map_err(|e| e.raw_os_error().unwrap_or(0))?;
+        if format!("{}:{}", meta.dev(), meta.ino()) == identity { Ok(file) } else { Err(2) }
     };
     let mut seen: Option<(String, Result<std::fs::File, i32>)> = None;
     // A refusal may pass (a runtime process that still holds more capabilities than this one

@@ -32,10 +32,57 @@ pub struct CreateArgs<'a> {
     pub console_socket: Option<&'a Path>,
 }
 
+/// CVE-2019-5736, for every minibox that joins a container (`create`, `exec`): no process of
+/// the container may reach a writable handle on this binary. While minibox's code runs in the
+/// container's PID namespace (the process parked at the fifo, an exec before its `execve`), its
+/// `/proc/PID/exe` is this binary. Two walls. This process runs from a read-only view of its
+/// binary: a read-only bind mount of it in a mount namespace of its own, re-executed through
+/// it and then detached, so that whatever reaches the file through this process's
+/// `/proc/PID/exe` meets a read-only mount (EROFS), even a process with CAP_SYS_PTRACE; a
+/// binary already on a read-only mount needs nothing. And it is not dumpable, so that
+/// `/proc/PID/exe` and `/proc/PID/fd` are closed to a process without CAP_SYS_PTRACE.
+pub fn guard_own_binary() -> Result<()> {
+    use nix::mount::{MntFlags, MsFlags, mount, umount2};
+    use nix::sys::statvfs::{FsFlags, statvfs};
+    let read_only =
+        statvfs("/proc/self/exe").context("statvfs(/proc/self/exe)")?.flags().contains(FsFlags::ST_RDONLY);
+    if !read_only {
+        let exe = std::fs::read_link("/proc/self/exe").context("reading /proc/self/exe")?;
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .context("unshare: a mount namespace to guard minibox's binary in")?;
+        // Private first: a mount under a shared one would show up in the host's namespace too.
+        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+            .context("making the mounts private")?;
+        mount(Some(&exe), &exe, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .with_context(|| format!("bind-mounting {}", exe.display()))?;
+        let read_only = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        mount(None::<&str>, &exe, None::<&str>, read_only, None::<&str>)
+            .with_context(|| format!("making {} read-only", exe.display()))?;
+        let binary = std::fs::File::open(&exe).with_context(|| format!("opening {}", exe.display()))?;
+        // Detached, the mount lives on through `binary` and, after the exec, through the
+        // process's exe; no path leads to it, so no one can remount it.
+        umount2(&exe, MntFlags::MNT_DETACH).with_context(|| format!("detaching {}", exe.display()))?;
+        let cstring = |s: std::ffi::OsString| std::ffi::CString::new(s.into_encoded_bytes());
+        let argv: Vec<_> = std::env::args_os().map(cstring).collect::<Result<_, _>>()?;
+        let env: Vec<_> = std::env::vars_os()
+            .map(|(k, v)| {
+                let mut kv = k;
+                kv.push("=");
+                kv.push(v);
+                cstring(kv)
+            })
+            .collect::<Result<_, _>>()?;
+        let errno = nix::unistd::fexecve(&binary, &argv, &env).unwrap_err();
+        bail!("re-executing minibox from its read-only view: {}", errno.desc());
+    }
+    crate::security::set_dumpable(false)
+}
+
 /// `minibox create`: set the container up, with its process held before the user's program
 /// until `start`, and return. The process outlives this minibox: whoever started minibox (a
 /// shim, conmon) reaps it, or init does.
 pub fn create(args: &CreateArgs) -> Result<i32> {
+    guard_own_binary()?;
     state::check_id(args.id)?;
     let bundle = args
         .bundle
@@ -82,6 +129,10 @@ fn create_in(
     let fifo = state::fifo(args.root, args.id);
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .with_context(|| format!("mkfifo {}", fifo.display()))?;
+    // Writable by the container's user whoever it is (the umask took that away), with no
+    // capability needed: the process may have none left when it opens the fifo.
+    let mode = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o622);
+    std::fs::set_permissions(&fifo, mode).with_context(|| format!("chmod {}", fifo.display()))?;
     cgroup::create(cgroups, &spec.linux.resources)?;
     // The PID namespace, made or joined, is the only one that must be settled before the fork.
     if let Some(pid) = spec.linux.namespaces.iter().find(|n| n.kind == "pid") {
@@ -191,6 +242,7 @@ fn container_main(
         if let Err(errno) = nix::unistd::write(&report, crate::process::SET_UP_DONE.as_bytes()) {
             return CodedError::new(exit::RUNTIME_FAILED, format!("reporting to minibox: {}", errno.desc()));
         }
+        ended_by_signals_while_waiting();
         if let Err(error) = wait_for_start(&fifo) {
             // No one is listening on the report any more: the exit code says it.
             eprintln!("minibox: {error:#}");
@@ -205,6 +257,21 @@ fn container_main(
     let _ = write!(report, "{} {}", failure.code, failure.message);
     // SAFETY: `_exit` ends the process without running the parent's atexit handlers.
     unsafe { libc::_exit(failure.code) }
+}
+
+/// A created container's process is the first of its PID namespace, and the kernel gives such a
+/// process no signal it has no handler for (SIGKILL aside), so `kill ID TERM` would leave it
+/// waiting. runc's waiting process dies of them: so does minibox's, by handlers that end it.
+/// `execve` puts every handled signal back to its default, so the program never sees them.
+fn ended_by_signals_while_waiting() {
+    extern "C" fn end(signal: libc::c_int) {
+        // SAFETY: `_exit` is async-signal-safe.
+        unsafe { libc::_exit(exit::SIGNAL_BASE + signal) }
+    }
+    for signal in [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM] {
+        // SAFETY: the handler only calls `_exit`.
+        unsafe { libc::signal(signal, end as *const () as libc::sighandler_t) };
+    }
 }
 
 // ANCHOR: wait_for_start
@@ -295,8 +362,17 @@ pub fn parse_signal(text: &str) -> Result<nix::sys::signal::Signal> {
 pub fn kill(root: &Path, id: &str, signal: &str, all: bool) -> Result<i32> {
     let signal = parse_signal(signal)?;
     let record = Record::load(root, id)?;
-    state::check_allowed(Operation::Kill, record.status(root), false)?;
-    let mut pids = vec![record.pid];
+    let status = record.status(root);
+    let mut pids = Vec::new();
+    // `kill --all` of an ended container signals what is left in its cgroup and succeeds, as
+    // runc's does: containerd sends it after every stop, and takes a failure for a stop that
+    // did not happen. The container's own pid is not signalled: it may be another process's now.
+    if !(all && status == Status::Stopped) {
+        // runc's words, which engines look for: containerd takes "container not running" for
+        // a process already gone.
+        state::check_allowed(Operation::Kill, status, false).context("container not running")?;
+        pids.push(record.pid);
+    }
     if all {
         pids.extend(cgroup::procs(&record.cgroups));
     }
@@ -427,6 +503,7 @@ pub fn exec(
     detach: bool,
     console_socket: Option<&Path>,
 ) -> Result<i32> {
+    guard_own_binary()?;
     let record = Record::load(root, id)?;
     state::check_allowed(Operation::Exec, record.status(root), false)?;
     if process.args.is_empty() {
@@ -510,6 +587,31 @@ pub fn exec(
     }
     let status = nix::sys::wait::waitpid(pid, None).context("waitpid")?;
     Ok(crate::process::exit_code(status))
+}
+
+/// The process of `minibox exec ID -- COMMAND` (no `--process`): the container's own, from its
+/// config.json, as runc's exec takes it (its user, capabilities, rlimits, no new privileges,
+/// environment and working directory), running COMMAND, with `--env` and `--cwd` on top.
+pub fn exec_process(
+    root: &Path,
+    id: &str,
+    command: Vec<String>,
+    env: &[String],
+    cwd: Option<String>,
+    tty: bool,
+) -> Result<spec::Process> {
+    let record = Record::load(root, id)?;
+    let mut process = spec::load(&record.bundle)?.process;
+    process.args = command;
+    for kv in env {
+        crate::container::set_env(&mut process.env, kv);
+    }
+    if let Some(cwd) = cwd {
+        process.cwd = cwd;
+    }
+    process.terminal = tty;
+    process.console_size = None;
+    Ok(process)
 }
 
 /// `exec --process FILE`: the `process` object of a config.json, checked as config.json is.

@@ -92,16 +92,10 @@ pub fn become_process(process: &spec::Process) -> Result<()> {
     if let Some(umask) = process.user.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask));
     }
-    // The bounding set first, while this process is root with every capability effective:
-    // dropping from it needs CAP_SETPCAP, which setuid to another user takes out of the
-    // effective set.
-    if let Some(caps) = &process.capabilities {
-        drop_bounding(caps)?;
-    }
     let user = &process.user;
     let switching = user.uid != 0 || user.gid != 0 || !user.additional_gids.is_empty();
     if switching {
-        use crate::security::capabilities::prctl;
+        use crate::security::capabilities::{self, Sets, prctl};
         // Keep the permitted capabilities across setuid; the sets are set right after.
         prctl(libc::PR_SET_KEEPCAPS, 1, 0)
             .map_err(|e| anyhow::anyhow!("prctl(PR_SET_KEEPCAPS): {}", e.desc()))?;
@@ -112,10 +106,12 @@ pub fn become_process(process: &spec::Process) -> Result<()> {
             .with_context(|| format!("setgid({})", user.gid))?;
         nix::unistd::setuid(nix::unistd::Uid::from_raw(user.uid))
             .with_context(|| format!("setuid({})", user.uid))?;
+        // setuid emptied the effective set and kept the permitted one: make it effective again,
+        // since dropping from the bounding set below needs CAP_SETPCAP.
+        let kept = capabilities::get()?;
+        capabilities::set(Sets { effective: kept.permitted, ..kept })?;
     }
-    if let Some(caps) = &process.capabilities {
-        set_capabilities(caps)?;
-    }
+    set_capabilities(process.capabilities.as_ref())?;
     if process.no_new_privileges {
         crate::security::set_no_new_privs()?;
     }
@@ -127,32 +123,28 @@ fn parse_set(names: &[String], which: &str) -> Result<u64> {
         .with_context(|| format!("config.json: `process.capabilities.{which}`"))
 }
 
-/// The bounding set as given: every capability not in it dropped.
-fn drop_bounding(caps: &spec::Capabilities) -> Result<()> {
-    use crate::security::capabilities::{self, prctl};
-    let bounding = parse_set(&caps.bounding, "bounding")?;
-    for cap in 0..=capabilities::last_capability()? {
-        if bounding & (1 << cap) == 0 {
-            prctl(libc::PR_CAPBSET_DROP, cap.into(), 0)
-                .map_err(|e| anyhow::anyhow!("prctl(PR_CAPBSET_DROP, {cap}): {}", e.desc()))?;
-        }
-    }
-    Ok(())
-}
-
-/// The other four capability sets, each exactly as given (the bounding set is dropped first).
-fn set_capabilities(caps: &spec::Capabilities) -> Result<()> {
+/// config.json's five capability sets, each exactly as given; none given is none kept (as
+/// runc: a process without `capabilities` gets no capability, root or not). The hardening
+/// chapter's `drop_capabilities` does the dropping: the bounding set to the one given, the
+/// ambient set cleared, the inheritable set emptied. Then the other sets as given.
+fn set_capabilities(caps: Option<&spec::Capabilities>) -> Result<()> {
     use crate::security::capabilities::{self, Sets, prctl};
-    let parse = parse_set;
-    let permitted = parse(&caps.permitted, "permitted")?;
-    let effective = parse(&caps.effective, "effective")? & permitted;
-    let inheritable = parse(&caps.inheritable, "inheritable")?;
-    capabilities::set(Sets { effective, permitted, inheritable })?;
-    prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0)
-        .map_err(|e| anyhow::anyhow!("prctl(PR_CAP_AMBIENT_CLEAR_ALL): {}", e.desc()))?;
-    let ambient = parse(&caps.ambient, "ambient")?;
+    let none = spec::Capabilities::default();
+    let caps = caps.unwrap_or(&none);
+    let bounding = parse_set(&caps.bounding, "bounding")?;
+    let permitted = parse_set(&caps.permitted, "permitted")?;
+    let effective = parse_set(&caps.effective, "effective")? & permitted;
+    let inheritable = parse_set(&caps.inheritable, "inheritable")?;
+    let ambient = parse_set(&caps.ambient, "ambient")?;
+    capabilities::drop_capabilities(bounding)?;
+    capabilities::set(Sets { effective, permitted, inheritable }).context(
+        "config.json: `process.capabilities`: the permitted and inheritable sets must lie within the bounding set",
+    )?;
+    // The kernel raises an ambient capability only when it is permitted and inheritable; runc
+    // skips the others (its own `spec` lists three ambient capabilities and no inheritable
+    // ones), and so does minibox.
     for cap in 0..64u64 {
-        if ambient & (1 << cap) != 0 {
+        if ambient & permitted & inheritable & (1 << cap) != 0 {
             prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong, cap as libc::c_ulong)
                 .map_err(|e| anyhow::anyhow!("raising the ambient capability {cap}: {}", e.desc()))?;
         }

@@ -359,10 +359,12 @@ pub fn check(spec: &Spec) -> Result<()> {
 }
 
 /// `minibox spec`: a starting config.json, as `runc spec` writes one: busybox's `sh`, the
-/// usual mounts, new namespaces, the default masked paths.
+/// usual mounts, new namespaces, runc's three capabilities (no inheritable ones), no new
+/// privileges, the hardening chapter's masked and read-only paths.
 pub fn example() -> Value {
     let masked: Vec<&str> = crate::security::paths::MASKED.to_vec();
     let read_only: Vec<&str> = crate::security::paths::READ_ONLY.to_vec();
+    let capabilities = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
     serde_json::json!({
         "ociVersion": "1.0.2",
         "process": {
@@ -371,6 +373,8 @@ pub fn example() -> Value {
             "args": ["sh"],
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
             "cwd": "/",
+            "capabilities": {"bounding": capabilities, "effective": capabilities,
+                             "permitted": capabilities, "ambient": capabilities},
             "noNewPrivileges": true
         },
         "root": {"path": "rootfs", "readonly": true},

@@ -41,16 +41,17 @@ pub enum Operation {
 }
 
 // ANCHOR: check_allowed
-/// May `operation` run on a container in `status`? The runtime spec's rules: `start` only a
-/// created container; `kill` only one whose process exists (created or running); `delete` only a
-/// stopped one. runc's `--force` lets `delete` act in any status, and minibox's rule for `exec`
-/// (not in the spec) is a running container only. The error says why, and what to do.
+/// May `operation` run on a container in `status`? runc's rules, which engines rely on: `start`
+/// only a created container; `kill` only one whose process exists (created or running); `delete`
+/// a stopped one, or a created one (whose process it kills: containerd deletes a container that
+/// never started that way), and with `--force` any. minibox's rule for `exec` (not in the spec)
+/// is a running container only. The error says why, and what to do.
 pub fn check_allowed(operation: Operation, status: Status, force: bool) -> Result<()> {
     //@ exercise oci check_allowed
     let allowed = match operation {
         Operation::Start => status == Status::Created,
         Operation::Kill => matches!(status, Status::Created | Status::Running),
-        Operation::Delete => force || status == Status::Stopped,
+        Operation::Delete => force || matches!(status, Status::Stopped | Status::Created),
         Operation::Exec => status == Status::Running,
     };
     if allowed {
