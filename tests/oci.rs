@@ -845,6 +845,7 @@ fn capabilities_are_exactly_config_jsons_five_sets_and_none_given_is_none() {
 }
 
 #[test]
+#[serial]
 fn minibox_spec_writes_runcs_defaults() {
     let runc = tool("runc", "runc");
     let sandbox = Sandbox::new();
@@ -897,6 +898,22 @@ fn minibox_spec_writes_runcs_defaults() {
             CAPABILITIES,
         );
     }
+    // And a container from that bundle keeps those three capabilities, and nothing else.
+    let oci = Oci::new();
+    let seen = capability_sets(&oci, "spec-caps", |_| {});
+    let three = bits(&["AUDIT_WRITE", "KILL", "NET_BIND_SERVICE"]);
+    let expected: Vec<(String, u64)> =
+        [("CapInh", 0), ("CapPrm", three), ("CapEff", three), ("CapBnd", three), ("CapAmb", 0)]
+            .iter()
+            .map(|(n, v)| (n.to_string(), *v))
+            .collect();
+    ensure(
+        seen == expected,
+        format!("a container of `minibox spec`'s bundle: {expected:?}"),
+        format!("{seen:?}"),
+        "config.json's capability sets, exactly (an ambient capability that is not inheritable is skipped, as runc)",
+        CAPABILITIES,
+    );
 }
 
 /// The probe's report, once the container's output holds it.
