@@ -745,6 +745,8 @@ impl Capture {
 /// when asked, whoever holds minibox's stdout or stderr.
 struct RunProcesses {
     minibox: i32,
+    /// minibox's start time: once its pid names another process, its pid and group are not ours.
+    minibox_start: Option<u64>,
     marker: String,
     seen: BTreeMap<i32, Seen>,
     namespaces: BTreeSet<String>,
@@ -766,6 +768,7 @@ impl RunProcesses {
     fn new(minibox: i32, marker: &str, pipes: Vec<u64>) -> RunProcesses {
         RunProcesses {
             minibox,
+            minibox_start: Process::read(minibox).map(|p| p.start),
             marker: format!("MINIBOX_TEST_RUN={marker}\0"),
             seen: BTreeMap::new(),
             namespaces: BTreeSet::new(),
@@ -782,9 +785,13 @@ impl RunProcesses {
         let all = Process::all();
         let own = std::process::id() as i32;
         let mut ours: BTreeSet<i32> = BTreeSet::new();
-        for p in all.iter().filter(|p| p.pid != own) {
-            let belongs = p.pid == self.minibox
-                || p.pgid == self.minibox
+        // After minibox was reaped its pid may name another run's minibox (two runs at once): a
+        // pid reused means its old group was empty, so nothing of ours has that group any more.
+        let reused = all.iter().any(|p| p.pid == self.minibox && Some(p.start) != self.minibox_start);
+        // A process marked for another run (another test binary at the same time) is never ours,
+        // whatever namespace or group id it shares with a dead one of ours (both can be reused).
+        for p in all.iter().filter(|p| p.pid != own && !marked_for_another_run(p.pid, &self.marker)) {
+            let belongs = (!reused && (p.pid == self.minibox || p.pgid == self.minibox))
                 || self.seen.get(&p.pid).is_some_and(|s| s.start == p.start)
                 || (!p.pid_ns.is_empty() && self.namespaces.contains(&p.pid_ns))
                 || (!self.cgroups.is_empty()
@@ -880,6 +887,13 @@ impl RunProcesses {
 fn minibox_command() -> String {
     let name = Path::new(MINIBOX).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     name.chars().take(15).collect()
+}
+
+/// Does `pid`'s environment carry a run marker other than `marker` (`MINIBOX_TEST_RUN=...\0`)?
+fn marked_for_another_run(pid: i32, marker: &str) -> bool {
+    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { return false };
+    env.split(|b| *b == 0)
+        .any(|var| var.starts_with(b"MINIBOX_TEST_RUN=") && var != marker.trim_end_matches('\0').as_bytes())
 }
 
 fn has_marker(pid: i32, marker: &str) -> Option<bool> {
