@@ -135,14 +135,10 @@ impl Oci {
     fn create_with(&self, binary: &Path, bundle: &Path, id: &str) -> PathBuf {
         let pid_file = self.sandbox.dir.join(format!("{id}.pid"));
         let n = CONTAINERS.load(Ordering::Relaxed);
-        let out = self.run_with(binary, &[
-            "create",
-            "--bundle",
-            bundle.to_str().unwrap(),
-            "--pid-file",
-            pid_file.to_str().unwrap(),
-            id,
-        ]);
+        let out = self.run_with(
+            binary,
+            &["create", "--bundle", bundle.to_str().unwrap(), "--pid-file", pid_file.to_str().unwrap(), id],
+        );
         ensure(out.code == 0, "create to succeed (exit 0)", out.shown(), "see the message", LIFECYCLE);
         self.sandbox.dir.join(format!("out-{n}"))
     }
@@ -692,7 +688,13 @@ fn lifecycle_answers_match_runcs_on_the_same_bundle() {
         let create = |id: &str| {
             let bundle = oci.bundle(&format!("{name}-{id}"), &["sleep", "30"], |_| {});
             let created = run(&["create", "--bundle", bundle.to_str().unwrap(), id]);
-            ensure(created.code == 0, format!("{name} create {id} to succeed"), created.shown(), "create", LIFECYCLE);
+            ensure(
+                created.code == 0,
+                format!("{name} create {id} to succeed"),
+                created.shown(),
+                "create",
+                LIFECYCLE,
+            );
         };
         let mut answers = Vec::new();
         // A: created, killed before start, then every call an engine makes on what has ended.
@@ -721,8 +723,11 @@ fn lifecycle_answers_match_runcs_on_the_same_bundle() {
     let (runcs, miniboxs) = (&table[0], &table[1]);
     let mut differences = Vec::new();
     for ((row, theirs), (_, ours)) in runcs.iter().zip(miniboxs) {
-        let words_missing: Vec<&str> =
-            ENGINE_WORDS.iter().copied().filter(|w| theirs.said.contains(w) && !ours.said.contains(w)).collect();
+        let words_missing: Vec<&str> = ENGINE_WORDS
+            .iter()
+            .copied()
+            .filter(|w| theirs.said.contains(w) && !ours.said.contains(w))
+            .collect();
         if theirs.ok != ours.ok || theirs.status != ours.status || !words_missing.is_empty() {
             differences.push(format!(
                 "{row}: runc {} {:?} {:?}, minibox {} {:?} {:?}",
@@ -865,13 +870,16 @@ fn minibox_spec_writes_runcs_defaults() {
     };
     let (ours, theirs) = (read(&ours), read(&theirs));
     let list = |v: &Value| -> Vec<String> {
-        let mut items: Vec<String> =
-            v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default();
+        let mut items: Vec<String> = v
+            .as_array()
+            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+            .unwrap_or_default();
         items.sort();
         items
     };
     for set in ["bounding", "effective", "inheritable", "permitted", "ambient"] {
-        let (a, b) = (list(&ours["process"]["capabilities"][set]), list(&theirs["process"]["capabilities"][set]));
+        let (a, b) =
+            (list(&ours["process"]["capabilities"][set]), list(&theirs["process"]["capabilities"][set]));
         ensure(
             a == b,
             format!("`process.capabilities.{set}` as runc's spec writes it: {b:?}"),
@@ -952,7 +960,9 @@ fn check_exe_report(report: &Value, path: &str, open_denied: bool) {
     if open_denied {
         ensure(
             report["open_errno"].as_i64().is_some_and(|e| e == 1 || e == 13),
-            format!("{path}: opening minibox's /proc/PID/exe to fail (EPERM or EACCES) without CAP_SYS_PTRACE"),
+            format!(
+                "{path}: opening minibox's /proc/PID/exe to fail (EPERM or EACCES) without CAP_SYS_PTRACE"
+            ),
             report,
             "make minibox not dumpable (PR_SET_DUMPABLE 0) before it joins any namespace of the container",
             CONTAINED,
@@ -1011,7 +1021,8 @@ fn the_host_binary_is_out_of_reach_from_the_container_on_exec_and_create() {
     // create: a second container joins the attacker's PID namespace; its process waits at the
     // fifo, running minibox, with the capabilities the attacker has too, until start. Without
     // CAP_SYS_PTRACE only its being not dumpable stops the open.
-    for (ptrace, watch, joiner) in [(false, "cve-watch", "cve-joiner"), (true, "cve-watch-p", "cve-joiner-p")] {
+    for (ptrace, watch, joiner) in [(false, "cve-watch", "cve-joiner"), (true, "cve-watch-p", "cve-joiner-p")]
+    {
         let attacker = oci.bundle(watch, &["/probe", "exe-watch", joiner, "/go", identity], |config| {
             if ptrace {
                 with_ptrace(config)
@@ -1032,7 +1043,11 @@ fn the_host_binary_is_out_of_reach_from_the_container_on_exec_and_create() {
         std::fs::write(attacker.join("rootfs/go"), "").unwrap();
         let report = probe_report(&output);
         let _ = oci.run_with(&copy, &["delete", "--force", watch]);
-        let path = if ptrace { "create's process at the fifo, CAP_SYS_PTRACE" } else { "create's process at the fifo" };
+        let path = if ptrace {
+            "create's process at the fifo, CAP_SYS_PTRACE"
+        } else {
+            "create's process at the fifo"
+        };
         check_exe_report(&report, path, !ptrace);
     }
 }
@@ -1052,7 +1067,12 @@ fn wait_for_text_within(file: &Path, text: &str, within: Duration) -> bool {
 fn checked_pid(oci: &Oci, id: &str) -> i32 {
     let pid = oci.state(id)["pid"].as_i64().unwrap_or(0) as i32;
     if pid <= 0 || pid as u32 == std::process::id() || process_state(pid).is_none() {
-        fail(format!("a live pid in the state of `{id}`"), pid, "create records the process's pid", LIFECYCLE);
+        fail(
+            format!("a live pid in the state of `{id}`"),
+            pid,
+            "create records the process's pid",
+            LIFECYCLE,
+        );
     }
     pid
 }
@@ -1158,7 +1178,11 @@ fn a_zombie_is_not_alive_and_a_reused_pid_is_not_the_container() {
         status == "stopped" && kill.code != 0 && kill_all.code == 0 && survived,
         "with the state's pid reused by another process: status stopped, `kill` refused, `kill --all` \
          succeeding, and the other process untouched",
-        format!("status {status}, kill: {}, kill --all: {}, other process alive: {survived}", kill.shown(), kill_all.shown()),
+        format!(
+            "status {status}, kill: {}, kill --all: {}, other process alive: {survived}",
+            kill.shown(),
+            kill_all.shown()
+        ),
         "the saved start time tells the container's process from a later one with its pid",
         LIFECYCLE,
     );

@@ -585,8 +585,11 @@ fn exe_watch(marker: &str, go: &str, identity: &str) -> String {
     // An open that finds another program (the process has exec'd its command) counts as gone.
     let open = |pid: &str| {
         let path = format!("/proc/{pid}/exe");
-        let file =
-            std::fs::OpenOptions::new().read(true).custom_flags(O_PATH).open(path).map_err(|e| e.raw_os_error().unwrap_or(0))?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(O_PATH)
+            .open(path)
+            .map_err(|e| e.raw_os_error().unwrap_or(0))?;
         let meta = file.metadata().map_err(|e| e.raw_os_error().unwrap_or(0))?;
         if format!("{}:{}", meta.dev(), meta.ino()) == identity { Ok(file) } else { Err(2) }
     };

@@ -268,7 +268,15 @@ fn ended_by_signals_while_waiting() {
         // SAFETY: `_exit` is async-signal-safe.
         unsafe { libc::_exit(exit::SIGNAL_BASE + signal) }
     }
-    for signal in [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGUSR1, libc::SIGUSR2, libc::SIGALRM] {
+    for signal in [
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGTERM,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+    ] {
         // SAFETY: the handler only calls `_exit`.
         unsafe { libc::signal(signal, end as *const () as libc::sighandler_t) };
     }
