@@ -222,7 +222,8 @@ fn a_blob_is_held_to_its_size_as_it_streams() {
     let size = content.len() as u64;
     let receive = |body: &mut dyn std::io::Read, size: u64, name: &str| {
         let path = sandbox.dir.join(name);
-        let mut file = std::fs::File::options().create(true).read(true).write(true).open(&path).unwrap();
+        let mut file =
+            std::fs::File::options().create(true).truncate(true).read(true).write(true).open(&path).unwrap();
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             pull::receive_blob(body, &mut file, sha2::Sha256::new(), 0, &digest, size)
         }));

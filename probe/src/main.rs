@@ -695,7 +695,7 @@ mod tests {
             libc::SYS_keyctl,
         ];
         for ((name, ours), theirs) in calls!(nr).into_iter().zip(libc) {
-            assert_eq!(ours, i64::from(theirs), "{name}: the probe's number against libc::SYS_{name}");
+            assert_eq!(ours, theirs, "{name}: the probe's number against libc::SYS_{name}");
         }
     }
 
