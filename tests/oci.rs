@@ -1496,6 +1496,34 @@ struct Containerd {
 }
 
 impl Containerd {
+    /// A containerd of the sandbox's own with `localhost/minibox-test:v1` imported: the busybox
+    /// root, imported into a podman storage of the test's own and saved as an OCI archive,
+    /// which ctr imports. No registry, no network. The podman is returned to be dropped last.
+    fn with_test_image(sandbox: &Sandbox) -> (Containerd, Podman) {
+        let podman = Podman::new(&sandbox.dir.join("podman"));
+        podman.import(&sandbox.busybox_rootfs("image-root"));
+        let archive = sandbox.dir.join("image.tar");
+        let saved = podman.run(&[
+            "save",
+            "-q",
+            "--format",
+            "oci-archive",
+            "-o",
+            archive.to_str().unwrap(),
+            "localhost/minibox-test:v1",
+        ]);
+        if saved.code != 0 {
+            support::fixture_failed("podman save of the test image", saved.shown());
+        }
+        let containerd = Containerd::start(&sandbox.dir.join("containerd"));
+        let imported =
+            containerd.ctr(&["images", "import", "--snapshotter", "native", archive.to_str().unwrap()]);
+        if imported.code != 0 {
+            support::fixture_failed("ctr images import", imported.shown());
+        }
+        (containerd, podman)
+    }
+
     fn start(dir: &Path) -> Containerd {
         let containerd = tool("containerd", "containerd");
         tool("ctr", "containerd");
@@ -1600,29 +1628,7 @@ impl Drop for Containerd {
 fn containerd_runs_a_container_through_minibox() {
     let before = host_state_dirs();
     let sandbox = Sandbox::new();
-    // The image: the busybox root, imported into a podman storage of the test's own and saved
-    // as an OCI archive, which ctr imports. No registry, no network.
-    let podman = Podman::new(&sandbox.dir.join("podman"));
-    podman.import(&sandbox.busybox_rootfs("image-root"));
-    let archive = sandbox.dir.join("image.tar");
-    let saved = podman.run(&[
-        "save",
-        "-q",
-        "--format",
-        "oci-archive",
-        "-o",
-        archive.to_str().unwrap(),
-        "localhost/minibox-test:v1",
-    ]);
-    if saved.code != 0 {
-        support::fixture_failed("podman save of the test image", saved.shown());
-    }
-    let containerd = Containerd::start(&sandbox.dir.join("containerd"));
-    let imported =
-        containerd.ctr(&["images", "import", "--snapshotter", "native", archive.to_str().unwrap()]);
-    if imported.code != 0 {
-        support::fixture_failed("ctr images import", imported.shown());
-    }
+    let (containerd, podman) = Containerd::with_test_image(&sandbox);
     let image = "localhost/minibox-test:v1";
     // The shim's runtime root (it passes `--root RUNC_ROOT/NAMESPACE` to minibox): without it,
     // /run/containerd/runc/NAMESPACE on the host.
@@ -1884,27 +1890,7 @@ fn podman_runs_with_its_default_seccomp_profile() {
 fn containerd_runs_with_its_default_seccomp_profile() {
     let before = host_state_dirs();
     let sandbox = Sandbox::new();
-    let podman = Podman::new(&sandbox.dir.join("podman"));
-    podman.import(&sandbox.busybox_rootfs("image-root"));
-    let archive = sandbox.dir.join("image.tar");
-    let saved = podman.run(&[
-        "save",
-        "-q",
-        "--format",
-        "oci-archive",
-        "-o",
-        archive.to_str().unwrap(),
-        "localhost/minibox-test:v1",
-    ]);
-    if saved.code != 0 {
-        support::fixture_failed("podman save of the test image", saved.shown());
-    }
-    let containerd = Containerd::start(&sandbox.dir.join("containerd"));
-    let imported =
-        containerd.ctr(&["images", "import", "--snapshotter", "native", archive.to_str().unwrap()]);
-    if imported.code != 0 {
-        support::fixture_failed("ctr images import", imported.shown());
-    }
+    let (containerd, podman) = Containerd::with_test_image(&sandbox);
     let runc_root = containerd.dir.join("runc");
     let out = containerd.ctr(&[
         "run",
