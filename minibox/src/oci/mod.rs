@@ -320,13 +320,16 @@ pub fn release(fifo: &Path, pid: i32, start_time: u64) -> Result<()> {
         let mut poll = libc::pollfd { fd: reader.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd, for the length given.
         unsafe { libc::poll(&mut poll, 1, 100) };
+        // Look before the read, decide after it: a process that writes its byte and ends
+        // between the two has still been started.
+        let alive = state::start_time(pid) == Some(start_time);
         match reader.read(&mut byte) {
             Ok(1) => break,
             Ok(_) => {}
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(error) => return Err(error).context("reading the exec fifo"),
         }
-        if state::start_time(pid) != Some(start_time) {
+        if !alive {
             bail!("the container's process ended before it could be started");
         }
     }
