@@ -383,7 +383,13 @@ fn cgroups_of_our_own() {
             let parent = mount.point.join(path.trim_start_matches('/'));
             sweep_stale_own_cgroups(&parent);
             let ours = parent.join(format!("{OWN_CGROUP}{pid}"));
+            // One of ours that is already there was left by an earlier test process with this
+            // pid, killed before its exit (the sweep leaves it when it is not empty): take it over.
             let moved = std::fs::create_dir(&ours)
+                .or_else(|error| match error.kind() {
+                    std::io::ErrorKind::AlreadyExists => Ok(()),
+                    _ => Err(error),
+                })
                 .and_then(|()| std::fs::write(ours.join("cgroup.procs"), pid.to_string()));
             match moved {
                 Ok(()) => MOVED.lock().unwrap_or_else(|e| e.into_inner()).push((parent, ours)),
@@ -412,7 +418,8 @@ fn sweep_stale_own_cgroups(parent: &Path) {
     for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(pid) = name.strip_prefix(OWN_CGROUP).and_then(|p| p.parse::<u32>().ok()) else { continue };
-        if !Path::new(&format!("/proc/{pid}")).exists() {
+        // This process has not moved yet, so one named after its own pid is an earlier process's.
+        if pid == std::process::id() || !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = std::fs::remove_dir(entry.path().join("minibox"));
             let _ = std::fs::remove_dir(entry.path());
         }
