@@ -280,7 +280,7 @@ fn confirm(question: &str) -> Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
-/// `cargo xtask reset N [--yes]`
+/// `cargo xtask reset CHAPTER [--yes]`
 pub fn reset(ws: &Workspace, number: u32, yes: bool) -> Result<()> {
     let chapter = ws.chapter(number)?;
     let dir = chapter.dir(Kind::Starter);

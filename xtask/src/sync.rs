@@ -97,13 +97,16 @@ pub fn generate_crate(ws: &Workspace, source: &Source, chapter: &Chapter, kind: 
             body = snapshot_manifest(&body, &chapter.package(kind), &tests, first);
         }
         let origin = Path::new("minibox").join(path);
-        tree.insert(dir.join(path), with_header(&body, &origin, chapter.number, kind));
+        tree.insert(dir.join(path), with_header(&body, &origin, chapter.number, &chapter.slug, kind));
     }
     for (path, text) in &source.data {
         tree.insert(dir.join(path), text.clone());
     }
     let readme = snapshot_readme(chapter, kind);
-    tree.insert(dir.join("README.md"), with_header(&readme, Path::new("minibox"), chapter.number, kind));
+    tree.insert(
+        dir.join("README.md"),
+        with_header(&readme, Path::new("minibox"), chapter.number, &chapter.slug, kind),
+    );
     Ok(tree)
 }
 
@@ -364,16 +367,16 @@ fn fingerprint(body: &str) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
-fn with_header(body: &str, origin: &Path, chapter: u32, kind: Kind) -> String {
+fn with_header(body: &str, origin: &Path, chapter: u32, slug: &str, kind: Kind) -> String {
     let (open, close) = match origin.extension().and_then(|e| e.to_str()) {
         Some("rs") => ("// ", ""),
         Some("toml") => ("# ", ""),
         _ => ("<!-- ", " -->"),
     };
     let what = match kind {
-        Kind::Starter => format!(
-            "chapter {chapter} starter: your copy, edit it (`cargo xtask reset {chapter}` restores it)"
-        ),
+        Kind::Starter => {
+            format!("chapter {chapter} starter: your copy, edit it (`cargo xtask reset {slug}` restores it)")
+        }
         Kind::Solution => {
             format!("chapter {chapter} solution: do not edit, change the source and re-run sync")
         }
@@ -461,7 +464,7 @@ pub fn write(ws: &Workspace, tree: &Tree, dirs: &[PathBuf], force: bool) -> Resu
         let list: Vec<String> = edited.iter().map(|(p, _)| format!("  {}", p.display())).collect();
         bail!(
             "these generated files were edited by hand, and sync would overwrite them:\n{}\n\
-             To keep a learner's work, use `cargo xtask reset N` (it saves a backup first). \
+             To keep a learner's work, use `cargo xtask reset CHAPTER` (it saves a backup first). \
              To overwrite anyway: `cargo xtask sync --force`.",
             list.join("\n")
         );
@@ -564,7 +567,8 @@ mod tests {
 
     #[test]
     fn header_records_a_fingerprint_of_the_body() {
-        let text = with_header("fn main() {}\n", Path::new("minibox/src/main.rs"), 2, Kind::Starter);
+        let text =
+            with_header("fn main() {}\n", Path::new("minibox/src/main.rs"), 2, "namespaces", Kind::Starter);
         let (fp, body) = recorded(&text).expect("a generated header");
         assert_eq!(body, "fn main() {}\n");
         assert_eq!(fp, fingerprint(body));
