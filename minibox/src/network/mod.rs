@@ -134,9 +134,11 @@ impl Network {
         // this one is let go).
         let network = Network { mode, bridged: Some(bridged) };
         let bridged = network.bridged.as_ref().expect("just made");
-        let made = bridged.dir.ensure_bridge();
+        // A panic here (a stub's `todo!`) must unwind with the lock let go: dropping `network`
+        // takes the lock again, and would wait for this one forever.
+        let made = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| bridged.dir.ensure_bridge()));
         drop(locked);
-        made?;
+        made.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
         Ok(network)
     }
 
