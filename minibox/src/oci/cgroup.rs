@@ -164,13 +164,22 @@ fn apply_devices(paths: &[PathBuf], resources: &Resources, v1: Option<&PathBuf>)
         return Ok(());
     }
     if crate::cgroups::is_v2() {
+        // One rule that allows every device (Docker's --privileged): no program at all, as when
+        // the list is empty.
+        let allows_all = resources.devices.len() == 1
+            && resources.devices[0].allow
+            && resources.devices[0].major.is_none()
+            && resources.devices[0].kind.as_deref().is_none_or(|k| k == "a");
+        if allows_all {
+            return Ok(());
+        }
         let denies_all = resources
             .devices
             .first()
             .is_some_and(|r| !r.allow && r.major.is_none() && r.kind.as_deref().is_none_or(|k| k == "a"));
         if !denies_all {
             bail!(
-                "config.json: `linux.resources.devices` on cgroup v2: minibox only takes a list that starts by denying all (it then applies its own allowlist)"
+                "config.json: `linux.resources.devices` on cgroup v2: minibox only takes a list that starts by denying all (it then applies its own allowlist), or one rule that allows all"
             );
         }
         return crate::security::devices::restrict(paths);
