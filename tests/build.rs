@@ -5,6 +5,9 @@
 //! store (`base:1`); nothing reaches the internet. RUN steps run in real containers (overlay,
 //! namespaces, cgroups), and every build is followed by the leak check.
 
+// The package's library, named `minibox` here: tests/support/build.rs writes the line.
+include!(concat!(env!("OUT_DIR"), "/minibox.rs"));
+
 mod support;
 
 #[path = "support/registry.rs"]

@@ -4,6 +4,9 @@
 //! loaded machine cannot make them flaky. They run on cgroup v1 and v2 alike: the files are
 //! looked up under both names.
 
+// The package's library, named `minibox` here: tests/support/build.rs writes the line.
+include!(concat!(env!("OUT_DIR"), "/minibox.rs"));
+
 mod support;
 
 use serial_test::serial;

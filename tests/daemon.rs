@@ -4,6 +4,9 @@
 //! that vanishes, a user who is not root, a pull from a local registry. Each test removes its
 //! containers and checks that nothing is left.
 
+// The package's library, named `minibox` here: tests/support/build.rs writes the line.
+include!(concat!(env!("OUT_DIR"), "/minibox.rs"));
+
 mod support;
 
 #[path = "support/daemon.rs"]

@@ -5,6 +5,9 @@
 //! The attacks are the probe's `try` commands; each reports whether it worked and the errno
 //! that stopped it.
 
+// The package's library, named `minibox` here: tests/support/build.rs writes the line.
+include!(concat!(env!("OUT_DIR"), "/minibox.rs"));
+
 mod support;
 
 use serial_test::serial;

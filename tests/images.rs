@@ -3,6 +3,9 @@
 //! The tests build their own images as OCI image layouts (the format `skopeo copy ... oci:DIR`
 //! and `docker save` write), including malicious ones, and load them with `minibox image load`.
 
+// The package's library, named `minibox` here: tests/support/build.rs writes the line.
+include!(concat!(env!("OUT_DIR"), "/minibox.rs"));
+
 mod support;
 
 use serial_test::serial;

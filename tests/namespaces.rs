@@ -3,6 +3,9 @@
 //! The commands used exist on the host and in busybox alike, so these tests keep passing in
 //! later chapters, where containers run in a busybox root filesystem.
 
+// The package's library, named `minibox` here: tests/support/build.rs writes the line.
+include!(concat!(env!("OUT_DIR"), "/minibox.rs"));
+
 mod support;
 
 use serial_test::serial;

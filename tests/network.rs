@@ -2,6 +2,9 @@
 //! test makes (and removes, also when it fails), so the bridge, veths, routes and nftables rules
 //! minibox makes never reach the real host, and every packet stays in namespaces the test made.
 
+// The package's library, named `minibox` here: tests/support/build.rs writes the line.
+include!(concat!(env!("OUT_DIR"), "/minibox.rs"));
+
 mod support;
 
 use serial_test::serial;

@@ -6,6 +6,9 @@
 //! test's own, with a temporary config, root, state and socket, stopped afterwards). Each
 //! container gets a cgroup path of its own, and each test checks that nothing is left.
 
+// The package's library, named `minibox` here: tests/support/build.rs writes the line.
+include!(concat!(env!("OUT_DIR"), "/minibox.rs"));
+
 mod support;
 
 use minibox::oci::spec::{self, HONOURED, refuse_unhonoured};

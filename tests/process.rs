@@ -3,6 +3,9 @@
 //! Every command here exists both on a Linux host and in the busybox root filesystem that later
 //! chapters run containers in, so these tests keep passing in every later chapter.
 
+// The package's library, named `minibox` here: tests/support/build.rs writes the line.
+include!(concat!(env!("OUT_DIR"), "/minibox.rs"));
+
 mod support;
 
 use minibox::process::exit_code;

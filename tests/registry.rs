@@ -5,6 +5,9 @@
 //! busybox, and drives `minibox pull` and `push` against it with `--insecure` (plain HTTP,
 //! loopback only). Nothing reaches the internet.
 
+// The package's library, named `minibox` here: tests/support/build.rs writes the line.
+include!(concat!(env!("OUT_DIR"), "/minibox.rs"));
+
 mod support;
 
 #[path = "support/registry.rs"]

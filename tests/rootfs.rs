@@ -3,6 +3,9 @@
 //! Each test builds its own root filesystem (the host's static busybox and the probe, at
 //! `/probe`), so nothing a container writes reaches another test.
 
+// The package's library, named `minibox` here: tests/support/build.rs writes the line.
+include!(concat!(env!("OUT_DIR"), "/minibox.rs"));
+
 mod support;
 
 use serial_test::serial;

@@ -3,6 +3,9 @@
 //! and its subordinate ids afterwards, also when the test fails (and a user left by a test process
 //! that was killed, at the next run: see `support::rootless`).
 
+// The package's library, named `minibox` here: tests/support/build.rs writes the line.
+include!(concat!(env!("OUT_DIR"), "/minibox.rs"));
+
 mod support;
 
 use serial_test::serial;

@@ -95,6 +95,8 @@ pub fn generate_crate(ws: &Workspace, source: &Source, chapter: &Chapter, kind: 
             let tests: Vec<&Chapter> = chapters.iter().filter(|c| c.number <= chapter.number).collect();
             let first = (kind == Kind::Starter).then_some(chapter.number);
             body = snapshot_manifest(&body, &chapter.package(kind), &tests, first);
+        } else if path == Path::new("src/main.rs") {
+            body = with_library_alias(&body);
         }
         let origin = Path::new("minibox").join(path);
         tree.insert(dir.join(path), with_header(&body, &origin, chapter.number, &chapter.slug, kind));
@@ -307,6 +309,11 @@ fn snapshot_manifest(body: &str, package: &str, tests: &[&Chapter], first: Optio
             continue; // see generate_crate: examples are not copied
         }
         let renames = section == "[package]" || section == "[[bin]]";
+        if section == "[lib]" && line.trim_start().starts_with("name = ") {
+            // Cargo's own default, which the build script can work out (CARGO_PKG_NAME).
+            out.push_str(&format!("name = \"{}\"\n", library_name(package)));
+            continue;
+        }
         if renames && line.trim_start().starts_with("name = ") {
             out.push_str(&format!("name = \"{package}\"\n"));
             if section == "[package]" {
@@ -332,6 +339,35 @@ fn snapshot_manifest(body: &str, package: &str, tests: &[&Chapter], first: Optio
     out.truncate(out.trim_end().len());
     out.push('\n');
     out
+}
+
+/// A snapshot's library is named after its package (`chapter_05`, `solution_05`): with 25
+/// libraries called `minibox` in one workspace, their files collide in `target/` (cargo issue
+/// 6313) and `cargo doc` writes each over the others. `tests/support/build.rs` works out the same
+/// name from `CARGO_PKG_NAME`.
+pub fn library_name(package: &str) -> String {
+    package.replace('-', "_")
+}
+
+/// The line that gives a snapshot's library the name `minibox` in a crate that uses it (the
+/// binary, each graded test). The build script writes the file: `extern crate chapter_05 as
+/// minibox;`, and an `extern crate` at a crate's root puts its name in every module's scope.
+const LIBRARY_ALIAS: &str = "include!(concat!(env!(\"OUT_DIR\"), \"/minibox.rs\"));";
+
+/// A snapshot's `src/main.rs` with the alias of its library after the file's doc comment, so
+/// that its code says `minibox::` as the source's does, and a starter's `main.rs` is its
+/// solution's.
+fn with_library_alias(body: &str) -> String {
+    let lines: Vec<&str> = body.lines().collect();
+    let at = lines.iter().take_while(|l| l.starts_with("//!")).count();
+    let mut out: Vec<&str> = lines[..at].to_vec();
+    if at > 0 {
+        out.push("");
+    }
+    out.push("// This package's library, named `minibox` here (the build script writes the line).");
+    out.push(LIBRARY_ALIAS);
+    out.extend(&lines[at..]);
+    out.join("\n") + "\n"
 }
 
 fn snapshot_readme(chapter: &Chapter, kind: Kind) -> String {
@@ -566,6 +602,18 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshots_binary_names_its_library_minibox() {
+        let main = "//! The command.\n//! More.\n\nfn main() {\n    minibox::cli::main();\n}\n";
+        let out = with_library_alias(main);
+        assert!(out.starts_with("//! The command.\n//! More.\n\n// "), "after the doc comment: {out}");
+        assert!(
+            out.contains(&format!("\n{LIBRARY_ALIAS}\n\nfn main() {{\n    minibox::cli::main();")),
+            "{out}"
+        );
+        assert_eq!(library_name("solution-05"), "solution_05", "cargo's default name for the library");
+    }
+
+    #[test]
     fn header_records_a_fingerprint_of_the_body() {
         let text =
             with_header("fn main() {}\n", Path::new("minibox/src/main.rs"), 2, "namespaces", Kind::Starter);
@@ -611,7 +659,7 @@ mod tests {
 
     #[test]
     fn manifest_is_renamed_and_gets_the_graded_tests() {
-        let source = "[package]\nname = \"minibox\"\n\n[[bin]]\nname = \"minibox\"\npath = \"src/main.rs\"\n";
+        let source = "[package]\nname = \"minibox\"\n\n[lib]\nname = \"minibox\"\n\n[[bin]]\nname = \"minibox\"\npath = \"src/main.rs\"\n";
         let chapters: Vec<Chapter> = fixtures::chapters::parse("process P\nnamespaces N\n")
             .unwrap()
             .into_iter()
@@ -621,6 +669,7 @@ mod tests {
         let out = snapshot_manifest(source, "chapter-01", &[ch1], Some(1));
         assert!(out.contains("[package]\nname = \"chapter-01\"\n"), "{out}");
         assert!(out.contains("[[bin]]\nname = \"chapter-01\"\n"), "{out}");
+        assert!(out.contains("[lib]\nname = \"chapter_01\"\n"), "a library of its own name: {out}");
         assert!(out.contains("build = \"../../tests/support/build.rs\""), "{out}");
         assert!(
             out.contains("[[test]]\nname = \"ch01_process\"\npath = \"../../tests/process.rs\""),
