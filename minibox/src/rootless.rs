@@ -321,6 +321,7 @@ pub fn prepare(config: &crate::container::Config) -> Result<()> {
 fn kernel_at_least(major: u32, minor: u32) -> bool {
     // SAFETY: uname fills the struct it is given; a zeroed utsname is a valid one.
     let mut names: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `names` is ours, and of the size uname writes.
     if unsafe { libc::uname(&mut names) } != 0 {
         return false;
     }

@@ -397,9 +397,11 @@ fn attack(words: &[&str]) -> Result<String, String> {
         ["mount"] => mount_tmpfs(),
         ["raise", cap] => raise_capability(number(cap)?),
         ["unshare-user"] => {
+            // SAFETY: unshare(2) takes a flag word only; no memory is passed.
             checked(unsafe { syscall(nr::UNSHARE, 0x1000_0000i64) }).map(|_| "a new user namespace".into())
         }
         ["keyctl"] => {
+            // SAFETY: KEYCTL_GET_KEYRING_ID of the session keyring (-3), integers only.
             checked(unsafe { syscall(nr::KEYCTL, 0i64, -3i64, 0i64) }).map(|id| format!("keyring {id}"))
         }
         _ => return Err(format!("unknown attack {words:?}")),
@@ -424,6 +426,8 @@ fn shocker() -> Result<String, i32> {
     let handle = FileHandle { bytes: 8, kind: 1, inode: 2, generation: 0 };
     use std::os::fd::{AsRawFd, FromRawFd};
     const O_DIRECTORY: i64 = 0o200000;
+    // SAFETY: `handle` is a live repr(C) file_handle whose 8 bytes of handle follow its header,
+    // as its `bytes` says; the kernel reads it during the call only.
     let fd = checked(unsafe {
         syscall(nr::OPEN_BY_HANDLE_AT, i64::from(root.as_raw_fd()), &handle as *const FileHandle, O_DIRECTORY)
     })?;
@@ -477,6 +481,7 @@ fn mknod_open(path: &str, major: u64, minor: u64) -> Result<String, i32> {
     const AT_FDCWD: i64 = -100;
     let dev = ((major & 0xfff) << 8) | (minor & 0xff) | ((minor & !0xff) << 12) | ((major & !0xfff) << 32);
     let name = c_path(path);
+    // SAFETY: `name` is a NUL-terminated string that outlives the call; the rest are integers.
     checked(unsafe { syscall(nr::MKNODAT, AT_FDCWD, name.as_ptr(), S_IFBLK | 0o600, dev as i64) })?;
     let opened = open_and_read(path);
     let _ = std::fs::remove_file(path);
@@ -487,8 +492,10 @@ fn mknod_open(path: &str, major: u64, minor: u64) -> Result<String, i32> {
 /// open it: what is left when mounts are allowed is the cgroup's devices allowlist.
 fn mknod_open_on_tmpfs(major: u64, minor: u64) -> Result<String, i32> {
     let (source, target, kind) = (c_path("probe"), c_path("/tmp"), c_path("tmpfs"));
+    // SAFETY: three NUL-terminated strings that outlive the call, and no data (a null pointer).
     checked(unsafe { syscall(nr::MOUNT, source.as_ptr(), target.as_ptr(), kind.as_ptr(), 0i64, 0i64) })?;
     let opened = mknod_open("/tmp/disk", major, minor);
+    // SAFETY: `target` is a NUL-terminated string that outlives the call (2 is MNT_DETACH).
     let _ = unsafe { syscall(nr::UMOUNT2, target.as_ptr(), 2i64) };
     opened
 }
@@ -507,7 +514,10 @@ fn open_and_read(path: &str) -> Result<String, i32> {
 /// refusal is EPERM.
 fn load_module() -> Result<String, i32> {
     let empty = c_path("");
+    // SAFETY: an image of length 0 (nothing is read from it) and an empty NUL-terminated string
+    // for the parameters, which outlives the call.
     let first = checked(unsafe { syscall(nr::INIT_MODULE, empty.as_ptr(), 0i64, empty.as_ptr()) });
+    // SAFETY: descriptor -1, which the kernel refuses, and the same empty parameter string.
     let second = checked(unsafe { syscall(nr::FINIT_MODULE, -1i64, empty.as_ptr(), 0i64) });
     const EPERM: i32 = 1;
     if first == Err(EPERM) && second == Err(EPERM) {
@@ -519,7 +529,9 @@ fn load_module() -> Result<String, i32> {
 /// Mount a tmpfs on /tmp (and unmount it).
 fn mount_tmpfs() -> Result<String, i32> {
     let (source, target, kind) = (c_path("probe"), c_path("/tmp"), c_path("tmpfs"));
+    // SAFETY: three NUL-terminated strings that outlive the call, and no data (a null pointer).
     checked(unsafe { syscall(nr::MOUNT, source.as_ptr(), target.as_ptr(), kind.as_ptr(), 0i64, 0i64) })?;
+    // SAFETY: `target` is a NUL-terminated string that outlives the call (2 is MNT_DETACH).
     let _ = unsafe { syscall(nr::UMOUNT2, target.as_ptr(), 2i64) };
     Ok("mounted a tmpfs on /tmp".into())
 }
@@ -540,10 +552,13 @@ fn raise_capability(cap: u64) -> Result<String, i32> {
     }
     let mut header = Header { version: 0x2008_0522, pid: 0 };
     let mut data = [Data::default(); 2];
+    // SAFETY: `header` and `data` are live repr(C) structs in the kernel's layout; version 3
+    // writes two entries, and `data` has two.
     checked(unsafe { syscall(nr::CAPGET, &mut header as *mut Header, data.as_mut_ptr()) })?;
     let (half, bit) = ((cap / 32) as usize, 1u32 << (cap % 32));
     data[half].effective |= bit;
     data[half].permitted |= bit;
+    // SAFETY: as for capget; capset only reads them.
     checked(unsafe { syscall(nr::CAPSET, &mut header as *mut Header, data.as_ptr()) })?;
     Ok(format!("capability {cap} is effective"))
 }
@@ -552,6 +567,8 @@ fn raise_capability(cap: u64) -> Result<String, i32> {
 /// whether it gained root (`euid` 0) or, under `no_new_privs`, nothing.
 fn as_nobody(program: &str, args: &[&str]) -> Result<String, String> {
     let fail = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
+    // SAFETY: setgroups with a size of 0 reads nothing from its null list; setresgid and
+    // setresuid take integers only.
     unsafe {
         if syscall(nr::SETGROUPS, 0i64, std::ptr::null::<u32>()) != 0 {
             return Err(fail("setgroups"));

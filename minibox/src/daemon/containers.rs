@@ -171,7 +171,11 @@ pub fn find(paths: &Paths, query: &str) -> Result<Container, ApiError> {
     let named: Vec<Named> =
         containers.iter().map(|c| Named { id: c.id.clone(), name: c.name.clone() }).collect();
     let id = resolve(&named, query)?.id.clone();
-    Ok(containers.into_iter().find(|c| c.id == id).expect("resolved from this list"))
+    // Always found (resolve answers from this list), but an error costs nothing and cannot panic.
+    containers
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| ApiError::not_found(format!("No such container: {query}")))
 }
 
 /// A new id: 32 random bytes in hex, as Docker's.
@@ -442,8 +446,9 @@ pub fn runtime_spec(container: &Container, request: &Request) -> Value {
     }
     spec["root"] = json!({"path": "rootfs", "readonly": request.read_only});
     spec["hostname"] = json!(container.hostname);
-    if container.network_mode == "host" {
-        let namespaces = spec["linux"]["namespaces"].as_array_mut().expect("the example lists namespaces");
+    if container.network_mode == "host"
+        && let Some(namespaces) = spec["linux"]["namespaces"].as_array_mut()
+    {
         namespaces.retain(|n| n["type"] != "network");
     }
     let mut resources = json!({});

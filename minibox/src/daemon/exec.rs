@@ -313,14 +313,26 @@ async fn run_with_terminal(
         return child.wait().await.ok().and_then(|s| s.code()).unwrap_or(125);
     };
     let master = std::fs::File::from(master);
-    let shared = Arc::new(master.try_clone().expect("dup of the master"));
+    // Two more descriptors of the master (for resize, for reading): with the daemon's table full
+    // (EMFILE) this exec fails, and the daemon goes on.
+    let (shared, reader) = match master.try_clone().and_then(|one| Ok((one, master.try_clone()?))) {
+        Ok((shared, reader)) => (Arc::new(shared), reader),
+        Err(error) => {
+            let message = format!("minibox: copying the exec's terminal: {error}\r\n");
+            let _ = client_write.write_all(message.as_bytes()).await;
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+            let _ = client_write.shutdown().await;
+            return 125;
+        }
+    };
     if let Some(exec) = daemon.execs.lock().unwrap_or_else(|e| e.into_inner()).get_mut(id) {
         if let Some((rows, cols)) = exec.size {
             super::shim::set_size(std::os::fd::AsFd::as_fd(&master), rows, cols);
         }
         exec.master = Some(shared);
     }
-    let mut reader = tokio::fs::File::from_std(master.try_clone().expect("dup of the master"));
+    let mut reader = tokio::fs::File::from_std(reader);
     let mut writer = tokio::fs::File::from_std(master);
     let output = async {
         let mut buffer = vec![0u8; 32 * 1024];

@@ -4,6 +4,10 @@
 //! daemon keeps no container in its own memory: each has a directory, an OCI bundle and a shim
 //! that holds its streams, so a restarted daemon finds every container where it was.
 
+// One daemon serves every container: a request that fails answers an error, it never ends the
+// process (a descriptor table that is full, a header that does not parse).
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 pub mod api;
 pub mod client;
 pub mod containers;
@@ -16,7 +20,8 @@ use api::{ApiError, Route};
 use containers::{Container, Paths, State};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::{Bytes, Frame, Incoming};
-use hyper::{Request, Response};
+use hyper::header::HeaderValue;
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -214,11 +219,13 @@ async fn handle(daemon: Arc<Daemon>, request: Request<Incoming>) -> Response<Bod
         }
     });
     let headers = response.headers_mut();
-    headers
-        .insert("Api-Version", format!("{}.{}", api::VERSION.0, api::VERSION.1).parse().expect("a header"));
-    headers.insert("Ostype", "linux".parse().expect("a header"));
-    headers.insert("Docker-Experimental", "false".parse().expect("a header"));
-    headers.insert("Server", concat!("minibox/", env!("CARGO_PKG_VERSION")).parse().expect("a header"));
+    // Digits and a dot: always a valid value.
+    if let Ok(version) = HeaderValue::try_from(format!("{}.{}", api::VERSION.0, api::VERSION.1)) {
+        headers.insert("Api-Version", version);
+    }
+    headers.insert("Ostype", HeaderValue::from_static("linux"));
+    headers.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    headers.insert("Server", HeaderValue::from_static(concat!("minibox/", env!("CARGO_PKG_VERSION"))));
     response
 }
 
@@ -360,23 +367,28 @@ pub async fn read_json_of(request: &mut Request<Incoming>) -> Result<Value, ApiE
         .map_err(|e| ApiError::bad_request(format!("the request's body is not JSON: {e}")))
 }
 
+/// The status `status` names; one outside 100..=999 (a slip of ours) answers 500.
+fn status_code(status: u16) -> StatusCode {
+    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 pub fn json_response(status: u16, value: &Value) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(format!("{value}\n"))).boxed());
-    *response.status_mut() = hyper::StatusCode::from_u16(status).expect("a status code");
-    response.headers_mut().insert("Content-Type", "application/json".parse().expect("a header"));
+    *response.status_mut() = status_code(status);
+    response.headers_mut().insert("Content-Type", HeaderValue::from_static("application/json"));
     response
 }
 
 fn text_response(status: u16, text: &'static str) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())).boxed());
-    *response.status_mut() = hyper::StatusCode::from_u16(status).expect("a status code");
-    response.headers_mut().insert("Content-Type", "text/plain; charset=utf-8".parse().expect("a header"));
+    *response.status_mut() = status_code(status);
+    response.headers_mut().insert("Content-Type", HeaderValue::from_static("text/plain; charset=utf-8"));
     response
 }
 
 pub fn empty_response(status: u16) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::new()).boxed());
-    *response.status_mut() = hyper::StatusCode::from_u16(status).expect("a status code");
+    *response.status_mut() = status_code(status);
     response
 }
 
@@ -395,7 +407,7 @@ impl hyper::body::Body for Channel {
     }
 }
 
-pub fn stream_response<F, Fut>(status: u16, content_type: &str, feed: F) -> Response<Body>
+pub fn stream_response<F, Fut>(status: u16, content_type: &'static str, feed: F) -> Response<Body>
 where
     F: FnOnce(tokio::sync::mpsc::Sender<Bytes>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
@@ -403,8 +415,8 @@ where
     let (sender, receiver) = tokio::sync::mpsc::channel(16);
     tokio::spawn(async move { feed(sender).await });
     let mut response = Response::new(BodyExt::boxed(Channel(receiver)));
-    *response.status_mut() = hyper::StatusCode::from_u16(status).expect("a status code");
-    response.headers_mut().insert("Content-Type", content_type.parse().expect("a header"));
+    *response.status_mut() = status_code(status);
+    response.headers_mut().insert("Content-Type", HeaderValue::from_static(content_type));
     response
 }
 
@@ -867,9 +879,9 @@ pub fn wants_upgrade(request: &Request<Incoming>) -> bool {
 pub fn switching(tty: bool) -> Response<Body> {
     let mut response = empty_response(101);
     let headers = response.headers_mut();
-    headers.insert("Connection", "Upgrade".parse().expect("a header"));
-    headers.insert("Upgrade", "tcp".parse().expect("a header"));
-    headers.insert("Content-Type", stream_type(tty).parse().expect("a header"));
+    headers.insert("Connection", HeaderValue::from_static("Upgrade"));
+    headers.insert("Upgrade", HeaderValue::from_static("tcp"));
+    headers.insert("Content-Type", HeaderValue::from_static(stream_type(tty)));
     response
 }
 
@@ -995,7 +1007,7 @@ async fn logs(daemon: &Daemon, name: &str, query: &Query) -> Answer {
     })
     .await?;
     let mut response = Response::new(Full::new(Bytes::from(replayed)).boxed());
-    response.headers_mut().insert("Content-Type", kind.parse().expect("a header"));
+    response.headers_mut().insert("Content-Type", HeaderValue::from_static(kind));
     Ok(response)
 }
 //@ end

@@ -23,10 +23,10 @@ pub fn attach(socket: &UnixStream, size: Option<ConsoleSize>, uid: u32, gid: u32
     let master = unsafe { OwnedFd::from_raw_fd(master) };
     let mut unlock: libc::c_int = 0;
     let mut number: libc::c_uint = 0;
-    // SAFETY: TIOCSPTLCK reads an int, TIOCGPTN writes an unsigned int; both point at ours.
-    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock) } != 0
-        || unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut number) } != 0
-    {
+    // SAFETY: TIOCSPTLCK reads an int, and `unlock` is ours.
+    let unlocked = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &mut unlock) } == 0;
+    // SAFETY: TIOCGPTN writes an unsigned int, and `number` is ours.
+    if !unlocked || unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut number) } != 0 {
         return Err(std::io::Error::last_os_error()).context("unlocking the pseudo-terminal");
     }
     let name = format!("/dev/pts/{number}");
