@@ -4,6 +4,7 @@ mod book_check;
 mod doctor;
 mod hints;
 mod learner;
+mod parallel;
 mod preflight;
 mod suite;
 mod sync;

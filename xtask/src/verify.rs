@@ -11,11 +11,13 @@
 
 use crate::cargo::{self, Outcome};
 use crate::hints;
+use crate::parallel::{self, TestBinary};
 use crate::sync::{self, Source};
 use crate::workspace::{Chapter, Kind, Workspace};
 use crate::wrong;
 use anyhow::{Result, bail};
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 struct Row {
     chapter: u32,
@@ -41,18 +43,10 @@ pub fn run(ws: &Workspace, only: Option<u32>, variant: Option<&str>) -> Result<(
     let source = Source::load(ws)?;
     let chapters: Vec<Chapter> =
         ws.chapters()?.into_iter().filter(|c| only.is_none_or(|n| n == c.number)).collect();
-    let mut rows = Vec::new();
-    for chapter in &chapters {
-        println!("verify: chapter {} ...", chapter.number);
-        let started = std::time::Instant::now();
-        rows.push(check_chapter(ws, &source, chapter, stale.is_empty())?);
-        println!("verify: chapter {} took {} s", chapter.number, started.elapsed().as_secs());
-    }
 
+    let (rows, style) = check_chapters(ws, &source, &chapters, stale.is_empty())?;
+    defects.extend(style);
     defects.extend(wrong::strays(ws, &ws.chapters()?)?);
-    println!("verify: the reference's style and the tests' messages ...");
-    defects.extend(check_style(ws)?);
-    defects.extend(assertions_without_messages(ws)?);
     defects.extend(book_references(ws)?);
     defects.extend(chapter_numbers_in_tests(ws)?);
     defects.extend(book_mirrors_chapters(ws)?);
@@ -74,25 +68,149 @@ pub fn run(ws: &Workspace, only: Option<u32>, variant: Option<&str>) -> Result<(
     bail!("the workshop is not sound")
 }
 
-fn check_chapter(ws: &Workspace, source: &Source, chapter: &Chapter, current: bool) -> Result<Row> {
+/// What verify runs side by side (see `parallel`): every wrong variant, one after another (they
+/// share one scratch workspace); rustfmt, clippy and the assertions' messages (which compile
+/// while the tests wait); and each test binary of each snapshot.
+enum Job<'a> {
+    Variants,
+    Style,
+    Binary { package: String, binary: &'a TestBinary },
+}
+
+/// What a job found.
+enum Done {
+    Variants(BTreeMap<u32, (String, Vec<String>)>),
+    Style(Vec<String>),
+    Binary(cargo::Output),
+}
+
+/// Build every snapshot's tests at once, run the jobs, then make each chapter's row. Also
+/// returns the style's defects.
+fn check_chapters(
+    ws: &Workspace,
+    source: &Source,
+    chapters: &[Chapter],
+    current: bool,
+) -> Result<(Vec<Row>, Vec<String>)> {
+    let packages: Vec<(String, PathBuf)> = chapters
+        .iter()
+        .flat_map(|c| [Kind::Solution, Kind::Starter].map(|k| (c.package(k), ws.path(c.dir(k)))))
+        .collect();
+    println!("verify: building the tests of {} snapshots (cargo test --no-run) ...", packages.len());
+    let (found, took) = parallel::timed(|| parallel::build_tests(&ws.root, &packages));
+    let parallel::Built { output: built, binaries } = found?;
+    println!("verify: built in {}", parallel::seconds(took));
+
+    // The variants first: they are the longest chain. Then the binaries, the later chapters'
+    // (which wait longest on containers) before the earlier ones.
+    let mut jobs = vec![Job::Variants, Job::Style];
+    for chapter in chapters.iter().rev() {
+        let solution = chapter.package(Kind::Solution);
+        for binary in binaries.get(&solution).into_iter().flatten().rev() {
+            jobs.push(Job::Binary { package: solution.clone(), binary });
+        }
+        let starter = chapter.package(Kind::Starter);
+        // On the starter, only its own chapter's tests: they must each fail.
+        for binary in binaries.get(&starter).into_iter().flatten().filter(|b| b.target == chapter.test_name) {
+            jobs.push(Job::Binary { package: starter.clone(), binary });
+        }
+    }
+    let workers = parallel::workers()?;
+    println!("verify: {} jobs, {workers} at a time (MINIBOX_VERIFY_JOBS)", jobs.len());
+    let done = parallel::run_all(&jobs, workers, |job| match job {
+        Job::Variants => {
+            let mut cells = BTreeMap::new();
+            for chapter in chapters {
+                cells.insert(chapter.number, check_variants(ws, chapter, "")?);
+            }
+            Ok(Done::Variants(cells))
+        }
+        Job::Style => {
+            let (defects, took) = parallel::timed(|| -> Result<Vec<String>> {
+                let mut defects = check_style(ws)?;
+                defects.extend(assertions_without_messages(ws)?);
+                Ok(defects)
+            });
+            println!(
+                "verify:   the reference's style and the tests' messages: checked in {}",
+                parallel::seconds(took)
+            );
+            Ok(Done::Style(defects?))
+        }
+        Job::Binary { package, binary } => {
+            let (out, took) = parallel::timed(|| parallel::run_binary(binary));
+            let out = out?;
+            let results = cargo::outcomes(&out.text);
+            let failed = results.iter().filter(|o| !o.passed).count();
+            println!(
+                "verify:   {package} {}: {} passed, {failed} failed, in {}",
+                binary.target,
+                results.len() - failed,
+                parallel::seconds(took)
+            );
+            Ok(Done::Binary(out))
+        }
+    });
+
+    let mut variants = BTreeMap::new();
+    let mut style = Vec::new();
+    let mut outputs: BTreeMap<String, Vec<cargo::Output>> = BTreeMap::new();
+    for (job, result) in jobs.iter().zip(done) {
+        match (job, result?) {
+            (_, Done::Variants(cells)) => variants = cells,
+            (_, Done::Style(defects)) => style = defects,
+            (Job::Binary { package, .. }, Done::Binary(out)) => {
+                outputs.entry(package.clone()).or_default().push(out)
+            }
+            (Job::Variants | Job::Style, Done::Binary(_)) => {
+                unreachable!("only a binary's job returns its output")
+            }
+        }
+    }
+    let mut rows = Vec::new();
+    for chapter in chapters {
+        let variants = variants.remove(&chapter.number).unwrap_or_else(|| ("NOT RUN".into(), Vec::new()));
+        rows.push(check_chapter(ws, source, chapter, current, &built, &outputs, variants)?);
+    }
+    Ok((rows, style))
+}
+
+fn check_chapter(
+    ws: &Workspace,
+    source: &Source,
+    chapter: &Chapter,
+    current: bool,
+    built: &cargo::Output,
+    outputs: &BTreeMap<String, Vec<cargo::Output>>,
+    variants: (String, Vec<String>),
+) -> Result<Row> {
     let n = chapter.number;
     let mut defects = Vec::new();
     let mut cells = vec![if current { "current".to_string() } else { "STALE".to_string() }];
+    let joined = |package: &str| {
+        let outs = outputs.get(package).map(Vec::as_slice).unwrap_or_default();
+        let text: String = outs.iter().map(|o| o.text.as_str()).collect();
+        (outs.iter().all(|o| o.success), text)
+    };
 
     // The solution passes its own graded tests and every earlier chapter's.
     let solution = chapter.package(Kind::Solution);
-    let out = cargo::run(test_command(&solution, None), &ws.root, false)?;
-    let results = cargo::outcomes(&out.text);
+    let (success, text) = joined(&solution);
+    let results = cargo::outcomes(&text);
     let graded: Vec<&Outcome> = results.iter().filter(|o| o.target.starts_with("ch")).collect();
     let failed: Vec<String> =
         results.iter().filter(|o| !o.passed).map(|o| format!("{}::{}", o.target, o.name)).collect();
     let targets = graded.iter().map(|o| o.target.as_str()).collect::<std::collections::BTreeSet<_>>().len();
     if results.is_empty() {
         cells.push("DOES NOT BUILD".into());
-        defects.push(format!("{solution} does not build or ran no tests:\n{}", tail(&out.text, 30)));
-    } else if !failed.is_empty() || !out.success {
+        defects.push(format!("{solution} does not build or ran no tests:\n{}", tail(&built.text, 30)));
+    } else if !failed.is_empty() || !success {
         cells.push(format!("FAIL {}/{}", graded.iter().filter(|o| o.passed).count(), graded.len()));
         defects.push(format!("{solution} fails: {}", failed.join(", ")));
+        if failed.is_empty() {
+            defects
+                .push(format!("{solution}: a test binary failed with no failing test:\n{}", tail(&text, 20)));
+        }
     } else {
         cells.push(format!("pass {}/{} ({targets} ch.)", graded.len(), graded.len()));
     }
@@ -101,6 +219,7 @@ fn check_chapter(ws: &Workspace, source: &Source, chapter: &Chapter, current: bo
     }
 
     // The starter builds without warnings: a learner's first build shows their task, not noise.
+    // (Built already: cargo repeats a fresh crate's warnings.)
     let starter = chapter.package(Kind::Starter);
     let mut build = cargo::cargo();
     build.args(["build", "--quiet", "--tests", "--message-format=short", "-p", &starter]);
@@ -119,12 +238,12 @@ fn check_chapter(ws: &Workspace, source: &Source, chapter: &Chapter, current: bo
     }
 
     // Each graded test of this chapter fails on the starter.
-    let out = cargo::run(test_command(&starter, Some(&chapter.test_name)), &ws.root, false)?;
-    let results = cargo::outcomes(&out.text);
+    let (_, text) = joined(&starter);
+    let results = cargo::outcomes(&text);
     let passing: Vec<&str> = results.iter().filter(|o| o.passed).map(|o| o.name.as_str()).collect();
     if results.is_empty() {
         cells.push("NO TESTS RAN".into());
-        defects.push(format!("{starter}: no graded test of chapter {n} ran:\n{}", tail(&out.text, 20)));
+        defects.push(format!("{starter}: no graded test of chapter {n} ran:\n{}", tail(&text, 20)));
     } else if !passing.is_empty() {
         cells.push(format!("{}/{} fail", results.len() - passing.len(), results.len()));
         defects.push(format!("graded tests that pass on the starter grade nothing: {}", passing.join(", ")));
@@ -152,7 +271,7 @@ fn check_chapter(ws: &Workspace, source: &Source, chapter: &Chapter, current: bo
     }
 
     // Its wrong variants are caught.
-    let (cell, found) = check_variants(ws, chapter, "")?;
+    let (cell, found) = variants;
     cells.push(cell);
     defects.extend(found);
     Ok(Row { chapter: n, cells, defects })
@@ -205,17 +324,6 @@ fn variants_only(ws: &Workspace, only: Option<u32>, filter: &str) -> Result<()> 
         println!("  - {defect}");
     }
     bail!("{} defects in wrong variants", defects.len())
-}
-
-fn test_command(package: &str, target: Option<&str>) -> std::process::Command {
-    let mut command = cargo::cargo();
-    command.args(["test", "--no-fail-fast", "-p", package]);
-    if let Some(target) = target {
-        command.args(["--test", target]);
-    }
-    // Reports stay short: our failure messages say what matters, a backtrace does not.
-    command.env("RUST_BACKTRACE", "0");
-    command
 }
 
 fn tail(text: &str, lines: usize) -> String {
