@@ -124,9 +124,16 @@ scratch=
 started=$(date +%s)
 
 step() {
+    step_done
     steps=$((steps + 1))
     current=$1
+    step_started=$(date +%s)
     printf '==> %s\n' "$1"
+}
+# The time of the step that ended, so that the slow one is plain in CI's log.
+step_done() {
+    [ -z "${step_started:-}" ] || printf '    (%s s)\n' "$(($(date +%s) - step_started))"
+    step_started=
 }
 ok() { printf '    ok: %s\n' "$*"; }
 did() {
@@ -484,17 +491,22 @@ if [ "$vm" = yes ]; then
     step_login_shell
 fi
 
+step_done
+step_started=$(date +%s)
 current="cargo xtask doctor"
 printf '==> %s (a check, it changes nothing)\n' "$current"
 as_learner cargo xtask doctor
 
 # The reference runtime, on its built-in default: a busybox image made from busybox-static.
+step_done
+step_started=$(date +%s)
 current="a first container"
 printf '==> %s (minibox run; it changes nothing on the host)\n' "$current"
 if [ "$vm" = yes ]; then built=$target_dir; else built=$repo/target; fi
 # shellcheck disable=SC2016 # $$ and $(hostname) are for the container's shell to expand
 "$built/debug/minibox" run --hostname hello -- sh -c 'echo "hello from a container: I am PID $$ on $(hostname)"' ||
     die "the reference runtime could not run a container (see above; cargo xtask doctor lists what is missing)"
+step_done
 
 elapsed=$(($(date +%s) - started))
 if [ "$changed" -eq 0 ]; then
