@@ -10,8 +10,9 @@ mod support;
 use serial_test::serial;
 use std::io::Read;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
-use support::network::{GATEWAY, HOST_ADDRESS, OUTSIDE_ADDRESS, TestHost};
+use support::network::{BRIDGE, GATEWAY, HOST_ADDRESS, OUTSIDE_ADDRESS, TestHost};
 use support::{Sandbox, ensure, fail};
 
 const NAMESPACE: &str = "network, \"Network namespaces\"";
@@ -273,18 +274,54 @@ fn outbound_traffic_leaves_with_the_hosts_address() {
     }
 }
 
+/// The devices of the test host other than `lo` and the bridge, once the host's veth ends of
+/// ended containers have gone (the kernel removes them with the containers' namespaces, a moment
+/// later: up to 5 s).
+fn devices_besides_the_bridge(host: &TestHost) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left: Vec<String> =
+            host.inside(support::network::links).into_iter().filter(|l| l != "lo" && l != BRIDGE).collect();
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The test host's nftables tables and its table's published ports, as `nft` lists them.
+fn nft_in(host: &TestHost, args: &[&str]) -> String {
+    host.inside(|| {
+        std::process::Command::new("nft")
+            .args(args)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_else(|e| format!("nft: {e}"))
+    })
+}
+
+/// The bridge's interface index in the test host, if it is there (not from /sys/class/net, which
+/// shows the devices of the namespace that mounted /sys).
+fn bridge_index(host: &TestHost) -> Option<u32> {
+    let name = std::ffi::CString::new(BRIDGE).expect("no NUL in the name");
+    // SAFETY: if_nametoindex reads a NUL-terminated string; it asks this thread's namespace.
+    host.inside(|| Some(unsafe { libc::if_nametoindex(name.as_ptr()) }).filter(|index| *index != 0))
+}
+
 #[test]
 #[serial]
 fn nothing_is_left_when_the_container_ends_or_when_minibox_is_killed() {
     let host = TestHost::new();
     let sandbox = Sandbox::new().in_test_host(&host);
     sandbox.run(&["run", "-p", "8081:80", "--", "true"]).expect_code(0, "`true` should run", CLEANING_UP);
-    let left = host.inside(support::network::links);
+    let left = devices_besides_the_bridge(&host);
+    let ports = nft_in(&host, &["list", "map", "ip", "minibox", "ports"]);
     ensure(
-        left == ["lo"],
-        "no bridge and no veth left once the only container has ended",
-        format!("devices {left:?}"),
-        "the last container's minibox must remove the bridge (and the NAT rules) as it gives its lease back",
+        left.is_empty() && !ports.contains("8081"),
+        "no veth and no published port left once the only container has ended (the bridge stays)",
+        format!("devices {left:?} besides lo and {BRIDGE}; the ports map: {ports}"),
+        "the container's minibox must unpublish its ports as it gives its lease back; its veth goes with its \
+         network namespace",
         CLEANING_UP,
     );
     let running = sandbox.start(&["run", "-p", "8082:80", "--", "sleep", "30"]);
@@ -293,23 +330,79 @@ fn nothing_is_left_when_the_container_ends_or_when_minibox_is_killed() {
     // The next minibox, whatever its network, reclaims what the killed one left.
     let next = sandbox.run(&["run", "--network", "none", "--", "true"]);
     next.expect_code(0, "a minibox started after another was killed should run normally", CLEANING_UP);
-    let left = host.inside(support::network::links);
-    let table = host.inside(|| {
-        std::process::Command::new("nft")
-            .args(["list", "tables"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    let left = devices_besides_the_bridge(&host);
+    let ports = nft_in(&host, &["list", "map", "ip", "minibox", "ports"]);
+    let leases = host.inside(|| {
+        let inode = std::fs::metadata("/proc/thread-self/ns/net").map(|m| m.ino()).unwrap_or(0);
+        let leases = format!("/run/minibox/net/{inode}/leases");
+        std::fs::read_dir(leases).map(|d| d.count()).unwrap_or(0)
     });
     ensure(
-        left == ["lo"] && table.as_deref().is_ok_and(|t| !t.contains("minibox")),
-        "the killed minibox's veth, lease, bridge and nftables table reclaimed by the next minibox",
-        format!("devices {left:?}, tables {table:?}{}", next.transcript()),
-        "a lease whose lock can be taken belongs to a dead minibox: give back its ports, veth and address, and \
-         the bridge with the last lease",
+        left.is_empty() && !ports.contains("8082") && leases == 0,
+        "the killed minibox's veth, lease and published port reclaimed by the next minibox",
+        format!(
+            "devices {left:?} besides lo and {BRIDGE}; {leases} leases; the ports map: {ports}{}",
+            next.transcript()
+        ),
+        "a lease whose lock can be taken belongs to a dead minibox: give back its ports, its veth (if it is still \
+         there) and its address",
         CLEANING_UP,
     );
     // The killed run's own leak check.
     running.wait();
+}
+
+#[test]
+#[serial]
+fn the_bridge_stays_for_the_next_container_until_network_prune() {
+    let host = TestHost::new();
+    let sandbox = Sandbox::new().in_test_host(&host);
+    let forwarding =
+        || host.inside(|| std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default());
+    let before = forwarding();
+    sandbox.run(&["run", "--", "true"]).expect_code(0, "`true` should run", CLEANING_UP);
+    let first = bridge_index(&host);
+    sandbox.run(&["run", "--", "true"]).expect_code(0, "`true` should run", CLEANING_UP);
+    let second = bridge_index(&host);
+    ensure(
+        first.is_some() && first == second,
+        format!("the bridge {BRIDGE} made by the first container and kept for the second (the same ifindex)"),
+        format!("its index after the first run {first:?}, after the second {second:?}"),
+        "the bridge, its address and the NAT rules are made once and stay, as docker0 does: the last container \
+         does not take them away",
+        CLEANING_UP,
+    );
+    // While a container holds an address, prune refuses and removes nothing.
+    let running = sandbox.start(&["run", "--init", "--", "sleep", "30"]);
+    let (running, _) = running.expect_process(|p| p.command == "sleep", "`sleep 30`", CLEANING_UP);
+    let refused = sandbox.run(&["network", "prune"]);
+    let refusal = refused.stderr.trim();
+    ensure(
+        refused.code == Some(125) && refusal.lines().count() == 1 && bridge_index(&host) == first,
+        "`minibox network prune` to refuse in one line (exit code 125) while a container runs, and keep the bridge",
+        refused.transcript(),
+        "prune removes the bridge only when no lease is held by a live minibox",
+        CLEANING_UP,
+    );
+    running.signal(libc::SIGTERM);
+    running.wait();
+    let pruned = sandbox.run(&["network", "prune"]);
+    pruned.expect_code(0, "`minibox network prune` with no container left should succeed", CLEANING_UP);
+    let tables = nft_in(&host, &["list", "tables"]);
+    ensure(
+        bridge_index(&host).is_none()
+            && !tables.contains("minibox")
+            && forwarding() == before
+            && pruned.stdout.contains(BRIDGE),
+        format!(
+            "the bridge, the table ip minibox gone, ip_forward back to {}, and prune saying so",
+            before.trim()
+        ),
+        format!("tables: {tables:?}; ip_forward {}{}", forwarding().trim(), pruned.transcript()),
+        "prune removes the bridge, the nftables table, and puts back the forwarding setting found when the \
+         bridge was made",
+        CLEANING_UP,
+    );
 }
 
 /// Send one datagram to `address:port` until an answer comes (for up to 10 s), and return it.

@@ -176,7 +176,39 @@ pub enum Command {
     /// Build an image from a Dockerfile: minibox build -t NAME[:TAG] [-f Dockerfile] CONTEXT
     Build(crate::build::BuildArgs),
     //@ end
+    //@ begin network
+    /// The bridged containers' shared network: minibox network prune
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    //@ end
 }
+
+//@ begin network
+#[derive(Subcommand, Debug)]
+pub enum NetworkCommand {
+    /// Remove the bridge minibox0, its NAT rules (nftables table ip minibox) and the forwarding
+    /// setting the first bridged container made; they stay between containers, as docker0 does.
+    #[command(after_help = "Exit codes: 0 removed (or nothing was there), 125 refused (a container \
+                            still holds an address on the bridge) or failed.")]
+    Prune,
+}
+
+/// `minibox network prune`: say what went, one line each.
+fn network(command: NetworkCommand) -> Result<i32> {
+    match command {
+        NetworkCommand::Prune => {
+            let removed = crate::network::prune()?;
+            if removed.is_empty() {
+                println!("nothing to remove: no bridge {} here", crate::network::BRIDGE);
+            }
+            for what in removed {
+                println!("removed {what}");
+            }
+        }
+    }
+    Ok(0)
+}
+//@ end
 //@ begin registry
 
 #[derive(Args, Debug)]
@@ -662,6 +694,9 @@ pub fn main() -> i32 {
         //@ end
         //@ begin build
         Command::Build(args) => crate::build::build(&args),
+        //@ end
+        //@ begin network
+        Command::Network(command) => network(command),
         //@ end
         //@ begin daemon
         Command::Daemon(args) => crate::daemon::run(cli.host.as_deref(), &args),

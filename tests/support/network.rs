@@ -1,7 +1,7 @@
 //! The network chapter's share of the test support: test hosts (network namespaces the tests make, so that
 //! no bridge, route or rule of a test reaches the real host and no packet leaves the namespaces a
-//! test made), and the leak check's view of a network: veths, the bridge, the nftables table,
-//! leases and the forwarding setting.
+//! test made), and the leak check's view of a network: leases, published ports and veths that no
+//! live container holds, and the forwarding setting once the bridge is gone.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -157,12 +157,36 @@ pub fn in_namespace<T: Send>(path: Option<&Path>, f: impl FnOnce() -> T + Send) 
     })
 }
 
-/// What a network namespace holds of minibox's, for the leak check.
+/// What a network namespace holds of minibox's, for the leak check. The bridge, its address, the
+/// nftables table and the forwarding setting stay between containers (until `minibox network
+/// prune`): they are no leak. A lease, a published port or a veth of a container that is gone is.
 pub struct NetworkState {
     /// Leases whose minibox is alive: their containers' things are not leaks.
     live_ids: BTreeSet<String>,
-    leftovers: BTreeSet<String>,
+    leftovers: BTreeSet<Leftover>,
+    bridge: bool,
     ip_forward: String,
+}
+
+/// Something of minibox's that no live container holds.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Leftover {
+    /// The lease file's path and its container's id.
+    Lease(PathBuf, String),
+    /// A host end of a veth pair (`mb` and a container id).
+    Veth(String),
+    /// An element of the table's `ports` map: its key (`tcp . 8081`) and its target.
+    Port(String, String),
+}
+
+impl Leftover {
+    fn describe(&self) -> String {
+        match self {
+            Leftover::Lease(path, id) => format!("a lease of {} for container {id}", path.display()),
+            Leftover::Veth(name) => format!("the veth {name}"),
+            Leftover::Port(key, to) => format!("the published port {key} (to {to}) in table ip {TABLE}"),
+        }
+    }
 }
 
 impl NetworkState {
@@ -176,6 +200,7 @@ impl NetworkState {
                 unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) == 0 }
             });
             let mut live_ids = BTreeSet::new();
+            let mut live_addresses = BTreeSet::new();
             let mut leftovers = BTreeSet::new();
             for entry in std::fs::read_dir(dir.join("leases")).into_iter().flatten().flatten() {
                 let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
@@ -183,78 +208,120 @@ impl NetworkState {
                 let Ok(lease) = File::open(entry.path()) else { continue };
                 // SAFETY: as above; a lock we can take means its minibox is gone.
                 if unsafe { libc::flock(lease.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-                    leftovers.insert(format!("a lease of {} for container {id}", entry.path().display()));
+                    leftovers.insert(Leftover::Lease(entry.path(), id));
                 } else {
                     live_ids.insert(id);
+                    live_addresses.insert(entry.file_name().to_string_lossy().into_owned());
                 }
             }
-            for link in links() {
+            let links = links();
+            for link in &links {
                 let veth_of = link.strip_prefix("mb").filter(|id| id.len() == 12);
                 if veth_of.is_some_and(|id| !live_ids.contains(id)) {
-                    leftovers.insert(format!("the veth {link}"));
-                }
-                if link == BRIDGE && live_ids.is_empty() {
-                    leftovers.insert(format!("the bridge {BRIDGE}"));
+                    leftovers.insert(Leftover::Veth(link.clone()));
                 }
             }
-            if live_ids.is_empty() {
-                if table_exists() {
-                    leftovers.insert(format!("the nftables table ip {TABLE}"));
-                }
-                if dir.exists() {
-                    leftovers.insert(format!("the directory {}", dir.display()));
+            for (key, to) in published_ports() {
+                let address = to.split(" . ").next().unwrap_or("");
+                if !live_addresses.contains(address) {
+                    leftovers.insert(Leftover::Port(key, to));
                 }
             }
             let ip_forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
-            NetworkState { live_ids, leftovers, ip_forward: ip_forward.trim().to_string() }
+            NetworkState {
+                live_ids,
+                leftovers,
+                bridge: links.iter().any(|l| l == BRIDGE),
+                ip_forward: ip_forward.trim().to_string(),
+            }
         })
     }
 
     /// What is left now that was not before, as (what, likely cause, book section); cleaned up.
+    /// A host's veth end goes when the kernel has taken the container's namespace apart, a
+    /// moment after the container's end: a veth is waited for (up to 5 s) before it counts.
     pub fn new_leftovers(&self, namespace: Option<&Path>) -> Vec<(String, &'static str, &'static str)> {
-        let now = NetworkState::now(namespace);
-        let mut found: Vec<(String, &'static str, &'static str)> = now
-            .leftovers
-            .difference(&self.leftovers)
-            .map(|what| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let now = loop {
+            let now = NetworkState::now(namespace);
+            let waiting = now
+                .leftovers
+                .difference(&self.leftovers)
+                .any(|leftover| matches!(leftover, Leftover::Veth(_)));
+            if !waiting || std::time::Instant::now() >= deadline {
+                break now;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let new: Vec<&Leftover> = now.leftovers.difference(&self.leftovers).collect();
+        let mut found: Vec<(String, &'static str, &'static str)> = new
+            .iter()
+            .map(|leftover| {
                 let cause = "the container's network must be given back when it ends, on every path (a guard's \
-                             Drop), and what a killed minibox left must be reclaimed by the next run; the last \
-                             container takes the bridge and the NAT rules with it";
-                (format!("{what}, in the network namespace minibox ran in"), cause, CLEANING_UP)
+                             Drop): its lease and its published ports; its veth goes with its namespace; and \
+                             what a killed minibox left must be reclaimed by the next run";
+                (format!("{}, in the network namespace minibox ran in", leftover.describe()), cause, CLEANING_UP)
             })
             .collect();
-        let was_clean = self.live_ids.is_empty() && self.leftovers.is_empty();
-        if was_clean && now.live_ids.is_empty() && now.ip_forward != self.ip_forward {
+        let no_bridge = !self.bridge && !now.bridge && self.live_ids.is_empty() && now.live_ids.is_empty();
+        if no_bridge && now.ip_forward != self.ip_forward {
             found.push((
-                format!("net.ipv4.ip_forward is {} (it was {})", now.ip_forward, self.ip_forward),
-                "minibox turns forwarding on for the bridge and must put the setting back with the bridge",
+                format!("net.ipv4.ip_forward is {} (it was {}) with no bridge", now.ip_forward, self.ip_forward),
+                "minibox turns forwarding on for the bridge and must put the setting back when the bridge goes \
+                 (minibox network prune)",
                 CLEANING_UP,
             ));
         }
         if !found.is_empty() {
-            clean_up(namespace, &now, &self.ip_forward);
+            clean_up(namespace, &new, &self.ip_forward);
         }
         found
     }
 }
 
-/// Remove what a leak check found (not what belongs to live leases).
-fn clean_up(namespace: Option<&Path>, now: &NetworkState, ip_forward: &str) {
+/// Remove what a leak check found.
+fn clean_up(namespace: Option<&Path>, leftovers: &[&Leftover], ip_forward: &str) {
     in_namespace(namespace, || {
-        for link in links() {
-            let veth_of = link.strip_prefix("mb").filter(|id| id.len() == 12);
-            if veth_of.is_some_and(|id| !now.live_ids.contains(id))
-                || (link == BRIDGE && now.live_ids.is_empty())
-            {
-                let _ = Command::new("ip").args(["link", "del", &link]).status();
+        for leftover in leftovers {
+            match leftover {
+                Leftover::Lease(path, _) => {
+                    let _ = std::fs::remove_file(path);
+                }
+                Leftover::Veth(name) => {
+                    let _ = Command::new("ip").args(["link", "del", name]).status();
+                }
+                Leftover::Port(key, _) => {
+                    let element = format!("{{ {key} }}");
+                    let _ = Command::new("nft")
+                        .args(["delete", "element", "ip", TABLE, "ports", &element])
+                        .output();
+                }
             }
         }
-        if now.live_ids.is_empty() {
-            let _ = Command::new("nft").args(["delete", "table", "ip", TABLE]).output();
-            let _ = std::fs::remove_dir_all(network_dir());
+        if !links().iter().any(|l| l == BRIDGE) {
             let _ = std::fs::write("/proc/sys/net/ipv4/ip_forward", ip_forward);
         }
     });
+}
+
+/// The elements of the table's `ports` map in this thread's network namespace, as (key, target):
+/// (`tcp . 8081`, `10.77.0.2 . 80`).
+fn published_ports() -> Vec<(String, String)> {
+    let output = Command::new("nft").args(["list", "map", "ip", TABLE, "ports"]).output();
+    let text = match output {
+        Ok(output) if output.status.success() => String::from_utf8_lossy(&output.stdout).into_owned(),
+        _ => return Vec::new(),
+    };
+    let Some(elements) = text.split_once("elements = {").map(|(_, rest)| rest) else { return Vec::new() };
+    let elements = elements.split('}').next().unwrap_or("");
+    elements
+        .split(',')
+        .filter_map(|element| {
+            let (key, to) = element.split_once(':')?;
+            let squeeze = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+            Some((squeeze(key), squeeze(to)))
+        })
+        .collect()
 }
 
 /// This thread's network namespace's directory in minibox's run directory.
@@ -271,11 +338,4 @@ pub fn links() -> Vec<String> {
         .filter_map(|line| line.split(": ").nth(1))
         .map(|name| name.split('@').next().unwrap_or(name).to_string())
         .collect()
-}
-
-fn table_exists() -> bool {
-    Command::new("nft")
-        .args(["list", "table", "ip", TABLE])
-        .output()
-        .is_ok_and(|output| output.status.success())
 }

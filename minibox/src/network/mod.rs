@@ -5,8 +5,9 @@
 //!
 //! The host's side lives in the network namespace minibox runs in: the bridge `minibox0`, one
 //! veth end per container, the nftables table `minibox`, and the network's own directory (its
-//! lock and its leases). The bridge, the table and the directory exist exactly as long as a
-//! container uses them: the last container to leave takes them away.
+//! lock and its leases). The first bridged container makes the bridge and the table, and they
+//! stay, as Docker's `docker0` does, so that a container's start and end cost only its own veth,
+//! lease and ports; `minibox network prune` removes them when no container holds an address.
 
 pub mod ipam;
 pub mod nat;
@@ -16,6 +17,7 @@ use crate::process::channel::{Channel, Message};
 use crate::step;
 use anyhow::{Context, Result, bail};
 //@ exercise network imports
+use netlink::VethPair;
 use nix::sched::{CloneFlags, unshare};
 //@ end
 use ipam::{GATEWAY, Lease, PREFIX};
@@ -118,14 +120,14 @@ impl Network {
         nat::check_nft_installed()?;
         let dir = NetworkDir::of_this_namespace()?;
         let locked = dir.lock()?;
-        let (lease, dir) =
-            match dir.reclaim_orphans(false).and_then(|()| ipam::allocate(&dir.leases(), id, ports)) {
-                Ok(lease) => (lease, dir),
-                Err(error) => {
-                    drop(locked);
-                    return Err(error);
-                }
-            };
+        let (lease, dir) = match dir.reclaim_orphans().and_then(|()| ipam::allocate(&dir.leases(), id, ports))
+        {
+            Ok(lease) => (lease, dir),
+            Err(error) => {
+                drop(locked);
+                return Err(error);
+            }
+        };
         step!("address {}/{PREFIX} on {BRIDGE}", lease.address);
         let host_device = format!("mb{id}");
         let hostname = hostname.to_string();
@@ -190,8 +192,9 @@ impl Network {
         channel.send(Message::NetworkReady)
     }
 
-    /// Give everything back: the ports, the veth, the address; the bridge and the NAT rules too
-    /// when this was the last container.
+    /// Give everything back: the ports and the address. The veth goes with the container's
+    /// network namespace (the kernel destroys both ends), without minibox waiting for it; the
+    /// bridge and the NAT rules stay for the next container.
     pub fn release(mut self) -> Result<()> {
         match self.bridged.take() {
             Some(bridged) => bridged.release(),
@@ -227,14 +230,19 @@ pub fn new_network_namespace() -> Result<Netlink> {
 // ANCHOR_END: new_network_namespace
 
 // ANCHOR: connect_to_bridge
-/// The host's side of a container's link: a veth pair whose one end (`eth0`) is made inside the
-/// network namespace of process `pid` and whose other end, `host_device`, stays here, plugged
-/// into the bridge and up.
+/// The host's side of a container's link, in one netlink request: a veth pair whose one end
+/// (`eth0`) is made inside the network namespace of process `pid` and whose other end,
+/// `host_device`, stays here, plugged into the bridge and up.
 pub fn connect_to_bridge(netlink: &mut Netlink, host_device: &str, pid: u32) -> Result<()> {
     //@ exercise network connect_to_bridge
-    netlink.create_veth(host_device, CONTAINER_DEVICE, pid)?;
-    netlink.set_controller(host_device, BRIDGE)?;
-    netlink.set_up(host_device)
+    let bridge = netlink.index_of(BRIDGE)?;
+    netlink.create_veth(&VethPair {
+        host: host_device,
+        peer: CONTAINER_DEVICE,
+        peer_netns_pid: pid,
+        controller: Some(bridge),
+        up: true,
+    })
     //@ stub
     //| let _ = (netlink, host_device, pid);
     //| todo!("chapter {chapter}, `connect_to_bridge`: make the veth pair with one end in the container's network namespace and the other on the bridge; `cargo xtask hint network connect_to_bridge` helps (book: Chapter {chapter}, \"A cable between namespaces: veth\")")
@@ -271,11 +279,13 @@ impl Bridged {
             }
         };
         note(nat::unpublish(&self.ports));
-        note(Netlink::open().and_then(|mut n| n.delete_link(&self.host_device)).map(|_| ()));
+        // No `ip link del` of the veth: the container's namespace goes once its last process
+        // has, and the kernel destroys the pair with it (a delete cost 28-36 ms, mostly
+        // waiting for the kernel's grace periods).
         if let Some(lease) = self.lease.take() {
             note(lease.release());
         }
-        note(self.dir.reclaim_orphans(true));
+        note(self.dir.reclaim_orphans());
         if !problems.is_empty() {
             bail!("releasing the container's network: {}", problems.join("; "));
         }
@@ -300,8 +310,8 @@ impl NetworkDir {
     }
 
     /// Wait for the network's lock: allocation, the bridge's making and its removal happen
-    /// one minibox at a time. The lock file goes with the network's last container, so a lock
-    /// taken is checked to be on the file that is still there (or taken again).
+    /// one minibox at a time. The lock file goes with `minibox network prune`, so a lock taken
+    /// is checked to be on the file that is still there (or taken again).
     fn lock(&self) -> Result<File> {
         loop {
             std::fs::create_dir_all(&self.path)
@@ -321,10 +331,9 @@ impl NetworkDir {
         }
     }
 
-    /// Under the lock: give back what killed miniboxes held (their ports, their veth, their
-    /// address), then, when no container is left, the bridge and the NAT rules, and with
-    /// `remove_dir` this directory (not when a container is about to take an address).
-    fn reclaim_orphans(&self, remove_dir: bool) -> Result<()> {
+    /// Under the lock: give back what killed miniboxes held (their ports, their veth if it is
+    /// still there, their address). The bridge and the NAT rules stay.
+    fn reclaim_orphans(&self) -> Result<()> {
         let leases = self.leases();
         let orphans = ipam::orphans(&leases)?;
         if !orphans.is_empty() {
@@ -335,9 +344,6 @@ impl NetworkDir {
                 netlink.delete_link(&format!("mb{}", record.id))?;
                 ipam::forget(&leases, record)?;
             }
-        }
-        if ipam::read_all(&leases)?.is_empty() {
-            self.remove_bridge(remove_dir)?;
         }
         Ok(())
     }
@@ -364,21 +370,23 @@ impl NetworkDir {
         Ok(())
     }
 
-    /// The last container has gone: the bridge, the NAT rules, the forwarding setting as it
-    /// was, and this directory.
-    fn remove_bridge(&self, remove_dir: bool) -> Result<()> {
+    /// No container holds an address: the bridge, the NAT rules, the forwarding setting as it
+    /// was, and this directory. Returns what it removed, for `minibox network prune` to say.
+    fn remove_bridge(&self) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
         let mut netlink = Netlink::open()?;
         if netlink.delete_link(BRIDGE)? {
-            step!("removed the bridge {BRIDGE}: no container uses it");
+            removed.push(format!("the bridge {BRIDGE}"));
         }
-        nat::delete_table()?;
+        if nat::table_exists() {
+            nat::delete_table()?;
+            removed.push(format!("the nftables table ip {}", nat::TABLE));
+        }
         let saved = self.path.join("ip_forward.before");
         if let Ok(before) = std::fs::read_to_string(&saved) {
             std::fs::write(IP_FORWARD, before.trim()).with_context(|| format!("restoring {IP_FORWARD}"))?;
             std::fs::remove_file(&saved).with_context(|| format!("removing {}", saved.display()))?;
-        }
-        if !remove_dir {
-            return Ok(());
+            removed.push(format!("forwarding (net.ipv4.ip_forward back to {})", before.trim()));
         }
         // The lock file goes last: whoever waits on it sees it gone and takes a new one.
         for entry in ["leases", "lock"] {
@@ -388,7 +396,7 @@ impl NetworkDir {
         let _ = std::fs::remove_dir(&self.path);
         let _ = std::fs::remove_dir(RUN_DIR);
         let _ = std::fs::remove_dir(Path::new(RUN_DIR).parent().unwrap_or(Path::new(RUN_DIR)));
-        Ok(())
+        Ok(removed)
     }
 }
 
@@ -403,8 +411,29 @@ pub fn reclaim() -> Result<usize> {
     }
     let _locked = dir.lock()?;
     let before = ipam::read_all(&dir.leases())?.len();
-    dir.reclaim_orphans(true)?;
+    dir.reclaim_orphans()?;
     Ok(before - ipam::read_all(&dir.leases())?.len())
+}
+
+/// `minibox network prune`: remove the bridge, its NAT rules and the forwarding setting that
+/// bridged containers share in this network namespace, once no container holds an address
+/// (after reclaiming what killed miniboxes left). Returns what it removed; refuses while a
+/// container runs.
+pub fn prune() -> Result<Vec<String>> {
+    let dir = NetworkDir::of_this_namespace()?;
+    let _locked = dir.lock()?;
+    dir.reclaim_orphans()?;
+    let holders = ipam::read_all(&dir.leases())?;
+    if !holders.is_empty() {
+        let list: Vec<String> =
+            holders.iter().map(|lease| format!("{} ({})", lease.id, lease.address)).collect();
+        let (who, them) = if list.len() == 1 { ("a container is", "it") } else { ("containers are", "them") };
+        bail!(
+            "{who} still on {BRIDGE}: {}; stop {them} first (the bridge stays while one runs)",
+            list.join(", ")
+        );
+    }
+    dir.remove_bridge()
 }
 
 /// The host's resolver configuration as a container can use it: a name server on the host's

@@ -58,6 +58,11 @@ pub fn create_table(bridge: &str) -> Result<()> {
     nft(&script, "creating the NAT rules")
 }
 
+/// Is the table there?
+pub fn table_exists() -> bool {
+    nft(&format!("list table ip {TABLE}\n"), "looking for the NAT rules").is_ok()
+}
+
 /// Remove the table, if it is there.
 pub fn delete_table() -> Result<()> {
     nft(&format!("table ip {TABLE}\ndelete table ip {TABLE}\n"), "removing the NAT rules")

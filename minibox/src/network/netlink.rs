@@ -20,6 +20,20 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
 use std::net::{IpAddr, Ipv4Addr};
 
+/// A veth pair to make in one request ([`Netlink::create_veth`]).
+pub struct VethPair<'a> {
+    /// The end that stays in this network namespace.
+    pub host: &'a str,
+    /// The other end's name, in its own namespace.
+    pub peer: &'a str,
+    /// The peer is created in the network namespace of this process.
+    pub peer_netns_pid: u32,
+    /// The host end's controller (`master`): a bridge's index, from [`Netlink::index_of`].
+    pub controller: Option<u32>,
+    /// Bring the host end up.
+    pub up: bool,
+}
+
 /// A netlink socket in the network namespace of the thread that opened it.
 pub struct Netlink {
     socket: Socket,
@@ -81,35 +95,41 @@ impl Netlink {
     }
 
     // ANCHOR: create_veth
-    /// `ip link add HOST type veth peer name PEER netns PID`: a veth pair whose peer is made
-    /// directly in the network namespace of process `pid`.
-    pub fn create_veth(&mut self, host: &str, peer: &str, pid: u32) -> Result<()> {
+    /// `ip link add HOST [master BRIDGE] [up] type veth peer name PEER netns PID`, as one request:
+    /// the kernel creates the pair with the peer directly in the network namespace of process
+    /// `pid`, then applies the host end's flags and its controller (a new link's `IFLA_MASTER`
+    /// and `ifi_flags` are honoured once it is registered).
+    pub fn create_veth(&mut self, pair: &VethPair) -> Result<()> {
         let mut peer_link = LinkMessage::default();
-        peer_link.attributes = vec![LinkAttribute::IfName(peer.to_string()), LinkAttribute::NetNsPid(pid)];
+        peer_link.attributes =
+            vec![LinkAttribute::IfName(pair.peer.to_string()), LinkAttribute::NetNsPid(pair.peer_netns_pid)];
         let mut link = LinkMessage::default();
         link.attributes = vec![
-            LinkAttribute::IfName(host.to_string()),
+            LinkAttribute::IfName(pair.host.to_string()),
             LinkAttribute::LinkInfo(vec![
                 LinkInfo::Kind(InfoKind::Veth),
                 LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_link))),
             ]),
         ];
-        let what = format!("ip link add {host} type veth peer name {peer} netns {pid}");
+        let mut what = format!("ip link add {}", pair.host);
+        if let Some(controller) = pair.controller {
+            link.attributes.push(LinkAttribute::Controller(controller));
+            what.push_str(&format!(" master {}", name_of(controller)));
+        }
+        if pair.up {
+            link.header.flags = LinkFlags::Up;
+            link.header.change_mask = LinkFlags::Up;
+            what.push_str(" up");
+        }
+        what.push_str(&format!(" type veth peer name {} netns {}", pair.peer, pair.peer_netns_pid));
         self.request(RouteNetlinkMessage::NewLink(link), true, &what)
             .map_err(|error| missing_module(error, "veth"))
     }
     // ANCHOR_END: create_veth
 
-    /// `ip link set NAME master BRIDGE`
-    pub fn set_controller(&mut self, name: &str, bridge: &str) -> Result<()> {
-        let mut link = LinkMessage::default();
-        link.header.index = index_of(name)?;
-        link.attributes = vec![LinkAttribute::Controller(index_of(bridge)?)];
-        self.request(
-            RouteNetlinkMessage::SetLink(link),
-            false,
-            &format!("ip link set {name} master {bridge}"),
-        )
+    /// The index of the device `name` in this namespace: netlink names devices by index.
+    pub fn index_of(&self, name: &str) -> Result<u32> {
+        index_of(name)
     }
 
     /// `ip link set NAME up`
@@ -179,6 +199,18 @@ fn try_index_of(name: &str) -> Option<u32> {
 
 fn index_of(name: &str) -> Result<u32> {
     try_index_of(name).with_context(|| format!("no network device named {name}"))
+}
+
+/// A device's name from its index, for messages (its index when it has none).
+fn name_of(index: u32) -> String {
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: if_indextoname writes at most IF_NAMESIZE bytes, NUL included, into `name`.
+    let found = unsafe { libc::if_indextoname(index, name.as_mut_ptr()) };
+    if found.is_null() {
+        return format!("index {index}");
+    }
+    // SAFETY: on success the buffer holds a NUL-terminated name.
+    unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned()
 }
 
 /// A kernel without the device kind's module answers EOPNOTSUPP: say which module to load.

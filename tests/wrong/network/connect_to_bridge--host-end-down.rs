@@ -1,4 +1,10 @@
 //! wrong: the host's end of the veth pair is on the bridge but never brought up
 //! caught-by: network::a_bridged_container_reaches_the_bridge_and_another_container_with_an_address_of_its_own
-    netlink.create_veth(host_device, CONTAINER_DEVICE, pid)?;
-    netlink.set_controller(host_device, BRIDGE)
+    let bridge = netlink.index_of(BRIDGE)?;
+    netlink.create_veth(&VethPair {
+        host: host_device,
+        peer: CONTAINER_DEVICE,
+        peer_netns_pid: pid,
+        controller: Some(bridge),
+        up: false,
+    })
