@@ -13,11 +13,15 @@
 //!   the first move of a process into a cgroup after a quiet spell waits for an RCU grace period
 //!   (the kernel's `cgroup_threadgroup_rwsem`), which back-to-back launches hide.
 //! - **The same work.** One busybox root filesystem for all (the OCI bundles point at it), the
-//!   same namespaces (PID, mount, UTS, IPC: minibox makes no network namespace, so the OCI spec
-//!   has none), the same limits (64 MiB of memory, 64 pids), no terminal, stdin from /dev/null.
+//!   same namespaces (PID, mount, UTS, IPC; `minibox --network host` against OCI bundles with no
+//!   network namespace, the default bridged `minibox run` against bundles that join one the
+//!   bench makes and plugs into a bridge at each launch, as a CNI bridge plugin does: see
+//!   `network`), the same limits (64 MiB of memory, 64 pids), no terminal, stdin from /dev/null.
 //! - **The same conditions.** The bench enters a private mount namespace first (and on a hybrid
 //!   cgroup machine detaches the cgroup2 mount there, which crun refuses to run with), so every
-//!   runtime runs from it alike, and nothing mounted reaches the host. It moves itself into
+//!   runtime runs from it alike, and nothing mounted reaches the host; and a network namespace of
+//!   its own, so that the bridges, veths and nftables tables the runs make never reach the host
+//!   and go with the bench, even when it is interrupted. It moves itself into
 //!   cgroups of its own, so that every cgroup a runtime makes lands under a directory the bench
 //!   removes at the end.
 //!
@@ -26,6 +30,7 @@
 
 mod chart;
 pub(crate) mod measure;
+mod network;
 mod report;
 mod sandbox;
 mod sys;
@@ -80,6 +85,9 @@ pub struct Options {
     /// Skip the VM lab (no QEMU needed).
     #[arg(long)]
     pub no_vm: bool,
+    /// Only the start lab (implies --no-vm): to compare start-up quickly, e.g. with --minibox.
+    #[arg(long)]
+    pub start_only: bool,
     /// Where to write results.md and start-times.svg [default: book/src/part-1/measured].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -112,7 +120,8 @@ pub fn run(ws: &Workspace, options: &Options) -> Result<()> {
         }
         return through_sudo(ws, options);
     }
-    let tools = Tools::find(!options.no_vm)?;
+    let no_vm = options.no_vm || options.start_only;
+    let tools = Tools::find(!no_vm)?;
     let rounds = options.runs.map_or(if options.quick { QUICK_RUNS } else { DEFAULT_RUNS }, |n| n as usize);
     let out = out_dir(ws, options);
     let mut loads = vec![("at the start".to_string(), report::load_average())];
@@ -122,7 +131,7 @@ pub fn run(ws: &Workspace, options: &Options) -> Result<()> {
         Some(path) => path.canonicalize().with_context(|| format!("--minibox {}", path.display()))?,
         None => build_minibox(ws)?,
     };
-    for stale in sandbox::remove_stale() {
+    for stale in sandbox::remove_stale().into_iter().chain(network::remove_stale()) {
         println!("bench: removed the leftover of an interrupted run: {stale}");
     }
     let mode = Layout::detect();
@@ -130,13 +139,18 @@ pub fn run(ws: &Workspace, options: &Options) -> Result<()> {
         bail!("no cgroup filesystem is mounted at /sys/fs/cgroup");
     }
     let machine = Machine::read(sandbox::describe(&mode));
-    let namespace = sandbox::enter_mount_namespace(&mode)?;
+    let mut namespace = sandbox::enter_mount_namespace(&mode)?;
+    network::enter_own_namespace(&tools.ip)?;
+    namespace.push_str(
+        " and a network namespace of its own (minibox's bridge, its nftables table and ip_forward are made \
+         there, not on the host)",
+    );
     println!("bench: running from {namespace}");
     let scratch = Scratch::new()?;
     let cgroups = Cgroups::enter(&mode)?;
     let lab = Lab::new(&tools, minibox, &scratch, &cgroups)?;
     // Now, not at the end: the working tree may change while the bench runs.
-    let versions = tools.versions(&lab, ws, !options.no_vm);
+    let versions = tools.versions(&lab, ws, !no_vm);
     let mounts_at_start = mount_points();
 
     println!("bench: start, /bin/true, tear down: {rounds} rounds, each a cold pass and a warm one");
@@ -163,15 +177,20 @@ pub fn run(ws: &Workspace, options: &Options) -> Result<()> {
         })
         .collect();
 
-    println!("bench: a 5 MB image against a 500 MB image");
-    let images = image_lab(&lab, &scratch, rounds)?;
-    println!("bench: {CONCURRENT} containers at once, {} times", batches(options));
-    let concurrent =
-        (0..batches(options)).map(|_| concurrent_batch(&lab, &cgroups)).collect::<Result<Vec<_>>>()?;
-    loads.push(("after the image and concurrency labs".into(), report::load_average()));
+    let (images, concurrent) = if options.start_only {
+        (None, None)
+    } else {
+        println!("bench: a 5 MB image against a 500 MB image");
+        let images = image_lab(&lab, &scratch, rounds)?;
+        println!("bench: {CONCURRENT} containers at once, {} times", batches(options));
+        let concurrent =
+            (0..batches(options)).map(|_| concurrent_batch(&lab, &cgroups)).collect::<Result<Vec<_>>>()?;
+        loads.push(("after the image and concurrency labs".into(), report::load_average()));
+        (Some(images), Some((CONCURRENT, concurrent)))
+    };
 
-    let vm = if options.no_vm {
-        Vm::Skipped("--no-vm was given".into())
+    let vm = if no_vm {
+        Vm::Skipped(if options.start_only { "--start-only was given" } else { "--no-vm was given" }.into())
     } else {
         println!("bench: a VM boot against a container start");
         let lab_vm = vm_lab(ws, &lab, if options.quick { 1 } else { VM_BOOTS })?;
@@ -180,7 +199,8 @@ pub fn run(ws: &Workspace, options: &Options) -> Result<()> {
     };
 
     // What is left behind, before the guards clean up.
-    let mut leftovers = lab.leftovers(&cgroups, &mounts_at_start);
+    let mut leftovers = lab.prune_minibox_network();
+    leftovers.extend(lab.leftovers(&cgroups, &mounts_at_start));
     leftovers.extend(lab.oci_leftovers());
     leftovers.extend(scratch.mounts().iter().map(|m| format!("mount {}", m.display())));
     let built = options.minibox.is_none();
@@ -196,8 +216,8 @@ pub fn run(ws: &Workspace, options: &Options) -> Result<()> {
         rounds,
         gap: COLD_GAP,
         start,
-        images: Some(images),
-        concurrent: Some((CONCURRENT, concurrent)),
+        images,
+        concurrent,
         vm,
         loads,
         leftovers,
@@ -237,12 +257,13 @@ fn through_sudo(ws: &Workspace, options: &Options) -> Result<()> {
     let sudo = which("sudo").context(
         "cargo maint bench needs root (it makes namespaces, cgroups and mounts) and sudo is not installed",
     )?;
-    Tools::find(!options.no_vm)?;
+    let no_vm = options.no_vm || options.start_only;
+    Tools::find(!no_vm)?;
     let minibox = match &options.minibox {
         Some(path) => path.canonicalize().with_context(|| format!("--minibox {}", path.display()))?,
         None => build_minibox(ws)?,
     };
-    if !options.no_vm {
+    if !no_vm {
         let prepared = vm::prepare(ws)?;
         vm::choose_accel(&prepared)?;
     }
@@ -264,6 +285,9 @@ fn through_sudo(ws: &Workspace, options: &Options) -> Result<()> {
     }
     if options.no_vm {
         command.arg("--no-vm");
+    }
+    if options.start_only {
+        command.arg("--start-only");
     }
     println!("bench: measuring as root, through sudo");
     let status = command.status().context("running sudo")?;
@@ -292,6 +316,7 @@ struct Tools {
     runc: PathBuf,
     crun: PathBuf,
     unshare: PathBuf,
+    ip: PathBuf,
 }
 
 impl Tools {
@@ -303,6 +328,7 @@ impl Tools {
             runc: need("runc", "runc")?,
             crun: need("crun", "crun")?,
             unshare: need("unshare", "util-linux")?,
+            ip: need("ip", "iproute2")?,
         };
         need("tar", "tar")?;
         if vm {
@@ -406,6 +432,11 @@ struct Lab<'a> {
     crun_root: PathBuf,
     runc_bundle: PathBuf,
     crun_bundle: PathBuf,
+    /// The same bundles, joining a network namespace the bench makes at each launch.
+    runc_net_bundle: PathBuf,
+    crun_net_bundle: PathBuf,
+    /// The bench's bridge, for runc's and crun's containers with a veth.
+    bridge: network::Bridge,
     /// `MINIBOX_BENCH_RUN=<token>`.
     marker: String,
     output: OutputFile,
@@ -427,6 +458,9 @@ impl<'a> Lab<'a> {
             crun_root: scratch.path("crun-state"),
             runc_bundle: scratch.path("bundle-runc"),
             crun_bundle: scratch.path("bundle-crun"),
+            runc_net_bundle: scratch.path("bundle-runc-veth"),
+            crun_net_bundle: scratch.path("bundle-crun-veth"),
+            bridge: network::Bridge::new(&tools.ip, &scratch.path("network"))?,
             output: OutputFile(scratch.path("output.txt")),
             launcher: {
                 let mut command = Command::new(MYSELF);
@@ -438,7 +472,14 @@ impl<'a> Lab<'a> {
             rootfs,
             marker,
         };
-        for (bundle, runtime) in [(&lab.runc_bundle, "runc"), (&lab.crun_bundle, "crun")] {
+        let (runc_network, crun_network) =
+            (lab.bridge.namespace_path("runc"), lab.bridge.namespace_path("crun"));
+        for (bundle, runtime, network) in [
+            (&lab.runc_bundle, "runc", None),
+            (&lab.crun_bundle, "crun", None),
+            (&lab.runc_net_bundle, "runc", Some(runc_network.as_str())),
+            (&lab.crun_net_bundle, "crun", Some(crun_network.as_str())),
+        ] {
             let path = cgroups.oci_path(runtime);
             let spec = workload::Spec {
                 rootfs: &lab.rootfs,
@@ -447,6 +488,7 @@ impl<'a> Lab<'a> {
                 swap: cgroups.has_memsw(),
                 pids: PIDS,
                 marker: &lab.marker,
+                network,
             };
             workload::bundle(bundle, &spec)?;
         }
@@ -462,18 +504,22 @@ impl<'a> Lab<'a> {
         command
     }
 
-    /// `minibox run --root STATE --memory 64m --pids 64 --env MARKER ...`
+    /// `minibox run --root STATE --network host --memory 64m --pids 64 --env MARKER ...`: the
+    /// same namespaces as the OCI bundles without a network namespace. The default (bridged)
+    /// network and `--network none` have rows of their own (`minibox_rootfs_network`).
     fn minibox_run(&self, rest: &[&std::ffi::OsStr]) -> Command {
+        self.minibox_run_network(Some("host"), rest)
+    }
+
+    /// `minibox run` with `--network MODE`, or with no `--network` (the default, bridged).
+    fn minibox_run_network(&self, network: Option<&str>, rest: &[&std::ffi::OsStr]) -> Command {
         let mut command = self.command(&self.minibox);
+        command.arg("run").arg("--root").arg(&self.state);
+        if let Some(mode) = network {
+            command.args(["--network", mode]);
+        }
         command
-            .arg("run")
-            .arg("--root")
-            .arg(&self.state)
             .args([
-                // The same namespaces as the OCI bundles (no network namespace): from the network chapter on
-                // minibox's default is a bridged network, measured apart (see DESIGN.md).
-                "--network",
-                "host",
                 "--memory",
                 &format!("{}m", MEMORY >> 20),
                 "--pids",
@@ -486,7 +532,14 @@ impl<'a> Lab<'a> {
     }
 
     fn minibox_rootfs(&self) -> Command {
-        self.minibox_run(&["--rootfs".as_ref(), self.rootfs.as_os_str(), "--".as_ref(), "/bin/true".as_ref()])
+        self.minibox_rootfs_network(Some("host"))
+    }
+
+    fn minibox_rootfs_network(&self, network: Option<&str>) -> Command {
+        self.minibox_run_network(
+            network,
+            &["--rootfs".as_ref(), self.rootfs.as_os_str(), "--".as_ref(), "/bin/true".as_ref()],
+        )
     }
 
     fn minibox_image(&self, image: &str) -> Command {
@@ -505,6 +558,14 @@ impl<'a> Lab<'a> {
         let oci = |name: &str| {
             format!("`{name} --root STATE run --bundle BUNDLE ID` (create, start, wait for the exit, delete)")
         };
+        let veth = |name: &str| {
+            format!(
+                "as a CNI bridge plugin would: `ip -batch` (`netns add NS`; `link add VETH up master BRIDGE \
+                 type veth peer name eth0 netns NS`), `ip -n NS -batch` (lo up, eth0's address, up, \
+                 default route), `{name} run` with the bundle joining NS by path, `ip netns del NS`; \
+                 all four timed as one launch"
+            )
+        };
         vec![
             ("true", "`/bin/true` alone".into(), "`/bin/true`, no container".into()),
             (
@@ -513,12 +574,31 @@ impl<'a> Lab<'a> {
                 "`unshare --pid --fork --mount --uts --ipc /bin/true`".into(),
             ),
             (
+                "unshare-net",
+                "`unshare --net` (the floor with a network namespace)".into(),
+                "`unshare --pid --fork --mount --uts --ipc --net /bin/true`".into(),
+            ),
+            (
                 "minibox",
-                "**minibox**".into(),
-                "`minibox run --rootfs DIR --memory 64m --pids 64 -- /bin/true`".into(),
+                "**minibox** `--network host`".into(),
+                "`minibox run --network host --rootfs DIR --memory 64m --pids 64 -- /bin/true`".into(),
+            ),
+            (
+                "minibox-none",
+                "**minibox** `--network none`".into(),
+                "`minibox run --network none --rootfs DIR ...`: a network namespace with `lo` only".into(),
+            ),
+            (
+                "minibox-bridge",
+                "**minibox** (default: bridged)".into(),
+                "`minibox run --rootfs DIR ...`, what a user runs: a veth on the bridge `minibox0`, an \
+                 address, a default route (the bridge and its NAT table made by the first launch, kept)"
+                    .into(),
             ),
             ("crun", format!("crun {}", short_version(&self.crun_version)), oci("crun")),
+            ("crun-veth", format!("crun {} + veth", short_version(&self.crun_version)), veth("crun")),
             ("runc", format!("runc {}", short_version(&self.runc_version)), oci("runc")),
+            ("runc-veth", format!("runc {} + veth", short_version(&self.runc_version)), veth("runc")),
         ]
     }
 
@@ -530,9 +610,24 @@ impl<'a> Lab<'a> {
                 c.args(["--pid", "--fork", "--mount", "--uts", "--ipc", "/bin/true"]);
                 c
             }),
+            Contender::new("unshare --net", |_| {
+                let mut c = self.command(&self.tools.unshare);
+                c.args(["--pid", "--fork", "--mount", "--uts", "--ipc", "--net", "/bin/true"]);
+                c
+            }),
             Contender::new("minibox", |_| self.minibox_rootfs()),
+            Contender::new("minibox --network none", |_| self.minibox_rootfs_network(Some("none"))),
+            Contender::new("minibox (bridged)", |_| self.minibox_rootfs_network(None)),
             Contender::new("crun", |n| self.oci(&self.tools.crun, &self.crun_root, &self.crun_bundle, n)),
+            Contender::steps("crun + veth", |n| {
+                let run = self.oci(&self.tools.crun, &self.crun_root, &self.crun_net_bundle, n);
+                self.bridge.steps("crun", n, run)
+            }),
             Contender::new("runc", |n| self.oci(&self.tools.runc, &self.runc_root, &self.runc_bundle, n)),
+            Contender::steps("runc + veth", |n| {
+                let run = self.oci(&self.tools.runc, &self.runc_root, &self.runc_net_bundle, n);
+                self.bridge.steps("runc", n, run)
+            }),
         ]
     }
 
@@ -550,7 +645,28 @@ impl<'a> Lab<'a> {
                 .map(|m| format!("mount {}", m.display())),
         );
         left.extend(sandbox::processes_with(&self.marker).iter().map(|pid| format!("process {pid}")));
+        left.extend(self.bridge.leftovers().into_iter().map(|name| format!("network namespace {name}")));
         left
+    }
+
+    /// `minibox network prune`: the bridged rows' bridge, NAT table and network directory (in
+    /// the bench's own network namespace) go now, not only with the namespace. What stays is
+    /// reported.
+    fn prune_minibox_network(&self) -> Vec<String> {
+        let mut prune = self.command(&self.minibox);
+        prune.args(["network", "prune"]);
+        let pruned = prune.output();
+        let dir = std::fs::metadata("/proc/self/ns/net")
+            .map(|m| PathBuf::from(format!("/run/minibox/net/{}", std::os::unix::fs::MetadataExt::ino(&m))));
+        match (pruned, dir) {
+            (Ok(out), Ok(dir)) if dir.exists() => vec![format!(
+                "minibox's network directory {} (`minibox network prune`: {})",
+                dir.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )],
+            (Err(error), _) => vec![format!("minibox network prune did not run: {error}")],
+            _ => Vec::new(),
+        }
     }
 
     /// Containers runc or crun still list (deleted here, and reported).
@@ -777,8 +893,13 @@ fn conditions(namespace: &str, cgroups: &Cgroups, lab: &Lab, built: bool) -> Vec
         "Every container ran the same busybox root filesystem: one directory, given to minibox with \
          `--rootfs` and to runc and crun by absolute path in their bundles' `config.json`."
             .into(),
-        "Namespaces: PID, mount, UTS and IPC for every runtime. minibox makes no network namespace, so \
-         the OCI spec has none either."
+        "Namespaces: PID, mount, UTS and IPC for every runtime. `minibox --network host`, `crun` and \
+         `runc` make no network namespace. `minibox --network none` makes one with `lo` only; the \
+         default `minibox run` makes one and plugs it into its bridge `minibox0` with a veth pair \
+         (the bridge, its nftables table and ip_forward made by the first launch and kept, as \
+         docker0 is). `crun + veth` and `runc + veth` join a network namespace the bench makes \
+         at each launch and plugs into a bridge of its own the way a CNI bridge plugin does; \
+         the `ip` runs that do it are timed with the launch."
             .into(),
         format!(
             "Limits: {} MiB of memory (memory+swap too, where the kernel offers it) and {PIDS} pids: \
@@ -794,7 +915,8 @@ fn conditions(namespace: &str, cgroups: &Cgroups, lab: &Lab, built: bool) -> Vec
         ),
         "The OCI `config.json` is `runc spec`'s default with: no terminal; `/bin/true`; the root \
          read-write (as minibox mounts it); no `process.rlimits` (raising a hard limit needs \
-         CAP_SYS_RESOURCE, which root lacks on the workshop's machine); no network namespace; only the \
+         CAP_SYS_RESOURCE, which root lacks on the workshop's machine); no network namespace (or, for the \
+         `+ veth` rows, the bench's, by path); only the \
          mounts minibox makes (/proc, /dev, /dev/pts, /dev/shm, /sys). Hardening, the same on every side \
          (the hardening chapter, from minibox's own lists): Docker's default capabilities in the bounding, effective \
          and permitted sets, inheritable and ambient empty; `noNewPrivileges`; minibox's seccomp denylist \
@@ -830,7 +952,10 @@ fn chart_groups(results: &Results) -> Vec<chart::Group> {
             label: match row.key {
                 "true" => "/bin/true, no container".to_string(),
                 "unshare" => "unshare (the floor)".to_string(),
-                "minibox" => "minibox --rootfs".to_string(),
+                "unshare-net" => "unshare --net (the floor)".to_string(),
+                "minibox" => "minibox --network host".to_string(),
+                "minibox-none" => "minibox --network none".to_string(),
+                "minibox-bridge" => "minibox (bridged)".to_string(),
                 _ => row.label.clone(),
             },
             bars: vec![(Series::Warm, row.warm), (Series::Cold, row.cold)],

@@ -164,6 +164,32 @@ impl Results {
                 met: m.as_secs_f64() <= 1.5 * f.as_secs_f64(),
             });
         }
+        // The default (bridged) run against `--network none`: at most 3 ms more, or 1.5×,
+        // whichever allows more; and against crun with a veth of its own.
+        if let (Some(bridged), Some(none)) = (self.row("minibox-bridge"), self.row("minibox-none")) {
+            for (when, pick) in
+                [("warm", (|r: &Row| r.warm) as fn(&Row) -> Summary), ("cold", |r: &Row| r.cold)]
+            {
+                let (b, n) = (pick(bridged).median, pick(none).median);
+                let allowed = (n + Duration::from_millis(3)).max(n.mul_f64(1.5));
+                let mut detail = format!(
+                    "{} against {} ({}, +{})",
+                    time(b),
+                    time(n),
+                    ratio(b, n),
+                    time(b.saturating_sub(n))
+                );
+                if let Some(veth) = self.row("crun-veth") {
+                    let v = pick(veth).median;
+                    detail.push_str(&format!("; crun + veth {} ({} of it)", time(v), ratio(b, v)));
+                }
+                targets.push(Target {
+                    name: format!("bridged minibox within +3 ms or 1.5× of `--network none` ({when})"),
+                    detail,
+                    met: b <= allowed,
+                });
+            }
+        }
         let (m, c) = (minibox.rss_kib(), crun.rss_kib());
         targets.push(Target {
             name: "minibox's peak memory below crun's".into(),
@@ -195,23 +221,29 @@ impl Results {
             self.rounds,
             self.gap.as_secs_f64()
         );
-        let minibox = self.row("minibox");
-        let _ =
-            writeln!(w, "| runtime | warm: median | × minibox | cold: median | × minibox | peak memory |");
-        let _ = writeln!(w, "| --- | --: | --: | --: | --: | --: |");
+        // Ratios against the unshare floor and against crun (without a network namespace), warm
+        // against warm and cold against cold.
+        let (floor, crun) = (self.row("unshare"), self.row("crun"));
+        let against = |row: &Row, other: Option<&Row>, pick: fn(&Row) -> Summary| {
+            other.map_or_else(|| "-".to_string(), |o| ratio(pick(row).median, pick(o).median))
+        };
+        let _ = writeln!(
+            w,
+            "| runtime | warm: median | × floor | × crun | cold: median | × floor | × crun | peak memory |"
+        );
+        let _ = writeln!(w, "| --- | --: | --: | --: | --: | --: | --: | --: |");
         for row in &self.start {
-            let (rw, rc) = match minibox {
-                Some(m) => (ratio(row.warm.median, m.warm.median), ratio(row.cold.median, m.cold.median)),
-                None => ("-".into(), "-".into()),
-            };
+            let (warm, cold): (fn(&Row) -> Summary, fn(&Row) -> Summary) = (|r| r.warm, |r| r.cold);
             let _ = writeln!(
                 w,
-                "| {} | **{}** | {} | **{}** | {} | {} |",
+                "| {} | **{}** | {} | {} | **{}** | {} | {} | {} |",
                 row.label,
                 time(row.warm.median),
-                rw,
+                against(row, floor, warm),
+                against(row, crun, warm),
                 time(row.cold.median),
-                rc,
+                against(row, floor, cold),
+                against(row, crun, cold),
                 mib(row.rss_kib())
             );
         }

@@ -40,19 +40,31 @@ pub struct Spec<'a> {
     pub pids: u64,
     /// `KEY=VALUE` set in the container's environment, to find its processes.
     pub marker: &'a str,
+    /// A network namespace to join, by path (made by the bench, as a CNI plugin's engine makes
+    /// it); `None`: no network namespace, as `minibox run --network host`.
+    pub network: Option<&'a str>,
 }
 
 /// `config.json`: `runc spec`'s default, changed where this machine or a fair comparison needs
 /// it. Changed: no terminal; `/bin/true`; the shared root filesystem, read-write (as minibox
 /// mounts it); no `process.rlimits` (raising RLIMIT_NOFILE's hard limit needs
-/// CAP_SYS_RESOURCE, which root lacks on the workshop's machine); no network namespace (minibox
-/// makes none); only the mounts minibox makes (/proc, /dev, /dev/pts, /dev/shm, /sys: no
+/// CAP_SYS_RESOURCE, which root lacks on the workshop's machine); no network namespace (as
+/// `minibox run --network host`) or one made by the bench, given by path; only the mounts minibox makes (/proc, /dev, /dev/pts, /dev/shm, /sys: no
 /// /dev/mqueue, no /sys/fs/cgroup); memory and pids limits; and the hardening chapter's hardening, from
 /// minibox's own lists: Docker's default capabilities (inheritable and ambient empty),
 /// noNewPrivileges, the same seccomp denylist, the masked and read-only paths, the devices
 /// allowlist.
 pub fn oci_config(spec: &Spec) -> serde_json::Value {
     let capabilities = hardening::capabilities();
+    let mut namespaces = vec![
+        json!({ "type": "pid" }),
+        json!({ "type": "ipc" }),
+        json!({ "type": "uts" }),
+        json!({ "type": "mount" }),
+    ];
+    if let Some(path) = spec.network {
+        namespaces.push(json!({ "type": "network", "path": path }));
+    }
     let mut memory = json!({ "limit": spec.memory });
     if spec.swap {
         memory["swap"] = json!(spec.memory);
@@ -97,7 +109,7 @@ pub fn oci_config(spec: &Spec) -> serde_json::Value {
                 "memory": memory,
                 "pids": { "limit": spec.pids }
             },
-            "namespaces": [{ "type": "pid" }, { "type": "ipc" }, { "type": "uts" }, { "type": "mount" }]
+            "namespaces": namespaces
         }
     })
 }
@@ -208,6 +220,7 @@ mod tests {
             swap: true,
             pids: 64,
             marker: "M=1",
+            network: None,
         });
         let text = config.to_string();
         assert!(!text.contains("network"), "no network namespace: {text}");
@@ -216,5 +229,21 @@ mod tests {
         assert_eq!(config["linux"]["resources"]["memory"], json!({ "limit": 67108864, "swap": 67108864 }));
         assert_eq!(config["root"]["path"], "/tmp/rootfs", "the shared root filesystem");
         assert_eq!(config["process"]["env"][2], "M=1", "the marker");
+    }
+
+    #[test]
+    fn a_network_namespace_is_joined_by_path() {
+        let config = oci_config(&Spec {
+            rootfs: Path::new("/tmp/rootfs"),
+            cgroups_path: "/b/crun",
+            memory: 64 << 20,
+            swap: false,
+            pids: 64,
+            marker: "M=1",
+            network: Some("/run/netns/x"),
+        });
+        let namespaces = config["linux"]["namespaces"].as_array().expect("namespaces");
+        assert_eq!(namespaces.len(), 5);
+        assert_eq!(namespaces[4], json!({ "type": "network", "path": "/run/netns/x" }));
     }
 }
