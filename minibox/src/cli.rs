@@ -6,6 +6,7 @@ use crate::exit;
 use anyhow::{Result, bail};
 use clap::{Args, Parser, Subcommand};
 //@ begin rootfs
+use crate::state::StateDir;
 use std::path::PathBuf;
 //@ end
 
@@ -83,87 +84,9 @@ pub enum Command {
     },
     //@ end
     //@ begin oci
-    /// OCI runtime: set up the container of a bundle, its process held until `start`.
-    Create {
-        /// The bundle: a directory holding config.json and the root filesystem.
-        #[arg(short, long, default_value = ".")]
-        bundle: PathBuf,
-        /// Write the container's process id into this file.
-        #[arg(long)]
-        pid_file: Option<PathBuf>,
-        /// A Unix socket to send the terminal's master to (process.terminal).
-        #[arg(long)]
-        console_socket: Option<PathBuf>,
-        /// runc's: minibox always uses pivot_root; refused.
-        #[arg(long)]
-        no_pivot: bool,
-        /// runc's: minibox makes no session keyring, so there is none to skip.
-        #[arg(long)]
-        no_new_keyring: bool,
-        /// The container's id.
-        id: String,
-    },
-    /// OCI runtime: run the created container's program.
-    Start { id: String },
-    /// OCI runtime: print the container's state (JSON).
-    State { id: String },
-    /// OCI runtime: send a signal to the container's process (default SIGTERM).
-    Kill {
-        /// Signal every process in the container's cgroup.
-        #[arg(short, long)]
-        all: bool,
-        id: String,
-        #[arg(default_value = "SIGTERM")]
-        signal: String,
-    },
-    /// OCI runtime: remove a stopped container (--force: any container).
-    Delete {
-        #[arg(short, long)]
-        force: bool,
-        id: String,
-    },
-    /// OCI runtime: run a further process in a running container.
-    Exec {
-        /// The process, as config.json's `process` object.
-        #[arg(short, long)]
-        process: Option<PathBuf>,
-        #[arg(long)]
-        pid_file: Option<PathBuf>,
-        /// Return once the process runs, without waiting for it.
-        #[arg(short, long)]
-        detach: bool,
-        /// A terminal for the process (with --console-socket), when no --process is given.
-        #[arg(short, long)]
-        tty: bool,
-        #[arg(long)]
-        console_socket: Option<PathBuf>,
-        /// The working directory (with a command line, not --process).
-        #[arg(long)]
-        cwd: Option<String>,
-        /// KEY=VALUE for the command (repeatable; with a command line, not --process).
-        #[arg(short, long = "env")]
-        env: Vec<String>,
-        id: String,
-        /// The command, when not given by --process.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        command: Vec<String>,
-    },
-    /// OCI runtime: list the containers under --root.
-    List,
-    /// OCI runtime: the processes of a container (host pids).
-    Ps {
-        /// table or json.
-        #[arg(long, default_value = "table")]
-        format: String,
-        id: String,
-    },
-    /// OCI runtime: what this runtime implements (JSON).
-    Features,
-    /// OCI runtime: write a starting config.json into the bundle.
-    Spec {
-        #[arg(short, long, default_value = ".")]
-        bundle: PathBuf,
-    },
+    // The OCI runtime's operations, listed among minibox's own (`minibox create ID`).
+    #[command(flatten)]
+    Oci(OciCommand),
     //@ end
     //@ begin daemon
     /// Serve the Docker Engine API on a Unix socket (default unix:///run/minibox/minibox.sock).
@@ -386,22 +309,6 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
-//@ begin rootfs
-/// Where minibox keeps its state: the default root filesystem, and from the images chapter the images.
-#[derive(Args, Debug)]
-pub struct StateDir {
-    /// Where minibox keeps its state.
-    //@ until rootless
-    //| #[arg(long = "root", env = "MINIBOX_ROOT", default_value = "/var/lib/minibox", value_name = "DIR")]
-    //@ end
-    //@ begin rootless
-    // The default for an ordinary user is theirs: ~/.local/share/minibox (the rootless chapter).
-    #[arg(long = "root", env = "MINIBOX_ROOT", default_value_os_t = crate::rootless::default_state_dir(), value_name = "DIR")]
-    //@ end
-    pub dir: PathBuf,
-}
-
-//@ end
 impl RunArgs {
     /// Check the arguments and turn them into the container's configuration. Every check that
     /// can be made before anything is created is made here, so bad input leaves nothing behind.
@@ -540,8 +447,7 @@ fn images(command: ImageCommand) -> Result<i32> {
     Ok(0)
 }
 
-/// List the store's images. A reader that stops early (`minibox images | head`) closes the
-/// pipe: that ends the listing, and is no error.
+/// List the store's images.
 fn list_images(state: &StateDir) -> Result<i32> {
     let store = crate::image::Store::open(&state.dir)?;
     let rows: Vec<(String, String, String, u64)> = store
@@ -549,25 +455,7 @@ fn list_images(state: &StateDir) -> Result<i32> {
         .into_iter()
         .map(|(reference, id, size)| (reference.name, reference.tag, id, size))
         .collect();
-    print_images(&rows)
-}
-
-/// The table of `minibox images`: name, tag, id and size, one image a line.
-pub fn print_images(rows: &[(String, String, String, u64)]) -> Result<i32> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let written = (|| {
-        writeln!(out, "{:<40} {:<12} {:<14} SIZE", "NAME", "TAG", "IMAGE ID")?;
-        for (name, tag, id, size) in rows {
-            let size = crate::cgroups::human_size(*size);
-            writeln!(out, "{name:<40} {tag:<12} {id:<14} {size}")?;
-        }
-        out.flush()
-    })();
-    match written {
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
-        other => other.map(|()| 0).map_err(|error| anyhow::anyhow!("writing the list of images: {error}")),
-    }
+    crate::image::print_list(&rows)
 }
 
 fn remove_image(reference: &str, state: &StateDir) -> Result<i32> {
@@ -579,6 +467,92 @@ fn remove_image(reference: &str, state: &StateDir) -> Result<i32> {
 
 //@ end
 //@ begin oci
+/// The OCI runtime's operations: what an engine (containerd, podman) asks of runc.
+#[derive(Subcommand, Debug)]
+pub enum OciCommand {
+    /// OCI runtime: set up the container of a bundle, its process held until `start`.
+    Create {
+        /// The bundle: a directory holding config.json and the root filesystem.
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+        /// Write the container's process id into this file.
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        /// A Unix socket to send the terminal's master to (process.terminal).
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
+        /// runc's: minibox always uses pivot_root; refused.
+        #[arg(long)]
+        no_pivot: bool,
+        /// runc's: minibox makes no session keyring, so there is none to skip.
+        #[arg(long)]
+        no_new_keyring: bool,
+        /// The container's id.
+        id: String,
+    },
+    /// OCI runtime: run the created container's program.
+    Start { id: String },
+    /// OCI runtime: print the container's state (JSON).
+    State { id: String },
+    /// OCI runtime: send a signal to the container's process (default SIGTERM).
+    Kill {
+        /// Signal every process in the container's cgroup.
+        #[arg(short, long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// OCI runtime: remove a stopped container (--force: any container).
+    Delete {
+        #[arg(short, long)]
+        force: bool,
+        id: String,
+    },
+    /// OCI runtime: run a further process in a running container.
+    Exec {
+        /// The process, as config.json's `process` object.
+        #[arg(short, long)]
+        process: Option<PathBuf>,
+        #[arg(long)]
+        pid_file: Option<PathBuf>,
+        /// Return once the process runs, without waiting for it.
+        #[arg(short, long)]
+        detach: bool,
+        /// A terminal for the process (with --console-socket), when no --process is given.
+        #[arg(short, long)]
+        tty: bool,
+        #[arg(long)]
+        console_socket: Option<PathBuf>,
+        /// The working directory (with a command line, not --process).
+        #[arg(long)]
+        cwd: Option<String>,
+        /// KEY=VALUE for the command (repeatable; with a command line, not --process).
+        #[arg(short, long = "env")]
+        env: Vec<String>,
+        id: String,
+        /// The command, when not given by --process.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// OCI runtime: list the containers under --root.
+    List,
+    /// OCI runtime: the processes of a container (host pids).
+    Ps {
+        /// table or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+        id: String,
+    },
+    /// OCI runtime: what this runtime implements (JSON).
+    Features,
+    /// OCI runtime: write a starting config.json into the bundle.
+    Spec {
+        #[arg(short, long, default_value = ".")]
+        bundle: PathBuf,
+    },
+}
+
 /// The global options that engines pass to an OCI runtime, before the operation.
 #[derive(Args, Debug)]
 pub struct OciGlobals {
@@ -600,7 +574,7 @@ pub struct OciGlobals {
 }
 
 /// The OCI runtime's operations.
-fn oci(command: Command, globals: &OciGlobals) -> Result<i32> {
+fn oci(command: OciCommand, globals: &OciGlobals) -> Result<i32> {
     use crate::oci;
     if globals.systemd_cgroup {
         bail!("--systemd-cgroup: minibox has no systemd cgroup driver (configure the engine for cgroupfs)");
@@ -610,7 +584,7 @@ fn oci(command: Command, globals: &OciGlobals) -> Result<i32> {
     }
     let root = globals.root.as_path();
     match command {
-        Command::Create { bundle, pid_file, console_socket, no_pivot, no_new_keyring: _, id } => {
+        OciCommand::Create { bundle, pid_file, console_socket, no_pivot, no_new_keyring: _, id } => {
             if no_pivot {
                 bail!("--no-pivot: minibox always uses pivot_root (chroot leaves the host's root reachable)");
             }
@@ -623,11 +597,11 @@ fn oci(command: Command, globals: &OciGlobals) -> Result<i32> {
             };
             oci::create(&args)
         }
-        Command::Start { id } => oci::start(root, &id),
-        Command::State { id } => oci::print_state(root, &id),
-        Command::Kill { all, id, signal } => oci::kill(root, &id, &signal, all),
-        Command::Delete { force, id } => oci::delete(root, &id, force),
-        Command::Exec { process, pid_file, detach, tty, console_socket, cwd, env, id, command } => {
+        OciCommand::Start { id } => oci::start(root, &id),
+        OciCommand::State { id } => oci::print_state(root, &id),
+        OciCommand::Kill { all, id, signal } => oci::kill(root, &id, &signal, all),
+        OciCommand::Delete { force, id } => oci::delete(root, &id, force),
+        OciCommand::Exec { process, pid_file, detach, tty, console_socket, cwd, env, id, command } => {
             let process = match process {
                 Some(file) => {
                     if !command.is_empty() {
@@ -639,14 +613,13 @@ fn oci(command: Command, globals: &OciGlobals) -> Result<i32> {
             };
             oci::exec(root, &id, process, pid_file.as_deref(), detach, console_socket.as_deref())
         }
-        Command::List => oci::list(root),
-        Command::Ps { format, id } => match format.as_str() {
+        OciCommand::List => oci::list(root),
+        OciCommand::Ps { format, id } => match format.as_str() {
             "table" | "json" => oci::ps(root, &id, format == "json"),
             other => bail!("--format {other}: use table or json"),
         },
-        Command::Features => oci::features(),
-        Command::Spec { bundle } => oci::write_spec(&bundle),
-        _ => unreachable!("main handles minibox's own commands"),
+        OciCommand::Features => oci::features(),
+        OciCommand::Spec { bundle } => oci::write_spec(&bundle),
     }
 }
 
@@ -667,15 +640,15 @@ pub fn main() -> i32 {
     crate::log::set_verbose(cli.verbose);
     //@ begin daemon
     // With --host, the commands a daemon serves go to it (`daemon` itself listens there).
+    // clap's commands become the library's own requests here, so the daemon never imports them.
+    use crate::daemon::client::Request;
     let cli = match (cli.host.clone(), cli.command) {
-        (Some(host), command @ (Command::Run(_) | Command::Images(_) | Command::Pull { .. })) => {
-            return match crate::daemon::client::main(&host, command) {
-                Ok(code) => code,
-                Err(error) => {
-                    eprintln!("minibox: {}", printable(&format!("{error:#}")));
-                    exit::code_of(&error)
-                }
-            };
+        (Some(host), Command::Run(args)) => {
+            return to_daemon(&host, args.into_config().map(|config| Request::Run(Box::new(config))));
+        }
+        (Some(host), Command::Images(_)) => return to_daemon(&host, Ok(Request::Images)),
+        (Some(host), Command::Pull { reference, .. }) => {
+            return to_daemon(&host, Ok(Request::Pull { reference }));
         }
         (_, command) => Cli { command, ..cli },
     };
@@ -703,8 +676,8 @@ pub fn main() -> i32 {
         Command::Shim(args) => crate::daemon::shim::main(&args),
         //@ end
         //@ begin oci
-        // The OCI runtime's operations, last: they share the global options engines pass.
-        command => oci(command, &cli.oci),
+        // The OCI runtime's operations share the global options that engines pass.
+        Command::Oci(command) => oci(command, &cli.oci),
         //@ end
     };
     match result {
@@ -716,21 +689,25 @@ pub fn main() -> i32 {
             }
             //@ end
             // `{:#}` prints the chain of causes on one line, and never a backtrace.
-            eprintln!("minibox: {}", printable(&format!("{error:#}")));
+            eprintln!("minibox: {}", crate::log::printable(&format!("{error:#}")));
             exit::code_of(&error)
         }
     }
 }
 
-/// A message as it may reach a terminal: control characters (a newline, an escape sequence from
-/// a file's bytes) shown escaped, so an error stays one line and cannot drive the terminal.
-pub fn printable(message: &str) -> String {
-    message
-        .chars()
-        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
-        .collect()
+//@ begin daemon
+/// Send a request to the daemon at `host`: its exit code, or the error said as `main` says it.
+fn to_daemon(host: &str, request: Result<crate::daemon::client::Request>) -> i32 {
+    match request.and_then(|request| crate::daemon::client::main(host, request)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("minibox: {}", crate::log::printable(&format!("{error:#}")));
+            exit::code_of(&error)
+        }
+    }
 }
 
+//@ end
 /// clap explains a usage error over several lines; say what was wrong and what to do in one.
 fn one_line(error: &clap::Error) -> String {
     let rendered = error.render().to_string();

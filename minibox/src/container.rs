@@ -15,6 +15,7 @@ use anyhow::bail;
 //@ end
 //@ begin rootfs
 use crate::rootfs::{self, Rootfs};
+use crate::state;
 use std::path::PathBuf;
 //@ end
 //@ begin network
@@ -66,9 +67,33 @@ pub struct Config {
     //@ begin build
     /// The build chapter: a `RUN` step's container (the image so far, and where its upper
     /// directory goes once the command has ended); `None` for `minibox run`.
-    pub build: Option<crate::build::RunStep>,
+    pub build: Option<RunStep>,
     //@ end
 }
+//@ begin build
+
+// ANCHOR: run_step
+/// A `RUN` step's container: the image so far, and where to keep its upper directory.
+#[derive(Clone, Debug)]
+pub struct RunStep {
+    /// The unpacked layers, bottom first.
+    pub layers: Vec<PathBuf>,
+    pub defaults: Defaults,
+    /// Where `container::run` moves the overlay's upper directory once the command has ended.
+    pub keep_upper: PathBuf,
+}
+
+impl RunStep {
+    pub fn image(&self) -> image::Image {
+        image::Image {
+            reference: image::Reference { name: "build".to_string(), tag: "step".to_string() },
+            layers: self.layers.clone(),
+            defaults: self.defaults.clone(),
+        }
+    }
+}
+// ANCHOR_END: run_step
+//@ end
 
 /// What the parent has prepared for the child's side of the fork.
 struct Prepared {
@@ -99,10 +124,10 @@ pub fn run(config: &Config) -> Result<i32> {
     //@ begin rootless
     // An ordinary user's minibox becomes root of a user namespace of its own before anything
     // else: every namespace, mount and file made from here on is made inside it.
-    crate::rootless::prepare(config)?;
+    crate::rootless::prepare(config.network, &config.publish, config.rootfs.is_none())?;
     //@ end
     //@ begin rootfs
-    rootfs::prepare_state_dir(&config.state_dir)?;
+    state::prepare_state_dir(&config.state_dir)?;
     reclaim_leftovers(config);
     //@ end
     let command = Command { argv: config.command.clone(), env: environment(config) };
@@ -263,7 +288,7 @@ fn set_up(config: &Config, prepared: &Prepared, channel: &Channel) -> Result<()>
 /// failure here is a warning: it must not stop this container.
 fn reclaim_leftovers(config: &Config) {
     let reclaimed = [
-        rootfs::reclaim(&config.state_dir),
+        state::reclaim(&config.state_dir),
         //@ begin cgroups
         cgroups::reclaim_orphans(),
         //@ end
@@ -340,7 +365,7 @@ fn root_filesystem(config: &Config, id: &ContainerId) -> Result<Root> {
     //| let _ = id; // the images chapter gives each container directories named after it
     //| let dir = match &config.rootfs {
     //|     Some(dir) => dir.clone(),
-    //|     None => rootfs::default_busybox_rootfs(&config.state_dir)?,
+    //|     None => state::default_busybox_rootfs(&config.state_dir)?,
     //| };
     //| Ok(Root { rootfs: Rootfs::directory(dir, config.read_only) })
     //@ end

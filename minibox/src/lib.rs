@@ -10,7 +10,7 @@
 //! | namespaces | [`namespaces`], [`init`] | new UTS, PID and IPC namespaces; a small init for PID 1 |
 //@ end
 //@ begin rootfs
-//! | rootfs | [`rootfs`] | a mount namespace, pivot_root, /proc, /dev and /sys |
+//! | rootfs | [`rootfs`], [`state`] | a mount namespace, pivot_root, /proc, /dev and /sys; the state directory |
 //@ end
 //@ begin cgroups
 //! | cgroups | [`cgroups`] | memory, pids and cpu limits with control groups |
@@ -51,6 +51,7 @@ pub mod namespaces;
 //@ end
 //@ begin rootfs
 pub mod rootfs;
+pub mod state;
 //@ end
 //@ begin cgroups
 pub mod cgroups;

@@ -21,3 +21,12 @@ macro_rules! step {
         }
     };
 }
+
+/// A message as it may reach a terminal: control characters (a newline, an escape sequence from
+/// a file's bytes) shown escaped, so an error stays one line and cannot drive the terminal.
+pub fn printable(message: &str) -> String {
+    message
+        .chars()
+        .map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() })
+        .collect()
+}

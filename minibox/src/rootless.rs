@@ -280,13 +280,18 @@ pub fn enter_user_namespace(plan: &Plan) -> Result<()> {
 }
 // ANCHOR_END: enter_user_namespace
 
-/// `minibox run`'s first step for an ordinary user: check what a rootless container cannot do,
-/// then enter the user namespace. Nothing for root.
-pub fn prepare(config: &crate::container::Config) -> Result<()> {
+/// `minibox run`'s first step for an ordinary user: check what a rootless container cannot do
+/// (its `--network`, `-p`, and whether it runs an image rather than its own `--rootfs`), then
+/// enter the user namespace. Nothing for root.
+pub fn prepare(
+    network: crate::network::Mode,
+    publish: &[crate::network::Published],
+    image: bool,
+) -> Result<()> {
     if !is_ordinary_user() {
         return Ok(());
     }
-    let refused = match config.network {
+    let refused = match network {
         crate::network::Mode::None => None,
         crate::network::Mode::Host => Some("host"),
         crate::network::Mode::Bridge => Some("bridge"),
@@ -294,10 +299,10 @@ pub fn prepare(config: &crate::container::Config) -> Result<()> {
     if let Some(mode) = refused {
         bail!("--network {mode} needs root: a rootless container has --network none (its own loopback only)");
     }
-    if !config.publish.is_empty() {
+    if !publish.is_empty() {
         bail!("-p needs root (a port on the host's bridge): a rootless container has --network none");
     }
-    if config.rootfs.is_none() && !kernel_at_least(5, 11) {
+    if image && !kernel_at_least(5, 11) {
         bail!(
             "an image needs overlayfs in a user namespace, which Linux 5.11 brought: on this kernel, \
              give a rootless container --rootfs DIR"
@@ -306,7 +311,7 @@ pub fn prepare(config: &crate::container::Config) -> Result<()> {
     let plan = Plan::for_this_user();
     step!("rootless: uid map {:?}", id_map(plan.uid, plan.subordinate.map(|(u, _)| u)));
     if let Err(error) = enter_user_namespace(&plan) {
-        if !format!("{error:#}").contains("unshare(CLONE_NEWUSER)") {
+        if !user_namespaces_refused(&error) {
             return Err(error);
         }
         let hint = "are unprivileged user namespaces allowed? see sysctl user.max_user_namespaces, \
@@ -315,6 +320,21 @@ pub fn prepare(config: &crate::container::Config) -> Result<()> {
     }
     ACTIVE.store(true, Ordering::Relaxed);
     Ok(())
+}
+
+/// Whether `error` is the kernel refusing an unprivileged user namespace, told by its errno
+/// (whatever the message around it says): EPERM (a sysctl, AppArmor, or a seccomp filter of the
+/// calling sandbox), ENOSPC (user.max_user_namespaces reached, or 0), EUSERS (the same, before
+/// Linux 4.9), EINVAL (a kernel without user namespaces).
+fn user_namespaces_refused(error: &anyhow::Error) -> bool {
+    use nix::errno::Errno;
+    let errno = error.chain().find_map(|cause| {
+        cause
+            .downcast_ref::<Errno>()
+            .copied()
+            .or_else(|| cause.downcast_ref::<std::io::Error>()?.raw_os_error().map(Errno::from_raw))
+    });
+    matches!(errno, Some(Errno::EPERM | Errno::ENOSPC | Errno::EUSERS | Errno::EINVAL))
 }
 
 /// Whether the running kernel is at least `major.minor` (`uname -r`).
@@ -356,7 +376,10 @@ pub fn cgroup(id: &str, limits: crate::cgroups::Limits) -> Result<crate::cgroups
 ///   After `pivot_root` none would be: so a first one goes into the new root now.
 /// - `mknod` is refused in a user namespace: the container's `/dev` gets bind mounts of the
 ///   host's devices instead ([`bind_host_devices`]).
-pub fn before_pivot(new_root: &std::path::Path) -> Result<Vec<(&'static str, OwnedFd)>> {
+pub fn before_pivot(
+    new_root: &std::path::Path,
+    devices: &[(&'static str, u64, u64)],
+) -> Result<Vec<(&'static str, OwnedFd)>> {
     if !active() {
         return Ok(Vec::new());
     }
@@ -371,7 +394,7 @@ pub fn before_pivot(new_root: &std::path::Path) -> Result<Vec<(&'static str, Own
         nix::mount::mount(Some(kind), &target, Some(kind), flags, None::<&str>)
             .with_context(|| format!("mounting {kind} on {} (in the user namespace)", target.display()))?;
     }
-    crate::rootfs::DEVICES
+    devices
         .iter()
         .map(|(name, _, _)| {
             let path = std::ffi::CString::new(format!("/dev/{name}")).expect("no NUL in a device name");
@@ -422,5 +445,21 @@ pub fn bind_host_devices(devices: Vec<(&'static str, OwnedFd)>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_user_namespace_is_told_by_its_errno_not_its_words() {
+        let worded_anyhow = Err::<(), _>(nix::errno::Errno::EPERM).context("making the namespace");
+        assert!(user_namespaces_refused(&worded_anyhow.unwrap_err()));
+        let io = anyhow::Error::new(std::io::Error::from_raw_os_error(libc::ENOSPC)).context("unshare");
+        assert!(user_namespaces_refused(&io));
+        assert!(!user_namespaces_refused(&anyhow::anyhow!("unshare(CLONE_NEWUSER): EPERM")));
+        let other = Err::<(), _>(nix::errno::Errno::ENOENT).context("unshare(CLONE_NEWUSER)");
+        assert!(!user_namespaces_refused(&other.unwrap_err()));
+    }
 }
 //@ end

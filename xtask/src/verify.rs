@@ -52,6 +52,7 @@ pub fn run(ws: &Workspace, only: Option<u32>, variant: Option<&str>) -> Result<(
     defects.extend(book_mirrors_chapters(ws)?);
     defects.extend(book_chapter_numbers(ws)?);
     defects.extend(crate::book_check::run(ws)?);
+    defects.extend(xtask::layers::run(ws)?);
 
     print_table(&rows);
     for row in &rows {

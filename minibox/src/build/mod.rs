@@ -15,7 +15,7 @@ pub mod dockerfile;
 
 use crate::container::{self, Config};
 use crate::exit::CodedError;
-use crate::image::{Defaults, Image, Reference, Store, layer};
+use crate::image::{Defaults, Reference, Store, layer};
 use anyhow::{Context, Result, bail};
 use dockerfile::Instruction;
 use oci_spec::image::{Descriptor, Digest, ImageConfiguration, ImageManifest, MediaType};
@@ -52,30 +52,8 @@ pub struct BuildArgs {
     #[arg(value_name = "CONTEXT")]
     pub context: PathBuf,
     #[command(flatten)]
-    pub state: crate::cli::StateDir,
+    pub state: crate::state::StateDir,
 }
-
-// ANCHOR: run_step
-/// A `RUN` step's container: the image so far, and where to keep its upper directory.
-#[derive(Clone, Debug)]
-pub struct RunStep {
-    /// The unpacked layers, bottom first.
-    pub layers: Vec<PathBuf>,
-    pub defaults: Defaults,
-    /// Where `container::run` moves the overlay's upper directory once the command has ended.
-    pub keep_upper: PathBuf,
-}
-
-impl RunStep {
-    pub fn image(&self) -> Image {
-        Image {
-            reference: Reference { name: "build".to_string(), tag: "step".to_string() },
-            layers: self.layers.clone(),
-            defaults: self.defaults.clone(),
-        }
-    }
-}
-// ANCHOR_END: run_step
 
 /// The image as the build has made it so far.
 struct Building {
@@ -414,7 +392,7 @@ fn run_step(
         command: argv,
         state_dir: args.state.dir.clone(),
         network: args.network,
-        build: Some(RunStep {
+        build: Some(container::RunStep {
             layers: state.dirs.clone(),
             defaults: Defaults {
                 entrypoint: vec![],

@@ -3,7 +3,7 @@
 //! docker CLI is. `run` makes the requests `docker run --rm` makes: create, attach, wait, start.
 
 use super::stream;
-use crate::cli::{Command, RunArgs};
+use crate::container::Config;
 use anyhow::{Context, Result, bail};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -11,17 +11,26 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use std::path::Path;
 
-/// Send the command to the daemon at `host`; its exit code.
-pub fn main(host: &str, command: Command) -> Result<i32> {
+/// What minibox sends to a daemon: the commands that a daemon serves. The command line turns
+/// its own (clap's) commands into these, so that the library never depends on it.
+#[derive(Debug)]
+pub enum Request {
+    /// `run`, its arguments checked.
+    Run(Box<Config>),
+    /// `images`.
+    Images,
+    /// `pull REFERENCE`.
+    Pull { reference: String },
+}
+
+/// Send the request to the daemon at `host`; its exit code.
+pub fn main(host: &str, request: Request) -> Result<i32> {
     let socket = super::socket_path(host)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    match command {
-        Command::Run(args) => runtime.block_on(run(&socket, args)),
-        Command::Images(_) => runtime.block_on(images(&socket)),
-        Command::Pull { reference, .. } => runtime.block_on(pull(&socket, &reference)),
-        _ => bail!(
-            "with --host, minibox sends run, images and pull to the daemon: run this command without --host"
-        ),
+    match request {
+        Request::Run(config) => runtime.block_on(run(&socket, &config)),
+        Request::Images => runtime.block_on(images(&socket)),
+        Request::Pull { reference } => runtime.block_on(pull(&socket, &reference)),
     }
 }
 
@@ -69,8 +78,7 @@ fn message(bytes: &[u8]) -> String {
         .unwrap_or_else(|| String::from_utf8_lossy(bytes).trim().to_string())
 }
 
-async fn run(socket: &Path, args: RunArgs) -> Result<i32> {
-    let config = args.into_config()?;
+async fn run(socket: &Path, config: &Config) -> Result<i32> {
     if config.rootfs.is_some() || config.read_only || config.init || !config.publish.is_empty() {
         bail!("--rootfs, --read-only, --init and -p do not go through the daemon: run without --host");
     }
@@ -194,7 +202,7 @@ async fn images(socket: &Path) -> Result<i32> {
             ));
         }
     }
-    crate::cli::print_images(&rows)
+    crate::image::print_list(&rows)
 }
 
 async fn pull(socket: &Path, reference: &str) -> Result<i32> {

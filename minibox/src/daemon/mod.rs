@@ -46,7 +46,7 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "SIZE", default_value = "1m", value_parser = log_size)]
     pub log_max_size: u64,
     #[command(flatten)]
-    pub state: crate::cli::StateDir,
+    pub state: crate::state::StateDir,
 }
 
 fn log_size(text: &str) -> Result<u64, String> {

@@ -137,7 +137,7 @@ pub fn main(args: &ShimArgs) -> Result<i32> {
         Ok(supervised) => supervised,
         Err(error) => {
             let code = crate::exit::code_of(&error);
-            let _ = writeln!(report, "{code} {}", crate::cli::printable(&format!("{error:#}")));
+            let _ = writeln!(report, "{code} {}", crate::log::printable(&format!("{error:#}")));
             return Ok(code);
         }
     };

@@ -150,7 +150,7 @@ pub struct Store {
 
 impl Store {
     pub fn open(state_dir: &Path) -> Result<Store> {
-        crate::rootfs::prepare_state_dir(state_dir)?;
+        crate::state::prepare_state_dir(state_dir)?;
         let store = Store { state_dir: state_dir.to_path_buf() };
         let oci = store.oci();
         std::fs::create_dir_all(oci.join("blobs/sha256"))
@@ -651,7 +651,7 @@ pub fn find_for_run(state_dir: &Path, name: Option<&str>) -> Result<Image> {
 
 /// Build `busybox:latest`: the rootfs chapter's busybox root filesystem, archived as one layer.
 fn build_default_image(store: &Store, reference: &Reference) -> Result<()> {
-    let rootfs = crate::rootfs::default_busybox_rootfs(&store.state_dir)?;
+    let rootfs = crate::state::default_busybox_rootfs(&store.state_dir)?;
     let scratch = ScratchDir(store.state_dir.join(format!("tmp/busybox-{}", std::process::id())));
     std::fs::create_dir_all(&scratch.0)?;
     let archive = scratch.0.join("rootfs.tar");
@@ -669,7 +669,7 @@ fn build_default_image(store: &Store, reference: &Reference) -> Result<()> {
 /// minibox holds a lock on its own), and temporary entries of unpacks, imports and loads whose
 /// maker is gone. Returns how many went.
 pub fn reclaim(state_dir: &Path) -> Result<usize> {
-    use crate::rootfs::sweep;
+    use crate::state::sweep;
     let mut removed = 0;
     // A minibox creating its container directory holds this shared: reclaim another time.
     let reclaiming = crate::cgroups::creation_lock_on(state_dir, true)?;
@@ -690,6 +690,26 @@ pub fn reclaim(state_dir: &Path) -> Result<usize> {
     Ok(removed)
 }
 // ANCHOR_END: reclaim
+
+/// The table of `minibox images` (local, or from a daemon's answer): name, tag, id and size, one
+/// image a line. A reader that stops early (`minibox images | head`) closes the pipe: that ends
+/// the listing, and is no error.
+pub fn print_list(rows: &[(String, String, String, u64)]) -> Result<i32> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = (|| {
+        writeln!(out, "{:<40} {:<12} {:<14} SIZE", "NAME", "TAG", "IMAGE ID")?;
+        for (name, tag, id, size) in rows {
+            let size = crate::cgroups::human_size(*size);
+            writeln!(out, "{name:<40} {tag:<12} {id:<14} {size}")?;
+        }
+        out.flush()
+    })();
+    match written {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        other => other.map(|()| 0).map_err(|error| anyhow::anyhow!("writing the list of images: {error}")),
+    }
+}
 
 #[cfg(test)]
 mod tests {

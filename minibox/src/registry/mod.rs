@@ -26,7 +26,7 @@ use std::path::Path;
 /// `minibox login REGISTRY`: check the credentials with the registry (its challenge and token
 /// service, as a pull would), then save them for later pulls and pushes.
 pub fn login(state_dir: &Path, registry: &str, credentials: auth::Credentials, insecure: bool) -> Result<()> {
-    crate::rootfs::prepare_state_dir(state_dir)?;
+    crate::state::prepare_state_dir(state_dir)?;
     let registry = if registry == "index.docker.io" { reference::DOCKER_HUB } else { registry };
     let remote = reference::RemoteReference {
         registry: registry.to_string(),
