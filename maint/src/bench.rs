@@ -140,7 +140,7 @@ pub fn run(ws: &Workspace, options: &Options) -> Result<()> {
     }
     let machine = Machine::read(sandbox::describe(&mode));
     let mut namespace = sandbox::enter_mount_namespace(&mode)?;
-    network::enter_own_namespace(&tools.ip)?;
+    let own_network = network::enter_own_namespace(&tools.ip)?;
     namespace.push_str(
         " and a network namespace of its own (minibox's bridge, its nftables table and ip_forward are made \
          there, not on the host)",
@@ -199,7 +199,7 @@ pub fn run(ws: &Workspace, options: &Options) -> Result<()> {
     };
 
     // What is left behind, before the guards clean up.
-    let mut leftovers = lab.prune_minibox_network();
+    let mut leftovers = lab.prune_minibox_network(&own_network.minibox_dir());
     leftovers.extend(lab.leftovers(&cgroups, &mounts_at_start));
     leftovers.extend(lab.oci_leftovers());
     leftovers.extend(scratch.mounts().iter().map(|m| format!("mount {}", m.display())));
@@ -652,20 +652,17 @@ impl<'a> Lab<'a> {
     /// `minibox network prune`: the bridged rows' bridge, NAT table and network directory (in
     /// the bench's own network namespace) go now, not only with the namespace. What stays is
     /// reported.
-    fn prune_minibox_network(&self) -> Vec<String> {
+    fn prune_minibox_network(&self, dir: &Path) -> Vec<String> {
         let mut prune = self.command(&self.minibox);
         prune.args(["network", "prune"]);
-        let pruned = prune.output();
-        let dir = std::fs::metadata("/proc/self/ns/net")
-            .map(|m| PathBuf::from(format!("/run/minibox/net/{}", std::os::unix::fs::MetadataExt::ino(&m))));
-        match (pruned, dir) {
-            (Ok(out), Ok(dir)) if dir.exists() => vec![format!(
+        match prune.output() {
+            Ok(out) if dir.exists() => vec![format!(
                 "minibox's network directory {} (`minibox network prune`: {})",
                 dir.display(),
                 String::from_utf8_lossy(&out.stderr).trim()
             )],
-            (Err(error), _) => vec![format!("minibox network prune did not run: {error}")],
-            _ => Vec::new(),
+            Err(error) => vec![format!("minibox network prune did not run: {error}")],
+            Ok(_) => Vec::new(),
         }
     }
 

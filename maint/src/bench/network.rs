@@ -27,11 +27,43 @@ const PREFIX: u8 = 24;
 /// Where `ip netns add` puts a namespace's name (on the host's /run).
 const NETNS_DIR: &str = "/run/netns";
 
+/// minibox keeps a bridged network's state in `/run/minibox/net/<inode of the namespace>`,
+/// outside the namespace: `minibox network prune` removes it at the end, and this file (holding
+/// the inode) lets the next bench remove it when this one is interrupted first.
+const NAMESPACE_MARKER: &str = "/run/minibox-bench-netns-";
+const MINIBOX_NET_DIR: &str = "/run/minibox/net";
+
 /// Move this thread (and every process started from it from now on) into a network namespace of
 /// its own, with `lo` up. Nothing made in it reaches the host, and it goes when the bench ends.
-pub fn enter_own_namespace(ip: &Path) -> Result<()> {
+pub fn enter_own_namespace(ip: &Path) -> Result<OwnNamespace> {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).context("unshare(CLONE_NEWNET)")?;
-    run_checked(Command::new(ip).args(["link", "set", "lo", "up"]), "ip link set lo up")
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata("/proc/thread-self/ns/net")?);
+    let marker = PathBuf::from(format!("{NAMESPACE_MARKER}{}", std::process::id()));
+    std::fs::write(&marker, inode.to_string()).with_context(|| format!("writing {}", marker.display()))?;
+    run_checked(Command::new(ip).args(["link", "set", "lo", "up"]), "ip link set lo up")?;
+    Ok(OwnNamespace { marker, inode })
+}
+
+/// The bench's network namespace: its marker file goes when the bench ends normally.
+pub struct OwnNamespace {
+    marker: PathBuf,
+    pub inode: u64,
+}
+
+impl OwnNamespace {
+    /// minibox's network directory for this namespace.
+    pub fn minibox_dir(&self) -> PathBuf {
+        Path::new(MINIBOX_NET_DIR).join(self.inode.to_string())
+    }
+}
+
+impl Drop for OwnNamespace {
+    /// On a failure half-way minibox's network directory may still be there (on success
+    /// `minibox network prune` removed it, or the leak check said so): no one else can use it.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.minibox_dir());
+        let _ = std::fs::remove_file(&self.marker);
+    }
 }
 
 /// The bridge, and the per-launch steps that plug an OCI runtime's container into it.
@@ -125,11 +157,52 @@ fn names_in_netns_dir() -> Vec<String> {
     entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect()
 }
 
+/// minibox's network directories of interrupted benches' namespaces (gone with their bench).
+fn remove_stale_minibox_dirs() -> Vec<String> {
+    let mut removed = Vec::new();
+    let Some((dir, prefix)) = NAMESPACE_MARKER.rsplit_once('/') else { return removed };
+    let Ok(entries) = std::fs::read_dir(dir) else { return removed };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(prefix).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let inode = std::fs::read_to_string(entry.path()).unwrap_or_default();
+        let inode = inode.trim();
+        // The kernel reuses a namespace's inode number once it is freed: a live namespace with
+        // the same number (a process in it, or a name in /run/netns) has a directory that is
+        // not ours.
+        if !inode.is_empty() && inode.bytes().all(|b| b.is_ascii_digit()) && !in_use(inode) {
+            let net = Path::new(MINIBOX_NET_DIR).join(inode);
+            if std::fs::remove_dir_all(&net).is_ok() {
+                removed.push(format!("minibox network directory {}", net.display()));
+            }
+        }
+        let _ = std::fs::remove_file(entry.path());
+    }
+    removed
+}
+
+/// Is a network namespace with this inode number alive (a process in it, or a name for it)?
+fn in_use(inode: &str) -> bool {
+    let wanted = format!("net:[{inode}]");
+    let processes =
+        std::fs::read_dir("/proc").into_iter().flatten().flatten().any(|e| {
+            std::fs::read_link(e.path().join("ns/net")).is_ok_and(|l| l.as_os_str() == wanted.as_str())
+        });
+    processes
+        || names_in_netns_dir().iter().any(|name| {
+            std::fs::metadata(Path::new(NETNS_DIR).join(name))
+                .is_ok_and(|m| std::os::unix::fs::MetadataExt::ino(&m).to_string() == inode)
+        })
+}
+
 /// Names in /run/netns left by a bench that was interrupted (`mbb-<pid>-...` of a process that
 /// is gone): the namespace itself went with that bench's mount namespace, the file stays.
 /// Removes them; returns what it removed.
 pub fn remove_stale() -> Vec<String> {
-    let mut removed = Vec::new();
+    let mut removed = remove_stale_minibox_dirs();
     for name in names_in_netns_dir() {
         let Some(pid) = name.strip_prefix("mbb-").and_then(|rest| rest.split('-').next()) else { continue };
         let Ok(pid) = pid.parse::<u32>() else { continue };

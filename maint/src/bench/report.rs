@@ -131,6 +131,9 @@ fn size(bytes: u64) -> String {
     if mb >= 100.0 { format!("{mb:.0} MB") } else { format!("{mb:.1} MB") }
 }
 
+/// Which of a row's summaries (warm or cold).
+type Pick = fn(&Row) -> Summary;
+
 /// One target: its name, the figures compared, whether it holds.
 pub struct Target {
     pub name: String,
@@ -224,7 +227,7 @@ impl Results {
         // Ratios against the unshare floor and against crun (without a network namespace), warm
         // against warm and cold against cold.
         let (floor, crun) = (self.row("unshare"), self.row("crun"));
-        let against = |row: &Row, other: Option<&Row>, pick: fn(&Row) -> Summary| {
+        let against = |row: &Row, other: Option<&Row>, pick: Pick| {
             other.map_or_else(|| "-".to_string(), |o| ratio(pick(row).median, pick(o).median))
         };
         let _ = writeln!(
@@ -233,7 +236,7 @@ impl Results {
         );
         let _ = writeln!(w, "| --- | --: | --: | --: | --: | --: | --: | --: |");
         for row in &self.start {
-            let (warm, cold): (fn(&Row) -> Summary, fn(&Row) -> Summary) = (|r| r.warm, |r| r.cold);
+            let (warm, cold): (Pick, Pick) = (|r| r.warm, |r| r.cold);
             let _ = writeln!(
                 w,
                 "| {} | **{}** | {} | {} | **{}** | {} | {} | {} |",
