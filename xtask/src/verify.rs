@@ -149,6 +149,21 @@ fn check_chapters(
                 results.len() - failed,
                 parallel::seconds(took)
             );
+            // Said now, with the time it happened: a failure seen only under load is to be
+            // understood from this log.
+            for outcome in results.iter().filter(|o| !o.passed) {
+                println!(
+                    "verify:     FAILED {package} {}::{}: {}",
+                    outcome.target,
+                    outcome.name,
+                    cargo::gist(&outcome.report)
+                );
+                let said =
+                    |l: &&str| l.trim_start().starts_with("expected:") || l.trim_start().starts_with("seen:");
+                for line in outcome.report.lines().filter(said).take(6) {
+                    println!("verify:       {}", line.trim());
+                }
+            }
             Ok(Done::Binary(out))
         }
     });
