@@ -17,7 +17,7 @@ use cgroups_rs::cpu::CpuController;
 use cgroups_rs::memory::MemController;
 use cgroups_rs::pid::PidController;
 use cgroups_rs::{Controller, MaxValue};
-//@ end
+//@ end cgroups imports
 
 /// The limits a container may be given; `None` means no limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -70,7 +70,7 @@ pub fn parse_memory(text: &str) -> Result<u64> {
     //@ stub
     //| let _ = text;
     //| todo!("chapter {chapter}, `parse_memory`: turn a size like `64m` into bytes, as Docker reads it; refuse anything else; `cargo xtask hint cgroups parse_memory` helps (book: Chapter {chapter}, \"Asking for limits\")")
-    //@ end
+    //@ end cgroups parse_memory
 }
 // ANCHOR_END: parse_memory
 
@@ -151,7 +151,7 @@ pub fn placement(id: &str) -> Result<Vec<(Vec<String>, PathBuf)>> {
         //@ begin hardening
         // The hardening chapter: on v1, the devices controller holds the container's device allowlist.
         .chain(std::iter::once(&crate::security::devices::V1_CONTROLLER))
-        //@ end
+        //@ end hardening
         .map(|controller| {
             let parent = own.get(*controller).map_or("", |p| p.trim_start_matches('/'));
             (vec![controller.to_string()], Path::new(parent).join(&leaf))
@@ -166,7 +166,7 @@ impl ContainerCgroup {
         ContainerCgroup { groups: Vec::new(), limits, _locks: Vec::new() }
     }
 
-    //@ end
+    //@ end rootless
     // ANCHOR: create
     /// Create the container's cgroup and set its limits. Nothing is left behind on failure: what
     /// was created is removed when the half-built value is dropped.
@@ -234,7 +234,7 @@ impl ContainerCgroup {
         Ok(())
         //@ stub
         //| todo!("chapter {chapter}, `apply_limits`: write the limits asked for into the container's cgroups; `cargo xtask hint cgroups apply_limits` helps (book: Chapter {chapter}, \"Creating the cgroup\")")
-        //@ end
+        //@ end cgroups apply_limits
     }
     // ANCHOR_END: apply_limits
 
@@ -268,7 +268,7 @@ impl ContainerCgroup {
         Ok(())
         //@ stub
         //| todo!("chapter {chapter}, `join`: move this process into every one of the container's cgroups; `cargo xtask hint cgroups join` helps (book: Chapter {chapter}, \"Joining before exec\")")
-        //@ end
+        //@ end cgroups join
     }
     // ANCHOR_END: join
 
@@ -286,7 +286,7 @@ impl ContainerCgroup {
             .any(|n| n.trim().parse::<u64>().unwrap_or(0) > 0)
         //@ stub
         //| todo!("chapter {chapter}, `oom_killed`: tell whether the kernel's OOM killer killed a process of this cgroup; `cargo xtask hint cgroups oom_killed` helps (book: Chapter {chapter}, \"When the limit is hit\")")
-        //@ end
+        //@ end cgroups oom_killed
     }
     // ANCHOR_END: oom_killed
 
@@ -464,4 +464,4 @@ mod tests {
         }
     }
 }
-//@ end
+//@ end cgroups

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 //@ begin rootfs
 use crate::state::StateDir;
 use std::path::PathBuf;
-//@ end
+//@ end rootfs
 
 #[derive(Parser, Debug)]
 #[command(
@@ -25,13 +25,13 @@ pub struct Cli {
     //@ begin oci
     #[command(flatten)]
     pub oci: OciGlobals,
-    //@ end
+    //@ end oci
     //@ begin daemon
     /// The daemon's socket: where `minibox daemon` listens, and where the other commands send
     /// their requests when it is given (unix:///PATH).
     #[arg(short = 'H', long, global = true, env = "MINIBOX_HOST", value_name = "unix:///PATH")]
     pub host: Option<String>,
-    //@ end
+    //@ end daemon
     #[command(subcommand)]
     pub command: Command,
 }
@@ -54,7 +54,7 @@ pub enum Command {
         #[command(flatten)]
         state: StateDir,
     },
-    //@ end
+    //@ end images
     //@ begin registry
     /// Pull an image from a registry: NAME[:TAG|@DIGEST] (Docker Hub unless NAME starts with a host).
     Pull {
@@ -82,28 +82,28 @@ pub enum Command {
         #[command(flatten)]
         registry_args: RegistryArgs,
     },
-    //@ end
+    //@ end registry
     //@ begin oci
     // The OCI runtime's operations, listed among minibox's own (`minibox create ID`).
     #[command(flatten)]
     Oci(OciCommand),
-    //@ end
+    //@ end oci
     //@ begin daemon
     /// Serve the Docker Engine API on a Unix socket (default unix:///run/minibox/minibox.sock).
     Daemon(crate::daemon::DaemonArgs),
     /// The daemon's per-container supervisor (the daemon starts it).
     #[command(hide = true)]
     Shim(crate::daemon::shim::ShimArgs),
-    //@ end
+    //@ end daemon
     //@ begin build
     /// Build an image from a Dockerfile: minibox build -t NAME[:TAG] [-f Dockerfile] CONTEXT
     Build(crate::build::BuildArgs),
-    //@ end
+    //@ end build
     //@ begin network
     /// The bridged containers' shared network: minibox network prune
     #[command(subcommand)]
     Network(NetworkCommand),
-    //@ end
+    //@ end network
 }
 
 //@ begin network
@@ -131,7 +131,7 @@ fn network(command: NetworkCommand) -> Result<i32> {
     }
     Ok(0)
 }
-//@ end
+//@ end network
 //@ begin registry
 
 #[derive(Args, Debug)]
@@ -175,7 +175,7 @@ fn login(registry: &str, username: String, args: &RegistryArgs) -> Result<i32> {
     println!("logged in to {registry}");
     Ok(0)
 }
-//@ end
+//@ end registry
 //@ begin images
 
 #[derive(Subcommand, Debug)]
@@ -214,9 +214,9 @@ pub enum ImageCommand {
         #[command(flatten)]
         state: StateDir,
     },
-    //@ end
+    //@ end build
 }
-//@ end
+//@ end images
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -231,7 +231,7 @@ pub struct RunArgs {
     /// Run a small init as PID 1 that passes signals on and reaps orphans (as `docker run --init`).
     #[arg(long)]
     pub init: bool,
-    //@ end
+    //@ end namespaces
     //@ begin rootfs
     /// The container's root filesystem (default: a busybox root built on first use).
     #[arg(long, value_name = "DIR")]
@@ -243,7 +243,7 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub state: StateDir,
-    //@ end
+    //@ end rootfs
     //@ begin cgroups
     /// Memory limit: bytes, or a number with a unit b, k, m or g (64m, 1g).
     #[arg(long, value_name = "SIZE", value_parser = memory_size, allow_hyphen_values = true)]
@@ -256,7 +256,7 @@ pub struct RunArgs {
     /// CPU time, in CPUs: 0.5 is half of one CPU's time, 2 is two CPUs' worth.
     #[arg(long, value_name = "CPUS", value_parser = cpus_count, allow_hyphen_values = true)]
     pub cpus: Option<f64>,
-    //@ end
+    //@ end cgroups
     //@ begin hardening
     /// Add capabilities to the default set (repeatable; NAME, CAP_NAME, or ALL).
     #[arg(long = "cap-add", value_name = "CAP")]
@@ -273,23 +273,23 @@ pub struct RunArgs {
     /// Security options: `seccomp=unconfined` runs without the seccomp filter.
     #[arg(long = "security-opt", value_name = "OPTION")]
     pub security_opt: Vec<String>,
-    //@ end
+    //@ end hardening
     //@ begin network
     /// The container's network: bridge (its own namespace, on the bridge minibox0, with NAT),
     /// none (its own namespace, loopback only) or host (the host's own network).
     //@ until rootless
     //| #[arg(long, value_name = "MODE", default_value = "bridge")]
-    //@ end
+    //@ end rootless
     //@ begin rootless
     // none for an ordinary user (the rootless chapter), bridge for root.
     #[arg(long, value_name = "MODE", default_value = crate::rootless::default_network())]
-    //@ end
+    //@ end rootless
     pub network: crate::network::Mode,
 
     /// Publish a container's port on the host: HOSTPORT:CONTAINERPORT[/tcp|/udp] (repeatable).
     #[arg(short = 'p', long = "publish", value_name = "HOST:CONTAINER")]
     pub publish: Vec<crate::network::Published>,
-    //@ end
+    //@ end network
     //@ begin images
     /// The image to run (default: busybox, built from the host's busybox-static on first use).
     #[arg(value_name = "IMAGE")]
@@ -301,11 +301,11 @@ pub struct RunArgs {
 
     /// The command and its arguments, after `--`.
     #[arg(last = true, value_name = "COMMAND")]
-    //@ end
+    //@ end images
     //@ until images
     //| /// The command and its arguments, after `--`.
     //| #[arg(last = true, required = true, value_name = "COMMAND")]
-    //@ end
+    //@ end images
     pub command: Vec<String>,
 }
 
@@ -322,10 +322,10 @@ impl RunArgs {
         if let Some(name) = &self.hostname {
             crate::namespaces::check_hostname(name)?;
         }
-        //@ end
+        //@ end namespaces
         //@ begin rootfs
         let rootfs = self.rootfs.as_deref().map(crate::rootfs::check_dir).transpose()?;
-        //@ end
+        //@ end rootfs
         //@ begin images
         if !self.args.is_empty() && !self.command.is_empty() {
             bail!("give the command after the image or after `--`, not both");
@@ -337,43 +337,43 @@ impl RunArgs {
         if rootfs.is_some() && command.is_empty() {
             bail!("--rootfs needs a command: minibox run --rootfs DIR -- COMMAND [ARGS...]");
         }
-        //@ end
+        //@ end images
         //@ begin hardening
         let security = security_options(&self.cap_add, &self.cap_drop, self.privileged, &self.security_opt)?;
-        //@ end
+        //@ end hardening
         Ok(Config {
             //@ begin images
             command,
-            //@ end
+            //@ end images
             //@ until images
             //| command: self.command,
-            //@ end
+            //@ end images
             env: self.env,
             //@ begin namespaces
             hostname: self.hostname,
             init: self.init,
-            //@ end
+            //@ end namespaces
             //@ begin rootfs
             rootfs,
             read_only: self.read_only,
             state_dir: self.state.dir,
-            //@ end
+            //@ end rootfs
             //@ begin cgroups
             limits: crate::cgroups::Limits { memory: self.memory, pids: self.pids, cpus: self.cpus },
-            //@ end
+            //@ end cgroups
             //@ begin images
             image: self.image,
-            //@ end
+            //@ end images
             //@ begin hardening
             security,
-            //@ end
+            //@ end hardening
             //@ begin network
             network: self.network,
             publish: self.publish,
-            //@ end
+            //@ end network
             //@ begin build
             build: None,
-            //@ end
+            //@ end build
         })
     }
 }
@@ -402,7 +402,7 @@ fn security_options(
     Ok(options)
 }
 
-//@ end
+//@ end hardening
 //@ begin cgroups
 // clap checks the limits while it parses, so a bad value stops minibox before anything exists.
 fn memory_size(text: &str) -> Result<u64, String> {
@@ -417,7 +417,7 @@ fn cpus_count(text: &str) -> Result<f64, String> {
     crate::cgroups::parse_cpus(text).map_err(|e| format!("{e:#}"))
 }
 
-//@ end
+//@ end cgroups
 //@ begin images
 fn images(command: ImageCommand) -> Result<i32> {
     use crate::image::{self, Reference, Store};
@@ -429,7 +429,7 @@ fn images(command: ImageCommand) -> Result<i32> {
             let digest = crate::build::save(&store, &reference, &output)?;
             println!("saved {reference} ({digest}) to {}", output.display());
         }
-        //@ end
+        //@ end build
         ImageCommand::Import { archive, reference, cmd, state } => {
             let reference = Reference::parse(&reference)?;
             let store = Store::open(&state.dir)?;
@@ -465,7 +465,7 @@ fn remove_image(reference: &str, state: &StateDir) -> Result<i32> {
     Ok(0)
 }
 
-//@ end
+//@ end images
 //@ begin oci
 /// The OCI runtime's operations: what an engine (containerd, podman) asks of runc.
 #[derive(Subcommand, Debug)]
@@ -623,7 +623,7 @@ fn oci(command: OciCommand, globals: &OciGlobals) -> Result<i32> {
     }
 }
 
-//@ end
+//@ end oci
 /// Run minibox with this process's arguments; return the exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
@@ -652,33 +652,33 @@ pub fn main() -> i32 {
         }
         (_, command) => Cli { command, ..cli },
     };
-    //@ end
+    //@ end daemon
     let result = match cli.command {
         Command::Run(args) => args.into_config().and_then(|config| container::run(&config)),
         //@ begin images
         Command::Image(command) => images(command),
         Command::Images(state) => list_images(&state),
         Command::Rmi { reference, state } => remove_image(&reference, &state),
-        //@ end
+        //@ end images
         //@ begin registry
         Command::Pull { reference, registry } => pull(&reference, &registry),
         Command::Push { local, remote, registry } => push(&local, remote.as_deref(), &registry),
         Command::Login { registry, username, registry_args } => login(&registry, username, &registry_args),
-        //@ end
+        //@ end registry
         //@ begin build
         Command::Build(args) => crate::build::build(&args),
-        //@ end
+        //@ end build
         //@ begin network
         Command::Network(command) => network(command),
-        //@ end
+        //@ end network
         //@ begin daemon
         Command::Daemon(args) => crate::daemon::run(cli.host.as_deref(), &args),
         Command::Shim(args) => crate::daemon::shim::main(&args),
-        //@ end
+        //@ end daemon
         //@ begin oci
         // The OCI runtime's operations share the global options that engines pass.
         Command::Oci(command) => oci(command, &cli.oci),
-        //@ end
+        //@ end oci
     };
     match result {
         Ok(code) => code,
@@ -687,7 +687,7 @@ pub fn main() -> i32 {
             if let Some(log) = &cli.oci.log {
                 crate::oci::log_error(log, cli.oci.log_format == "json", &format!("{error:#}"));
             }
-            //@ end
+            //@ end oci
             // `{:#}` prints the chain of causes on one line, and never a backtrace.
             eprintln!("minibox: {}", crate::log::printable(&format!("{error:#}")));
             exit::code_of(&error)
@@ -707,7 +707,7 @@ fn to_daemon(host: &str, request: Result<crate::daemon::client::Request>) -> i32
     }
 }
 
-//@ end
+//@ end daemon
 /// clap explains a usage error over several lines; say what was wrong and what to do in one.
 fn one_line(error: &clap::Error) -> String {
     let rendered = error.render().to_string();

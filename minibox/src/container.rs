@@ -4,23 +4,23 @@
 //@ begin namespaces
 use crate::init;
 use crate::namespaces::{self, ContainerId};
-//@ end
+//@ end namespaces
 use crate::process::{self, Command};
 //@ begin cgroups
 use crate::cgroups::{self, ContainerCgroup, Limits};
-//@ end
+//@ end cgroups
 //@ begin images
 use crate::image::{self, Defaults, overlay::ContainerDirs};
 use anyhow::bail;
-//@ end
+//@ end images
 //@ begin rootfs
 use crate::rootfs::{self, Rootfs};
 use crate::state;
 use std::path::PathBuf;
-//@ end
+//@ end rootfs
 //@ begin network
 use crate::network::{self, Mode, Network, Published};
-//@ end
+//@ end network
 use crate::process::channel::{self, Channel};
 use crate::step;
 use anyhow::Result;
@@ -37,7 +37,7 @@ pub struct Config {
     pub hostname: Option<String>,
     /// `--init`: run a small init as PID 1, with the command as its child.
     pub init: bool,
-    //@ end
+    //@ end namespaces
     //@ begin rootfs
     /// `--rootfs`: the container's root filesystem; the default busybox root when not given.
     pub rootfs: Option<PathBuf>,
@@ -45,30 +45,30 @@ pub struct Config {
     pub read_only: bool,
     /// `--root` or `MINIBOX_ROOT`: where minibox keeps its state.
     pub state_dir: PathBuf,
-    //@ end
+    //@ end rootfs
     //@ begin cgroups
     /// `--memory`, `--pids`, `--cpus`.
     pub limits: Limits,
-    //@ end
+    //@ end cgroups
     //@ begin images
     /// The image to run; the default image when neither this nor `--rootfs` is given.
     pub image: Option<String>,
-    //@ end
+    //@ end images
     //@ begin hardening
     /// `--privileged`, `--cap-add`, `--cap-drop`, `--security-opt`.
     pub security: crate::security::Options,
-    //@ end
+    //@ end hardening
     //@ begin network
     /// `--network`: none, host or bridge (the default).
     pub network: Mode,
     /// `-p HOSTPORT:CONTAINERPORT`: ports published on the host.
     pub publish: Vec<Published>,
-    //@ end
+    //@ end network
     //@ begin build
     /// The build chapter: a `RUN` step's container (the image so far, and where its upper
     /// directory goes once the command has ended); `None` for `minibox run`.
     pub build: Option<RunStep>,
-    //@ end
+    //@ end build
 }
 //@ begin build
 
@@ -93,26 +93,26 @@ impl RunStep {
     }
 }
 // ANCHOR_END: run_step
-//@ end
+//@ end build
 
 /// What the parent has prepared for the child's side of the fork.
 struct Prepared {
     //@ until namespaces
     //| // Nothing yet: the later chapters add what the child needs.
-    //@ end
+    //@ end namespaces
     //@ begin namespaces
     hostname: String,
-    //@ end
+    //@ end namespaces
     //@ begin rootfs
     root: Root,
-    //@ end
+    //@ end rootfs
     //@ begin cgroups
     cgroup: ContainerCgroup,
-    //@ end
+    //@ end cgroups
     //@ begin network
     /// The container's network: an address, a veth pair, published ports.
     network: Network,
-    //@ end
+    //@ end network
 }
 
 // ANCHOR: run
@@ -125,24 +125,24 @@ pub fn run(config: &Config) -> Result<i32> {
     // An ordinary user's minibox becomes root of a user namespace of its own before anything
     // else: every namespace, mount and file made from here on is made inside it.
     crate::rootless::prepare(config.network, &config.publish, config.rootfs.is_none())?;
-    //@ end
+    //@ end rootless
     //@ begin rootfs
     state::prepare_state_dir(&config.state_dir)?;
     reclaim_leftovers(config);
-    //@ end
+    //@ end rootfs
     let command = Command { argv: config.command.clone(), env: environment(config) };
     //@ begin namespaces
     let id = ContainerId::random()?;
     step!("container id {id}");
-    //@ end
+    //@ end namespaces
     //@ begin rootfs
     let root = root_filesystem(config, &id)?;
     let command = with_root_defaults(command, config, &root)?;
     step!("root filesystem {}", root.rootfs.dir.display());
-    //@ end
+    //@ end rootfs
     //@ begin namespaces
     let hostname = config.hostname.clone().unwrap_or_else(|| id.to_string());
-    //@ end
+    //@ end namespaces
     //@ begin network
     let network = Network::prepare(config.network, &config.publish, id.as_str(), &hostname)?;
     let mut root = root;
@@ -154,45 +154,45 @@ pub fn run(config: &Config) -> Result<i32> {
     {
         overlay.lower.insert(0, layer);
     }
-    //@ end
+    //@ end network
     let prepared = Prepared {
         //@ until namespaces
         //| // Nothing yet.
-        //@ end
+        //@ end namespaces
         //@ begin namespaces
         hostname,
-        //@ end
+        //@ end namespaces
         //@ begin rootfs
         root,
-        //@ end
+        //@ end rootfs
         //@ begin network
         network,
-        //@ end
+        //@ end network
         //@ begin cgroups
         //@ until rootless
         //| cgroup: ContainerCgroup::create(id.as_str(), config.limits)?,
-        //@ end
+        //@ end rootless
         //@ begin rootless
         cgroup: crate::rootless::cgroup(id.as_str(), config.limits)?,
-        //@ end
-        //@ end
+        //@ end rootless
+        //@ end cgroups
     };
     //@ begin cgroups
     step!("cgroup {:?}", prepared.cgroup.paths());
-    //@ end
+    //@ end cgroups
     //@ begin hardening
     // The devices allowlist, on the cgroup, before the child exists.
     if !config.security.privileged {
         crate::security::devices::restrict(&prepared.cgroup.paths())?;
     }
-    //@ end
+    //@ end hardening
 
     //@ begin network
     let own_pid_namespace = namespaces::own_pid_namespace()?;
-    //@ end
+    //@ end network
     //@ begin namespaces
     namespaces::new_pid_namespace_for_children()?;
-    //@ end
+    //@ end namespaces
     // A channel both ways, for the set-up steps that take turns (from the network chapter on, the
     // child makes its network namespace and minibox plugs a veth pair into it).
     let (channel, child_channel) = channel::pair()?;
@@ -206,7 +206,7 @@ pub fn run(config: &Config) -> Result<i32> {
         let _ = child.started();
         return Err(error);
     }
-    //@ end
+    //@ end network
     let pid = child.started()?;
     drop(channel); // the set-up is over: the command runs
     step!("started {:?} as pid {pid}", command.argv);
@@ -223,12 +223,12 @@ pub fn run(config: &Config) -> Result<i32> {
     if let Err(error) = prepared.cgroup.remove() {
         eprintln!("minibox: warning: {error:#}");
     }
-    //@ end
+    //@ end cgroups
     //@ begin network
     if let Err(error) = prepared.network.release() {
         eprintln!("minibox: warning: {error:#}");
     }
-    //@ end
+    //@ end network
     //@ begin build
     // A build's RUN step keeps what the command changed: the overlay's upper directory.
     if let (Some(step), Some(dirs)) = (&config.build, &prepared.root._container_dirs) {
@@ -236,7 +236,7 @@ pub fn run(config: &Config) -> Result<i32> {
             anyhow::anyhow!("keeping the upper directory as {}: {error}", step.keep_upper.display())
         })?;
     }
-    //@ end
+    //@ end build
     Ok(code)
 }
 // ANCHOR_END: run
@@ -248,34 +248,34 @@ fn set_up(config: &Config, prepared: &Prepared, channel: &Channel) -> Result<()>
     //@ until namespaces
     //| // Nothing yet: in this chapter the child runs the command as it is.
     //| let _ = (config, prepared, channel);
-    //@ end
+    //@ end namespaces
     //@ begin cgroups
     // First, while /sys/fs/cgroup is still in view: from here on, all of it is counted and limited.
     prepared.cgroup.join()?;
-    //@ end
+    //@ end cgroups
     //@ begin namespaces
     namespaces::enter(&prepared.hostname)?;
     //@ until network
     //| let _ = channel; // the network chapter's set-up is the first that takes turns
-    //@ end
-    //@ end
+    //@ end network
+    //@ end namespaces
     //@ begin network
     prepared.network.enter(channel)?;
-    //@ end
+    //@ end network
     //@ begin rootfs
     rootfs::enter(&prepared.root.rootfs)?;
-    //@ end
+    //@ end rootfs
     //@ begin hardening
     // The last step of the set-up, since it takes away what the steps above needed
     // (mounts, capabilities) and ends with the seccomp filter. `--init`'s PID 1 is confined too.
     crate::security::apply(&config.security)?;
-    //@ end
+    //@ end hardening
     //@ begin namespaces
     if config.init {
         // From here on this process stays behind as PID 1; its child goes on to run the command.
         init::fork_init()?;
     }
-    //@ end
+    //@ end namespaces
     Ok(())
 }
 // ANCHOR_END: set_up
@@ -291,19 +291,19 @@ fn reclaim_leftovers(config: &Config) {
         state::reclaim(&config.state_dir),
         //@ begin cgroups
         cgroups::reclaim_orphans(),
-        //@ end
+        //@ end cgroups
         //@ begin images
         image::reclaim(&config.state_dir),
-        //@ end
+        //@ end images
         //@ begin network
         //@ until rootless
         //| network::reclaim(),
-        //@ end
+        //@ end rootless
         //@ begin rootless
         // A rootless container has no bridge, and its user may not look at root's.
         if crate::rootless::active() { Ok(0) } else { network::reclaim() },
-        //@ end
-        //@ end
+        //@ end rootless
+        //@ end network
     ];
     for outcome in reclaimed {
         match outcome {
@@ -314,25 +314,27 @@ fn reclaim_leftovers(config: &Config) {
     }
 }
 // ANCHOR_END: reclaim_leftovers
+//@ end rootfs
 
+//@ begin rootfs
 /// The command's environment: a fresh one, with `--env` settings on top. A container has a root
 /// filesystem of its own, so minibox's own variables (full of paths into the host) stay outside.
-//@ end
+//@ end rootfs
 //@ until rootfs
 //| /// The command's environment: minibox's own, with `--env` settings on top.
-//@ end
+//@ end rootfs
 fn environment(config: &Config) -> Vec<String> {
     //@ begin rootfs
     let mut env = vec![format!("PATH={}", process::DEFAULT_PATH), "HOME=/root".to_string()];
     if let Ok(term) = std::env::var("TERM") {
         env.push(format!("TERM={term}"));
     }
-    //@ end
+    //@ end rootfs
     //@ until rootfs
     //| let mut env: Vec<String> = std::env::vars_os()
     //|     .filter_map(|(k, v)| Some(format!("{}={}", k.into_string().ok()?, v.into_string().ok()?)))
     //|     .collect();
-    //@ end
+    //@ end rootfs
     for kv in &config.env {
         set_env(&mut env, kv);
     }
@@ -348,18 +350,18 @@ struct Root {
     _container_dirs: Option<ContainerDirs>,
     /// The image's defaults for the command, when the root is an image's.
     image_defaults: Option<Defaults>,
-    //@ end
+    //@ end images
 }
 
 // ANCHOR: root_filesystem
 /// The container's root filesystem: `--rootfs DIR` as it is, or else
 //@ until images
 //| /// the default busybox root.
-//@ end
+//@ end images
 //@ begin images
 /// an image's layers under an overlay of the container's own (with the image's defaults for
 /// the command).
-//@ end
+//@ end images
 fn root_filesystem(config: &Config, id: &ContainerId) -> Result<Root> {
     //@ until images
     //| let _ = id; // the images chapter gives each container directories named after it
@@ -368,7 +370,7 @@ fn root_filesystem(config: &Config, id: &ContainerId) -> Result<Root> {
     //|     None => state::default_busybox_rootfs(&config.state_dir)?,
     //| };
     //| Ok(Root { rootfs: Rootfs::directory(dir, config.read_only) })
-    //@ end
+    //@ end images
     //@ begin images
     if let Some(dir) = &config.rootfs {
         let rootfs = Rootfs::directory(dir.clone(), config.read_only);
@@ -379,13 +381,13 @@ fn root_filesystem(config: &Config, id: &ContainerId) -> Result<Root> {
     let dirs = ContainerDirs::create(&config.state_dir, id.as_str())?;
     //@ until build
     //| let image = image::find_for_run(&config.state_dir, config.image.as_deref())?;
-    //@ end
+    //@ end build
     //@ begin build
     let image = match &config.build {
         Some(step) => step.image(),
         None => image::find_for_run(&config.state_dir, config.image.as_deref())?,
     };
-    //@ end
+    //@ end build
     step!(
         "image {} ({} layer{})",
         image.reference,
@@ -396,7 +398,7 @@ fn root_filesystem(config: &Config, id: &ContainerId) -> Result<Root> {
     rootfs.overlay = Some(dirs.overlay(&image.layers));
     rootfs.workdir = PathBuf::from(image.defaults.working_dir.as_deref().unwrap_or("/"));
     Ok(Root { rootfs, _container_dirs: Some(dirs), image_defaults: Some(image.defaults) })
-    //@ end
+    //@ end images
 }
 // ANCHOR_END: root_filesystem
 
@@ -406,12 +408,12 @@ fn with_root_defaults(command: Command, config: &Config, root: &Root) -> Result<
     //@ until images
     //| let _ = (config, root);
     //| Ok(command)
-    //@ end
+    //@ end images
     //@ begin images
     with_image_defaults(command, config, root.image_defaults.as_ref())
-    //@ end
+    //@ end images
 }
-//@ end
+//@ end rootfs
 //@ begin images
 
 /// The command as the image would have it: its entrypoint, then the command given (or its
@@ -430,7 +432,7 @@ fn with_image_defaults(command: Command, config: &Config, defaults: Option<&Defa
     Ok(Command { argv, env })
 }
 
-//@ end
+//@ end images
 /// Set `KEY=VALUE` in `env`, replacing an earlier value of KEY.
 pub fn set_env(env: &mut Vec<String>, kv: &str) {
     let key = kv.split('=').next().unwrap_or(kv);

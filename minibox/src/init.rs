@@ -21,7 +21,7 @@ use crate::process::supervised_signals;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, waitpid};
-//@ end
+//@ end namespaces imports
 
 /// Split in two: the child returns (it goes on to exec the command, as PID 2); this process
 /// stays behind as the container's PID 1 and never returns.
@@ -79,7 +79,7 @@ pub fn supervise(command: Pid) -> Result<WaitStatus> {
     //@ stub
     //| let _ = command;
     //| todo!("chapter {chapter}, `supervise`: run as PID 1 until the command ends: pass signals on to it, and reap every child that ends; `cargo xtask hint namespaces supervise` helps (book: Chapter {chapter}, \"The duties of PID 1\")")
-    //@ end
+    //@ end namespaces supervise
 }
 // ANCHOR_END: supervise
-//@ end
+//@ end namespaces

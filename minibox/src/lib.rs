@@ -8,37 +8,37 @@
 //! | process | [`process`] | fork, exec, wait; exit codes; passing signals on |
 //@ begin namespaces
 //! | namespaces | [`namespaces`], [`init`] | new UTS, PID and IPC namespaces; a small init for PID 1 |
-//@ end
+//@ end namespaces
 //@ begin rootfs
 //! | rootfs | [`rootfs`], [`state`] | a mount namespace, pivot_root, /proc, /dev and /sys; the state directory |
-//@ end
+//@ end rootfs
 //@ begin cgroups
 //! | cgroups | [`cgroups`] | memory, pids and cpu limits with control groups |
-//@ end
+//@ end cgroups
 //@ begin images
 //! | images | [`image`] | images: layers, overlayfs, copy-on-write |
-//@ end
+//@ end images
 //@ begin hardening
 //! | hardening | [`security`] | capabilities, no_new_privs, seccomp, masked paths, devices |
-//@ end
+//@ end hardening
 //@ begin network
 //! | network | [`network`] | a network namespace, veth, a bridge, addresses, NAT, published ports |
-//@ end
+//@ end network
 //@ begin registry
 //! | registry | [`registry`] | pulling and pushing images: the distribution API, tokens |
-//@ end
+//@ end registry
 //@ begin oci
 //! | oci | [`oci`] | runc's interface: bundles, create/start/state/kill/delete, exec |
-//@ end
+//@ end oci
 //@ begin daemon
 //! | daemon | [`daemon`] | a daemon that speaks the Docker Engine API; a shim per container |
-//@ end
+//@ end daemon
 //@ begin build
 //! | build | [`build`] | building images from a Dockerfile: layers from overlay diffs, a cache |
-//@ end
+//@ end build
 //@ begin rootless
 //! | rootless | [`rootless`] | a user namespace, uid and gid maps, subordinate ids |
-//@ end
+//@ end rootless
 
 pub mod cli;
 pub mod container;
@@ -48,35 +48,35 @@ pub mod process;
 //@ begin namespaces
 pub mod init;
 pub mod namespaces;
-//@ end
+//@ end namespaces
 //@ begin rootfs
 pub mod rootfs;
 pub mod state;
-//@ end
+//@ end rootfs
 //@ begin cgroups
 pub mod cgroups;
-//@ end
+//@ end cgroups
 //@ begin images
 pub mod image;
-//@ end
+//@ end images
 //@ begin hardening
 pub mod security;
-//@ end
+//@ end hardening
 //@ begin network
 pub mod network;
-//@ end
+//@ end network
 //@ begin registry
 pub mod registry;
-//@ end
+//@ end registry
 //@ begin oci
 pub mod oci;
-//@ end
+//@ end oci
 //@ begin daemon
 pub mod daemon;
-//@ end
+//@ end daemon
 //@ begin build
 pub mod build;
-//@ end
+//@ end build
 //@ begin rootless
 pub mod rootless;
-//@ end
+//@ end rootless

@@ -11,7 +11,7 @@ use std::io::Read;
 //@ exercise namespaces imports
 use nix::sched::{CloneFlags, unshare};
 use nix::unistd::sethostname;
-//@ end
+//@ end namespaces imports
 
 /// A container's id: 12 random hex digits, as Docker's short ids. It names the container's
 /// hostname (unless `--hostname` is given), and in later chapters its cgroup and directories.
@@ -63,7 +63,7 @@ pub fn new_pid_namespace_for_children() -> Result<()> {
     unshare(CloneFlags::CLONE_NEWPID).context("unshare(CLONE_NEWPID): creating a PID namespace")
     //@ stub
     //| todo!("chapter {chapter}, `new_pid_namespace_for_children`: make the children that minibox forks from now on start in a new PID namespace; `cargo xtask hint namespaces new_pid_namespace_for_children` helps (book: Chapter {chapter}, \"PID namespaces\")")
-    //@ end
+    //@ end namespaces new_pid_namespace_for_children
 }
 // ANCHOR_END: pid_namespace
 
@@ -85,12 +85,12 @@ pub fn restore_pid_namespace_for_children(own: &std::fs::File) -> Result<()> {
     if crate::rootless::active() {
         return Ok(());
     }
-    //@ end
+    //@ end rootless
     nix::sched::setns(own, nix::sched::CloneFlags::CLONE_NEWPID)
         .context("setns(CLONE_NEWPID): back to minibox's own PID namespace for its children")
 }
 
-//@ end
+//@ end network
 // ANCHOR: enter
 /// In the child, between fork and exec: move into new UTS and IPC namespaces, then give the
 /// container its hostname. Only the new UTS namespace changes; the host keeps its name.
@@ -103,7 +103,7 @@ pub fn enter(hostname: &str) -> Result<()> {
     //@ stub
     //| let _ = hostname;
     //| todo!("chapter {chapter}, `enter`: give this process a hostname and IPC objects of its own, and set the hostname; `cargo xtask hint namespaces enter` helps (book: Chapter {chapter}, \"UTS and IPC namespaces\")")
-    //@ end
+    //@ end namespaces enter
 }
 // ANCHOR_END: enter
 
@@ -128,4 +128,4 @@ mod tests {
         }
     }
 }
-//@ end
+//@ end namespaces

@@ -17,7 +17,7 @@ use nix::sys::signal::kill;
 use nix::sys::wait::WaitPidFlag;
 use nix::unistd::{ForkResult, execve, fork, pipe2};
 use std::ffi::CString;
-//@ end
+//@ end process imports
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -90,7 +90,7 @@ pub fn spawn(command: &Command, setup: impl FnOnce() -> Result<()>) -> Result<Ch
     //@ stub
     //| let _ = (command, setup);
     //| todo!("chapter {chapter}, `spawn`: start a child process that runs `child_main`, and return a `Child` for it; `cargo xtask hint process spawn` helps (book: Chapter {chapter}, \"Fork and exec\")")
-    //@ end
+    //@ end process spawn
 }
 // ANCHOR_END: spawn
 
@@ -256,7 +256,7 @@ pub fn exec(command: &Command) -> CodedError {
     //@ stub
     //| let _ = command;
     //| todo!("chapter {chapter}, `exec`: replace this process with the command; if that fails, return why, with the shell's exit code; `cargo xtask hint process exec` helps (book: Chapter {chapter}, \"Fork and exec\")")
-    //@ end
+    //@ end process exec
 }
 // ANCHOR_END: exec
 
@@ -309,7 +309,7 @@ pub fn find_program(program: &str, path: &str) -> Result<PathBuf, CodedError> {
 fn c_strings(strings: &[String]) -> Result<Vec<CString>, std::ffi::NulError> {
     strings.iter().map(|s| CString::new(s.as_bytes())).collect()
 }
-//@ end
+//@ end process c_strings
 
 impl Child {
     /// Wait until the child's command is running. The report pipe closes after the child's
@@ -355,7 +355,7 @@ pub fn wait_for_exit(child: Pid) -> Result<WaitStatus> {
     let signals = supervised_signals();
     //@ begin namespaces
     let mut stop_requests = 0;
-    //@ end
+    //@ end namespaces
     loop {
         let signal = signals.wait().context("waiting for signals")?;
         if signal == Signal::SIGCHLD {
@@ -374,10 +374,10 @@ pub fn wait_for_exit(child: Pid) -> Result<WaitStatus> {
         } else {
             signal
         };
-        //@ end
+        //@ end namespaces
         //@ until namespaces
         //| let forwarded = signal;
-        //@ end
+        //@ end namespaces
         match kill(child, forwarded) {
             Ok(()) | Err(Errno::ESRCH) => {} // ESRCH: it has just exited; SIGCHLD will follow
             Err(errno) => return Err(errno).context("forwarding a signal"),
@@ -386,7 +386,7 @@ pub fn wait_for_exit(child: Pid) -> Result<WaitStatus> {
     //@ stub
     //| let _ = child;
     //| todo!("chapter {chapter}, `wait_for_exit`: wait until the child ends, passing on every signal minibox receives meanwhile; `cargo xtask hint process wait_for_exit` helps (book: Chapter {chapter}, \"Waiting, and passing signals on\")")
-    //@ end
+    //@ end process wait_for_exit
 }
 // ANCHOR_END: wait
 
@@ -403,7 +403,7 @@ pub fn exit_code(status: WaitStatus) -> i32 {
     //@ stub
     //| let _ = status;
     //| todo!("chapter {chapter}, `exit_code`: turn how the child ended into the exit code a shell would report; `cargo xtask hint process exit_code` helps (book: Chapter {chapter}, \"Exit statuses\")")
-    //@ end
+    //@ end process exit_code
 }
 // ANCHOR_END: exit_code
 

@@ -7,7 +7,7 @@
 
 //@ begin images
 use crate::image::overlay::Overlay;
-//@ end
+//@ end images
 use anyhow::{Context, Result, bail};
 use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, unshare};
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use nix::mount::{MntFlags, umount2};
 use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{chdir, pivot_root};
-//@ end
+//@ end rootfs imports
 
 /// How the container's root filesystem is set up.
 #[derive(Clone, Debug)]
@@ -32,7 +32,7 @@ pub struct Rootfs {
     pub overlay: Option<Overlay>,
     /// Where the command starts: the image's working directory.
     pub workdir: PathBuf,
-    //@ end
+    //@ end images
 }
 
 impl Rootfs {
@@ -44,7 +44,7 @@ impl Rootfs {
             //@ begin images
             overlay: None,
             workdir: PathBuf::from("/"),
-            //@ end
+            //@ end images
         }
     }
 }
@@ -103,21 +103,21 @@ pub fn enter(rootfs: &Rootfs) -> Result<()> {
     if let Some(overlay) = &rootfs.overlay {
         overlay.mount_on(&rootfs.dir)?;
     }
-    //@ end
+    //@ end images
     //@ begin rootless
     let host_devices = crate::rootless::before_pivot(&rootfs.dir, &DEVICES)?;
-    //@ end
+    //@ end rootless
     pivot_into(&rootfs.dir)?;
     mount_proc_and_sys()?;
     populate_dev()?;
     //@ begin rootless
     crate::rootless::bind_host_devices(host_devices)?;
-    //@ end
+    //@ end rootless
     //@ begin images
     std::fs::create_dir_all(&rootfs.workdir)
         .and_then(|()| std::env::set_current_dir(&rootfs.workdir))
         .with_context(|| format!("entering the working directory {}", rootfs.workdir.display()))?;
-    //@ end
+    //@ end images
     if rootfs.read_only {
         remount_root_read_only()?;
     }
@@ -147,7 +147,7 @@ pub fn prepare_new_root(new_root: &Path) -> Result<()> {
     //@ stub
     //| let _ = new_root;
     //| todo!("chapter {chapter}, `prepare_new_root`: make the new root ready for pivot_root, without any mount change reaching the host; `cargo xtask hint rootfs prepare_new_root` helps (book: Chapter {chapter}, \"Preparing the new root\")")
-    //@ end
+    //@ end rootfs prepare_new_root
 }
 // ANCHOR_END: prepare_new_root
 
@@ -166,7 +166,7 @@ pub fn pivot_into(new_root: &Path) -> Result<()> {
     //@ stub
     //| let _ = new_root;
     //| todo!("chapter {chapter}, `pivot_into`: make the new root this mount namespace's `/`, with nothing of the host's left reachable; `cargo xtask hint rootfs pivot_into` helps (book: Chapter {chapter}, \"pivot_root, not chroot\")")
-    //@ end
+    //@ end rootfs pivot_into
 }
 // ANCHOR_END: pivot_into
 
@@ -184,7 +184,7 @@ pub fn mount_proc_and_sys() -> Result<()> {
     Ok(())
     //@ stub
     //| todo!("chapter {chapter}, `mount_proc_and_sys`: give the container a /proc of its own and a read-only /sys, both safe to expose; `cargo xtask hint rootfs mount_proc_and_sys` helps (book: Chapter {chapter}, \"/proc, /dev and /sys\")")
-    //@ end
+    //@ end rootfs mount_proc_and_sys
 }
 // ANCHOR_END: mount_proc_and_sys
 
@@ -209,7 +209,7 @@ pub fn remount_root_read_only() -> Result<()> {
     mount(None::<&str>, "/", None::<&str>, flags, None::<&str>).context("remounting / read-only")
     //@ stub
     //| todo!("chapter {chapter}, `remount_root_read_only`: make the container's root filesystem read-only; `cargo xtask hint rootfs remount_root_read_only` helps (book: Chapter {chapter}, \"/proc, /dev and /sys\")")
-    //@ end
+    //@ end rootfs remount_root_read_only
 }
 // ANCHOR_END: remount_read_only
 
@@ -234,7 +234,7 @@ pub fn populate_dev() -> Result<()> {
         if crate::rootless::active() {
             break; // no mknod in a user namespace: the rootless chapter binds the host's instead
         }
-        //@ end
+        //@ end rootless
         let path = format!("/dev/{name}");
         mknod(path.as_str(), SFlag::S_IFCHR, Mode::from_bits_truncate(0o666), makedev(major, minor))
             .with_context(|| format!("mknod {path}"))?;
@@ -286,4 +286,4 @@ mod tests {
         assert!(format!("{error:#}").starts_with("--rootfs /no/such/rootfs: no such directory"), "{error:#}");
     }
 }
-//@ end
+//@ end rootfs

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 //@ exercise rootless imports
 use nix::sched::{CloneFlags, unshare};
-//@ end
+//@ end rootless imports
 
 /// Set once minibox runs inside a user namespace of its own: the steps that differ (cgroups,
 /// `/dev`) ask [`active`].
@@ -87,7 +87,7 @@ pub fn subordinate_range(contents: &str, user: &str, uid: u32) -> Option<IdRange
     //@ stub
     //| let _ = (contents, user, uid);
     //| todo!("chapter {chapter}, `subordinate_range`: find the user's line in /etc/subuid's format and read its range; `cargo xtask hint rootless subordinate_range` helps (book: Chapter {chapter}, \"Subordinate ids\")")
-    //@ end
+    //@ end rootless subordinate_range
 }
 // ANCHOR_END: subordinate_range
 
@@ -104,7 +104,7 @@ pub fn id_map(own: u32, subordinate: Option<IdRange>) -> Vec<[u32; 3]> {
     //@ stub
     //| let _ = (own, subordinate);
     //| todo!("chapter {chapter}, `id_map`: the map's lines: who is root inside, and who the other ids are; `cargo xtask hint rootless id_map` helps (book: Chapter {chapter}, \"The map\")")
-    //@ end
+    //@ end rootless id_map
 }
 // ANCHOR_END: id_map
 
@@ -167,7 +167,7 @@ pub fn write_single_id_maps(pid: Pid, uid: u32, gid: u32) -> Result<()> {
     //@ stub
     //| let _ = (pid, uid, gid);
     //| todo!("chapter {chapter}, `write_single_id_maps`: write the uid and gid maps of one id each, in an order the kernel accepts; `cargo xtask hint rootless write_single_id_maps` helps (book: Chapter {chapter}, \"One id, no helper\")")
-    //@ end
+    //@ end rootless write_single_id_maps
 }
 // ANCHOR_END: write_single_id_maps
 
@@ -276,7 +276,7 @@ pub fn enter_user_namespace(plan: &Plan) -> Result<()> {
     //| // use nix::sched::{CloneFlags, unshare};
     //| let _ = plan;
     //| todo!("chapter {chapter}, `enter_user_namespace`: make a user namespace for minibox and have its ids mapped from outside; `cargo xtask hint rootless enter_user_namespace` helps (book: Chapter {chapter}, \"Taking turns\")")
-    //@ end
+    //@ end rootless enter_user_namespace
 }
 // ANCHOR_END: enter_user_namespace
 
@@ -462,4 +462,4 @@ mod tests {
         assert!(!user_namespaces_refused(&other.unwrap_err()));
     }
 }
-//@ end
+//@ end rootless

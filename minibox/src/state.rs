@@ -14,11 +14,11 @@ pub struct StateDir {
     /// Where minibox keeps its state.
     //@ until rootless
     //| #[arg(long = "root", env = "MINIBOX_ROOT", default_value = "/var/lib/minibox", value_name = "DIR")]
-    //@ end
+    //@ end rootless
     //@ begin rootless
     // The default for an ordinary user is theirs: ~/.local/share/minibox (the rootless chapter).
     #[arg(long = "root", env = "MINIBOX_ROOT", default_value_os_t = crate::rootless::default_state_dir(), value_name = "DIR")]
-    //@ end
+    //@ end rootless
     pub dir: PathBuf,
 }
 
@@ -211,4 +211,4 @@ mod tests {
         assert!(!maker_is_gone("no-pid-here"));
     }
 }
-//@ end
+//@ end rootfs

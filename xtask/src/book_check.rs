@@ -546,12 +546,12 @@ pub fn spawn() {
     let (read, write) = pipe2(OFlag::O_CLOEXEC)?;
     //@ begin 2
     let later_chapter_line = 1 + 2 + 3;
-    //@ end
+    //@ end 2
     // a comment that explains the reference
     Ok(())
     //@ stub
     //| todo!(\"chapter 1, `spawn`: fork (book: Chapter 1)\")
-    //@ end
+    //@ end 1 spawn
 }
 // ANCHOR_END: spawn
 // ANCHOR: given

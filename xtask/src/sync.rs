@@ -633,7 +633,7 @@ mod tests {
             std::fs::write(root.join(path), text).unwrap();
         };
         file("minibox/Cargo.toml", "[package]\nname = \"minibox\"\n");
-        file("minibox/src/lib.rs", "//@ begin process\npub fn f() {}\n//@ end\n");
+        file("minibox/src/lib.rs", "//@ begin process\npub fn f() {}\n//@ end process\n");
         let profile = "{ \"defaultAction\": \"SCMP_ACT_ERRNO\" }\n";
         file("minibox/seccomp/default.json", profile);
         file("minibox/target/debug/junk", "build output");

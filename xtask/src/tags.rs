@@ -9,7 +9,7 @@
 //! //@ stub             (inside an exercise) what chapter C's starter has instead, as `//|` lines
 //! //@ until C          lines that exist before chapter C only (code a later chapter replaces),
 //!                      kept as `//|` lines so that the finished runtime does not compile them
-//! //@ end              closes the innermost open tag
+//! //@ end C [NAME]     closes the innermost open tag, named as it was opened
 //! ```
 //!
 //! C is a chapter's slug from `chapters.txt` (`//@ begin cgroups`), never its number, so that a
@@ -18,6 +18,12 @@
 //! `//| `, indented like the comment; in a stub, `{chapter}` is written as the exercise's chapter
 //! number (for the `todo!` message's citation). A file whose snapshot would be empty is not
 //! written at all, so a module that a chapter introduces is wrapped in `begin C`.
+//!
+//! An `end` repeats what it closes (`//@ end rootfs`, `//@ end network connect_to_bridge`), so that
+//! a region's extent can be read without counting, and a misplaced `end` is an error at its line.
+//! An `end` may not fall inside or right after a doc comment that its region did not open in:
+//! the comment belongs to the item below it, and a region of code that takes the comment with
+//! it hides where it really ends (tag the comment on its own).
 
 use std::fmt;
 
@@ -69,6 +75,15 @@ enum Region {
 }
 
 impl Region {
+    /// The tag that opens it.
+    fn kind(&self) -> &'static str {
+        match self {
+            Region::Begin(_) => "begin",
+            Region::Exercise { .. } => "exercise",
+            Region::Until(_) => "until",
+        }
+    }
+
     /// The chapter from which the lines of this region can appear.
     fn first_chapter(&self) -> u32 {
         match self {
@@ -128,7 +143,14 @@ impl TaggedFile {
         let code = format!("{leader}|");
         let err = |line: usize, message: String| TagError { file: name.to_string(), line, message };
 
-        let mut open: Vec<(Region, usize)> = Vec::new();
+        // The open regions, with their line and the words their `end` must repeat.
+        let mut open: Vec<(Region, usize, Vec<String>)> = Vec::new();
+        let all: Vec<&str> = source.lines().collect();
+        let is_doc = |index: usize| {
+            all.get(index)
+                .map(|l| l.trim_start())
+                .is_some_and(|l| l.starts_with("///") || l.starts_with("//!"))
+        };
         let mut lines = Vec::new();
         let mut exercises = Vec::new();
 
@@ -149,7 +171,7 @@ impl TaggedFile {
                         )),
                     }
                 };
-                let enclosing = open.last().map(|(region, _)| region.clone());
+                let enclosing = open.last().map(|(region, _, _)| region.clone());
                 if enclosing.as_ref().is_some_and(Region::holds_commented_code)
                     && !matches!(words.first(), Some(&"end") | Some(&"stub"))
                 {
@@ -177,7 +199,7 @@ impl TaggedFile {
                         if words.len() > if words[0] == "exercise" { 3 } else { 2 } {
                             return Err(err(number, format!("unexpected words after `{}`", words[0])));
                         }
-                        if let Some(outer) = open.iter().map(|(r, _)| r.first_chapter()).max() {
+                        if let Some(outer) = open.iter().map(|(r, _, _)| r.first_chapter()).max() {
                             let starts = match region {
                                 Region::Until(n) => n.saturating_sub(1),
                                 ref other => other.first_chapter(),
@@ -193,21 +215,41 @@ impl TaggedFile {
                                 ));
                             }
                         }
-                        open.push((region, number));
+                        let closing = words[1..].iter().map(|w| w.to_string()).collect();
+                        open.push((region, number, closing));
                     }
                     Some("stub") => match open.last_mut() {
-                        Some((Region::Exercise { in_stub, .. }, _)) if !*in_stub => *in_stub = true,
-                        Some((Region::Exercise { .. }, _)) => {
+                        Some((Region::Exercise { in_stub, .. }, _, _)) if !*in_stub => *in_stub = true,
+                        Some((Region::Exercise { .. }, _, _)) => {
                             return Err(err(number, "a second `stub` in one exercise".into()));
                         }
                         _ => return Err(err(number, "`stub` outside an `exercise`".into())),
                     },
                     Some("end") => {
-                        if words.len() > 1 {
-                            return Err(err(number, "`end` takes no arguments".into()));
-                        }
-                        if open.pop().is_none() {
+                        let Some((region, opened, closing)) = open.pop() else {
                             return Err(err(number, "`end` with no open tag".into()));
+                        };
+                        let kind = region.kind();
+                        if words[1..] != closing.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+                            let wanted = closing.join(" ");
+                            return Err(err(
+                                number,
+                                format!(
+                                    "this `end` closes `{kind} {wanted}` (line {opened}): write `end {wanted}`"
+                                ),
+                            ));
+                        }
+                        // A doc comment belongs to the item below it: a region that ends right
+                        // after one has cut it from its item.
+                        if is_doc(index - 1) && !is_doc(opened) {
+                            return Err(err(
+                                number,
+                                format!(
+                                    "`{kind} {}` (line {opened}) closes inside a doc comment that it did not \
+                                     open in: close it above the comment (tag the comment on its own)",
+                                    closing.join(" ")
+                                ),
+                            ));
                         }
                     }
                     Some(other) => {
@@ -221,7 +263,7 @@ impl TaggedFile {
                 continue;
             }
 
-            let regions: Vec<Region> = open.iter().map(|(r, _)| r.clone()).collect();
+            let regions: Vec<Region> = open.iter().map(|(r, _, _)| r.clone()).collect();
             if regions.last().is_some_and(Region::holds_commented_code) && !trimmed.starts_with(&code) {
                 return Err(err(
                     number,
@@ -231,13 +273,8 @@ impl TaggedFile {
             lines.push(Line { regions, text: text.to_string() });
         }
 
-        if let Some((region, line)) = open.last() {
-            let what = match region {
-                Region::Begin(_) => "begin",
-                Region::Exercise { .. } => "exercise",
-                Region::Until(_) => "until",
-            };
-            return Err(err(*line, format!("`{what}` is never closed with `end`")));
+        if let Some((region, line, _)) = open.last() {
+            return Err(err(*line, format!("`{}` is never closed with `end`", region.kind())));
         }
         Ok(TaggedFile { name: name.to_string(), lines, exercises })
     }
@@ -332,20 +369,20 @@ mod tests {
 fn always() {}
 //@ begin two
 fn from_two() {}
-//@ end
+//@ end two
 fn run() {
     //@ exercise one run
     real_code();
     //@ begin three
     more_in_three();
-    //@ end
+    //@ end three
     //@ stub
     //| todo!(\"chapter {chapter}: write run\")
-    //@ end
+    //@ end one run
 }
 //@ until three
 //| fn old() {}
-//@ end
+//@ end three
 ";
 
     fn chapters() -> Vec<String> {
@@ -401,14 +438,14 @@ fn run() {
 
     #[test]
     fn a_file_with_nothing_in_a_chapter_is_not_written() {
-        let file = parse("m.rs", "//@ begin four\n//! a module\nfn f() {}\n//@ end\n").unwrap();
+        let file = parse("m.rs", "//@ begin four\n//! a module\nfn f() {}\n//@ end four\n").unwrap();
         assert_eq!(file.cut(Snapshot::Solution(3)), None);
         assert!(file.cut(Snapshot::Solution(4)).is_some());
     }
 
     #[test]
     fn toml_uses_hash_tags() {
-        let file = parse("Cargo.toml", "a = 1\n#@ begin four\nb = 2\n#@ end\n").unwrap();
+        let file = parse("Cargo.toml", "a = 1\n#@ begin four\nb = 2\n#@ end four\n").unwrap();
         assert_eq!(file.cut(Snapshot::Solution(3)).unwrap(), "a = 1\n");
         assert_eq!(file.cut(Snapshot::Solution(4)).unwrap(), "a = 1\nb = 2\n");
     }
@@ -422,25 +459,48 @@ fn run() {
         assert_eq!(error_of("a\n//@ end\n"), "bad.rs:2: `end` with no open tag");
         assert_eq!(error_of("//@ begin\n"), "bad.rs:1: `begin` needs a chapter");
         assert_eq!(
-            error_of("//@ begin 2\n//@ end\n"),
+            error_of("//@ begin 2\n//@ end 2\n"),
             "bad.rs:1: `2` is not a chapter of chapters.txt (one, two, three, four)"
         );
         assert_eq!(error_of("x\n//@ begin two\n"), "bad.rs:2: `begin` is never closed with `end`");
         assert_eq!(error_of("//@ stub\n"), "bad.rs:1: `stub` outside an `exercise`");
         assert!(error_of("//@ frobnicate 2\n").starts_with("bad.rs:1: unknown tag `frobnicate`"));
         assert_eq!(
-            error_of("//@ begin three\n//@ exercise two early\n//@ end\n//@ end\n"),
+            error_of("//@ begin three\n//@ exercise two early\n//@ end two early\n//@ end three\n"),
             "bad.rs:2: this tag is for `two`, inside a region that starts in the later `three`"
         );
-        assert!(error_of("//@ until three\nlive_code();\n//@ end\n").starts_with("bad.rs:2: lines inside"));
+        assert!(
+            error_of("//@ until three\nlive_code();\n//@ end three\n").starts_with("bad.rs:2: lines inside")
+        );
         assert_eq!(
-            error_of("//@ exercise two\n//@ end\n"),
+            error_of("//@ exercise two\n//@ end two\n"),
             "bad.rs:1: `exercise` needs a chapter and a name"
         );
         assert_eq!(
-            error_of("//@ exercise two a\n//@ stub\n//@ stub\n//@ end\n"),
+            error_of("//@ exercise two a\n//@ stub\n//@ stub\n//@ end two a\n"),
             "bad.rs:3: a second `stub` in one exercise"
         );
+        assert_eq!(
+            error_of("//@ begin two\n//@ begin three\nx();\n//@ end two\n//@ end three\n"),
+            "bad.rs:4: this `end` closes `begin three` (line 2): write `end three`"
+        );
+        assert_eq!(
+            error_of("//@ exercise two a\nx();\n//@ end\n"),
+            "bad.rs:3: this `end` closes `exercise two a` (line 1): write `end two a`"
+        );
+    }
+
+    #[test]
+    fn a_region_may_not_close_inside_a_doc_comment_it_did_not_open_in() {
+        let split =
+            "//@ begin two\nfn a() {}\n/// b's first line\n//@ end two\n/// b's second line\nfn b() {}\n";
+        assert_eq!(
+            error_of(split),
+            "bad.rs:4: `begin two` (line 1) closes inside a doc comment that it did not open in: close it above the comment (tag the comment on its own)"
+        );
+        // A region inside one doc comment, adding a paragraph from a later chapter, is fine.
+        let inside = "/// a\n//@ begin two\n/// more, from two\n//@ end two\n/// the rest\nfn a() {}\n";
+        assert!(parse("ok.rs", inside).is_ok(), "a region within one doc comment");
     }
 
     #[test]

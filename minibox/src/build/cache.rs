@@ -11,7 +11,7 @@ use oci_spec::image::Digest;
 use std::path::{Path, PathBuf};
 //@ exercise build imports
 use sha2::{Digest as _, Sha256};
-//@ end
+//@ end build imports
 
 // ANCHOR: cache_key
 /// The cache key of a step: a SHA-256 (`sha256:HEX`) over the parent's key, the instruction and,
@@ -29,7 +29,7 @@ pub fn cache_key(parent: &str, instruction: &str, content: Option<&Digest>) -> S
     //@ stub
     //| let _ = (parent, instruction, content);
     //| todo!("chapter {chapter}, `cache_key`: one digest over everything the step's result depends on; `cargo xtask hint build cache_key` helps (book: Chapter {chapter}, \"The build cache\")")
-    //@ end
+    //@ end build cache_key
 }
 // ANCHOR_END: cache_key
 
@@ -64,4 +64,4 @@ impl Cache {
         std::fs::rename(&temporary, &path).context("recording a build step in the cache")
     }
 }
-//@ end
+//@ end build

@@ -225,4 +225,4 @@ mod tests {
         assert_eq!(inside("./a/../b").unwrap(), PathBuf::from("b"));
     }
 }
-//@ end
+//@ end build

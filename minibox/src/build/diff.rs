@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use tar::{EntryType, Header};
 //@ exercise build imports
 use std::os::unix::fs::FileTypeExt;
-//@ end
+//@ end build imports
 
 // ANCHOR: header_for
 /// The tar entry for one file of an upper directory: its path in the layer and its header.
@@ -63,7 +63,7 @@ pub fn header_for(relative: &Path, metadata: &Metadata, epoch: u64) -> Result<(P
     //@ stub
     //| let _ = (relative, metadata, epoch);
     //| todo!("chapter {chapter}, `header_for`: the tar entry for one file of the upper directory, a whiteout included; `cargo xtask hint build header_for` helps (book: Chapter {chapter}, \"The overlay's diff becomes a layer\")")
-    //@ end
+    //@ end build header_for
 }
 // ANCHOR_END: header_for
 
@@ -167,4 +167,4 @@ pub fn digest_of(path: &Path) -> Result<(Digest, u64)> {
     let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
     blob::copy_hashing(file, std::io::sink())
 }
-//@ end
+//@ end build

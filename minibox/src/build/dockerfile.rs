@@ -84,7 +84,7 @@ pub fn logical_lines(text: &str, escape: char) -> Vec<(usize, String)> {
     //@ stub
     //| let _ = (text, escape);
     //| todo!("chapter {chapter}, `logical_lines`: join continued lines, drop comments and empty lines, keep each line's first number; `cargo xtask hint build logical_lines` helps (book: Chapter {chapter}, \"From text to instructions\")")
-    //@ end
+    //@ end build logical_lines
 }
 // ANCHOR_END: logical_lines
 
@@ -255,4 +255,4 @@ mod tests {
         assert!(escape_character("# escape=x\n").is_err());
     }
 }
-//@ end
+//@ end build

@@ -580,4 +580,4 @@ pub fn save(store: &Store, reference: &Reference, output: &Path) -> Result<Diges
     std::fs::write(&index_path, serde_json::to_vec_pretty(&index)?)?;
     Ok(descriptor.digest().clone())
 }
-//@ end
+//@ end build

@@ -121,7 +121,7 @@ pub fn route(method: &str, path: &str) -> Result<Route, ApiError> {
     //@ stub
     //| let _ = (method, path, VERSION, MIN_VERSION);
     //| todo!("chapter {chapter}, `route`: turn a method and a path into the request's Route; `cargo xtask hint daemon route` helps (book: Chapter {chapter}, \"Routing a request\")")
-    //@ end
+    //@ end daemon route
 }
 // ANCHOR_END: route
 
@@ -164,4 +164,4 @@ fn hex_byte(digits: Option<&[u8]>) -> Option<u8> {
 pub fn flag(query: &std::collections::HashMap<String, String>, key: &str) -> bool {
     query.get(key).is_some_and(|v| matches!(v.as_str(), "1" | "true" | "True"))
 }
-//@ end
+//@ end daemon

@@ -228,4 +228,4 @@ async fn pull(socket: &Path, reference: &str) -> Result<i32> {
     }
     Ok(0)
 }
-//@ end
+//@ end daemon

@@ -149,7 +149,7 @@ pub fn resolve<'a>(known: &'a [Named], query: &str) -> Result<&'a Named, ApiErro
     //@ stub
     //| let _ = (known, query);
     //| todo!("chapter {chapter}, `resolve`: find the container a client means by id, name or the start of an id; `cargo xtask hint daemon resolve` helps (book: Chapter {chapter}, \"Naming a container\")")
-    //@ end
+    //@ end daemon resolve
 }
 // ANCHOR_END: resolve
 
@@ -615,4 +615,4 @@ pub fn inspect(paths: &Paths, container: &Container) -> Value {
         "LogPath": shim::log_path(&dir),
     })
 }
-//@ end
+//@ end daemon

@@ -355,4 +355,4 @@ async fn run_with_terminal(
     let _ = client_write.shutdown().await;
     code
 }
-//@ end
+//@ end daemon

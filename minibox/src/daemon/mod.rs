@@ -1010,4 +1010,4 @@ async fn logs(daemon: &Daemon, name: &str, query: &Query) -> Answer {
     response.headers_mut().insert("Content-Type", HeaderValue::from_static(kind));
     Ok(response)
 }
-//@ end
+//@ end daemon

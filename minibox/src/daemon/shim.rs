@@ -98,7 +98,7 @@ impl LogFile {
         //@ stub
         //| let _ = frame;
         //| todo!("chapter {chapter}, `append` (`LogFile::append`): append the frame, keeping the log under its cap; `cargo xtask hint daemon append` helps (book: Chapter {chapter}, \"Logs with a cap\")")
-        //@ end
+        //@ end daemon append
     }
     // ANCHOR_END: append
 }
@@ -464,4 +464,4 @@ pub fn check_socket_path(path: &Path) -> Result<()> {
     }
     Ok(())
 }
-//@ end
+//@ end daemon

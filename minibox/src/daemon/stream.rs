@@ -30,7 +30,7 @@ pub fn encode_frame(stream: u8, payload: &[u8]) -> Vec<u8> {
     //@ stub
     //| let _ = (stream, payload);
     //| todo!("chapter {chapter}, `encode_frame`: put `payload` in a frame of the multiplexed stream; `cargo xtask hint daemon encode_frame` helps (book: Chapter {chapter}, \"The multiplexed stream\")")
-    //@ end
+    //@ end daemon encode_frame
 }
 // ANCHOR_END: encode_frame
 
@@ -61,7 +61,7 @@ pub fn read_frame(reader: &mut impl Read) -> std::io::Result<Option<(u8, Vec<u8>
     //@ stub
     //| let _ = reader;
     //| todo!("chapter {chapter}, `read_frame`: read one frame of the multiplexed stream; `cargo xtask hint daemon read_frame` helps (book: Chapter {chapter}, \"The multiplexed stream\")")
-    //@ end
+    //@ end daemon read_frame
 }
 // ANCHOR_END: read_frame
 
@@ -158,4 +158,4 @@ pub fn receive_fd(socket: &UnixStream) -> Result<OwnedFd> {
     bail!("the peer sent no file descriptor")
 }
 
-//@ end
+//@ end daemon

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::str::FromStr;
 //@ exercise images imports
 use anyhow::Context;
-//@ end
+//@ end images imports
 
 /// `sha256:<hex>` of some bytes.
 pub fn sha256_of(bytes: &[u8]) -> Digest {
@@ -92,7 +92,7 @@ pub fn verify(path: &Path, digest: &Digest, size: u64) -> Result<()> {
     //@ stub
     //| let _ = (path, digest, size);
     //| todo!("chapter {chapter}, `verify`: check that the file is exactly the blob the descriptor names; `cargo xtask hint images verify` helps (book: Chapter {chapter}, \"Content addressing\")")
-    //@ end
+    //@ end images verify
 }
 // ANCHOR_END: verify
 
@@ -108,4 +108,4 @@ mod tests {
         );
     }
 }
-//@ end
+//@ end images

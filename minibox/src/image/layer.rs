@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 //@ exercise images imports
 use nix::sys::stat::{Mode, SFlag, makedev, mknod};
 use std::path::Component;
-//@ end
+//@ end images imports
 
 /// What to do with whiteout entries: turn them into overlayfs's form (image layers), or keep
 /// them as the plain files they are (an archive that is not a layer).
@@ -204,7 +204,7 @@ pub fn safe_relative_path(path: &Path) -> Result<PathBuf> {
     //@ stub
     //| let _ = path;
     //| todo!("chapter {chapter}, `safe_relative_path`: the entry's path under the root, or an error if it could lead out of it; `cargo xtask hint images safe_relative_path` helps (book: Chapter {chapter}, \"Unpacking layers safely\")")
-    //@ end
+    //@ end images safe_relative_path
 }
 // ANCHOR_END: safe_relative_path
 
@@ -232,7 +232,7 @@ pub fn refuse_symlinks_on_the_way(root: &Path, relative: &Path) -> Result<()> {
     //@ stub
     //| let _ = (root, relative);
     //| todo!("chapter {chapter}, `refuse_symlinks_on_the_way`: refuse the entry if anything on its way under the root is a symbolic link; `cargo xtask hint images refuse_symlinks_on_the_way` helps (book: Chapter {chapter}, \"Unpacking layers safely\")")
-    //@ end
+    //@ end images refuse_symlinks_on_the_way
 }
 // ANCHOR_END: refuse_symlinks
 
@@ -253,7 +253,7 @@ pub fn apply_whiteout(root: &Path, relative: &Path) -> Result<()> {
     //@ stub
     //| let _ = (root, relative);
     //| todo!("chapter {chapter}, `apply_whiteout`: turn an OCI whiteout entry into the form overlayfs understands; `cargo xtask hint images apply_whiteout` helps (book: Chapter {chapter}, \"Whiteouts\")")
-    //@ end
+    //@ end images apply_whiteout
 }
 // ANCHOR_END: whiteout
 
@@ -309,4 +309,4 @@ impl<R: Read> Read for Progress<R> {
         Ok(n)
     }
 }
-//@ end
+//@ end images

@@ -378,14 +378,14 @@ impl Store {
         self.unpack_and_check(&manifest, &config)?;
         self.tag(reference, manifest_descriptor)
     }
-    //@ end
+    //@ end registry
     //@ begin build
 
     /// The state directory this store lives in.
     pub fn state_dir(&self) -> &Path {
         &self.state_dir
     }
-    //@ end
+    //@ end build
 
     /// Unpack every layer (once), and check that the uncompressed layers are the ones the
     /// configuration names (its `rootfs.diff_ids`).
@@ -748,4 +748,4 @@ mod tests {
         assert!(!error.contains('\u{1b}'), "{error}");
     }
 }
-//@ end
+//@ end images

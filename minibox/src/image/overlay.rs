@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 //@ exercise images imports
 use nix::mount::{MsFlags, mount};
-//@ end
+//@ end images imports
 
 /// An overlay mount: `lower` layers (the top one first), read-only; `upper`, where writes go;
 /// `work`, overlayfs's scratch space, on the same filesystem as `upper`.
@@ -31,7 +31,7 @@ impl Overlay {
         )
         //@ stub
         //| todo!("chapter {chapter}, `options` (`Overlay::options`): the overlay's mount options for these layers and this container's directories; `cargo xtask hint images options` helps (book: Chapter {chapter}, \"Copy-on-write with overlayfs\")")
-        //@ end
+        //@ end images options
     }
     // ANCHOR_END: options
 
@@ -46,7 +46,7 @@ impl Overlay {
         //@ stub
         //| let _ = target;
         //| todo!("chapter {chapter}, `mount_on` (`Overlay::mount_on`): mount the overlay at `target`; `cargo xtask hint images mount_on` helps (book: Chapter {chapter}, \"Copy-on-write with overlayfs\")")
-        //@ end
+        //@ end images mount_on
     }
     // ANCHOR_END: mount
 }
@@ -105,4 +105,4 @@ impl Drop for ContainerDirs {
         }
     }
 }
-//@ end
+//@ end images

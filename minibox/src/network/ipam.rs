@@ -146,4 +146,4 @@ mod tests {
         assert_eq!(next_free_address(&taken), None);
     }
 }
-//@ end
+//@ end network

@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 //@ exercise network imports
 use netlink::VethPair;
 use nix::sched::{CloneFlags, unshare};
-//@ end
+//@ end network imports
 use ipam::{GATEWAY, Lease, PREFIX};
 use netlink::Netlink;
 use std::fs::File;
@@ -225,7 +225,7 @@ pub fn new_network_namespace() -> Result<Netlink> {
     Ok(netlink)
     //@ stub
     //| todo!("chapter {chapter}, `new_network_namespace`: give this process a network namespace of its own, with its loopback device up; `cargo xtask hint network new_network_namespace` helps (book: Chapter {chapter}, \"Network namespaces\")")
-    //@ end
+    //@ end network new_network_namespace
 }
 // ANCHOR_END: new_network_namespace
 
@@ -246,7 +246,7 @@ pub fn connect_to_bridge(netlink: &mut Netlink, host_device: &str, pid: u32) -> 
     //@ stub
     //| let _ = (netlink, host_device, pid);
     //| todo!("chapter {chapter}, `connect_to_bridge`: make the veth pair with one end in the container's network namespace and the other on the bridge; `cargo xtask hint network connect_to_bridge` helps (book: Chapter {chapter}, \"A cable between namespaces: veth\")")
-    //@ end
+    //@ end network connect_to_bridge
 }
 // ANCHOR_END: connect_to_bridge
 
@@ -261,7 +261,7 @@ pub fn configure_container_side(netlink: &mut Netlink, address: Ipv4Addr) -> Res
     //@ stub
     //| let _ = (netlink, address);
     //| todo!("chapter {chapter}, `configure_container_side`: give the container's end of the veth pair its address, bring it up, and route everything else through the bridge; `cargo xtask hint network configure_container_side` helps (book: Chapter {chapter}, \"Routes\")")
-    //@ end
+    //@ end network configure_container_side
 }
 // ANCHOR_END: configure_container_side
 
@@ -480,4 +480,4 @@ mod tests {
         assert_eq!(resolv_conf("nameserver 192.168.1.1\n"), "nameserver 192.168.1.1\n");
     }
 }
-//@ end
+//@ end network

@@ -48,7 +48,7 @@ pub fn nat_ruleset(bridge: &str) -> String {
     //@ stub
     //| let _ = bridge;
     //| todo!("chapter {chapter}, `nat_ruleset`: write the nft table that masquerades the containers' outbound traffic and sends published ports on to them; `cargo xtask hint network nat_ruleset` helps (book: Chapter {chapter}, \"NAT and published ports\")")
-    //@ end
+    //@ end network nat_ruleset
 }
 // ANCHOR_END: nat_ruleset
 
@@ -147,4 +147,4 @@ fn nft(script: &str, what: &str) -> Result<()> {
     }
     Ok(())
 }
-//@ end
+//@ end network

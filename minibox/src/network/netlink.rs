@@ -230,4 +230,4 @@ pub fn is_errno(error: &anyhow::Error, errno: i32) -> bool {
         cause.downcast_ref::<std::io::Error>().and_then(std::io::Error::raw_os_error) == Some(errno)
     })
 }
-//@ end
+//@ end network

@@ -283,4 +283,4 @@ pub fn mount_view(target: &Path, paths: &[PathBuf], flags: MsFlags) -> Result<()
     }
     Ok(())
 }
-//@ end
+//@ end oci

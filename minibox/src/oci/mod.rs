@@ -20,7 +20,7 @@ use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
 //@ exercise oci imports
 use std::os::fd::AsRawFd;
-//@ end
+//@ end oci imports
 use std::path::{Path, PathBuf};
 
 /// What `create` was asked.
@@ -299,7 +299,7 @@ pub fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
     //@ stub
     //| let _ = fifo;
     //| todo!("chapter {chapter}, `wait_for_start`: block until `minibox start` releases this process through the exec fifo; `cargo xtask hint oci wait_for_start` helps (book: Chapter {chapter}, \"Holding the process until start\")")
-    //@ end
+    //@ end oci wait_for_start
 }
 // ANCHOR_END: wait_for_start
 
@@ -337,7 +337,7 @@ pub fn release(fifo: &Path, pid: i32, start_time: u64) -> Result<()> {
     //@ stub
     //| let _ = (fifo, pid, start_time);
     //| todo!("chapter {chapter}, `release`: let the container's process through the exec fifo, and mark the container running; `cargo xtask hint oci release` helps (book: Chapter {chapter}, \"Holding the process until start\")")
-    //@ end
+    //@ end oci release
 }
 // ANCHOR_END: release
 
@@ -646,4 +646,4 @@ pub fn log_error(log: &Path, json: bool, message: &str) {
         let _ = writeln!(file, "{line}");
     }
 }
-//@ end
+//@ end oci

@@ -68,7 +68,7 @@ pub fn around(
         become_process()
     }
 }
-//@ end
+//@ end oci
 //@ begin oci
 
 #[cfg(test)]
@@ -86,4 +86,4 @@ mod tests {
         assert!(error.contains("linux.seccomp.archMap"), "{error}");
     }
 }
-//@ end
+//@ end oci

@@ -365,4 +365,4 @@ fn make_devices(root: &Path, spec: &Spec) -> Result<()> {
     }
     Ok(())
 }
-//@ end
+//@ end oci

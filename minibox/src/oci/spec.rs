@@ -131,7 +131,7 @@ pub fn refuse_unhonoured(value: &Value, path: &str, honoured: &[&str]) -> Result
     //@ stub
     //| let _ = (value, path, honoured);
     //| todo!("chapter {chapter}, `refuse_unhonoured`: fail on the first field of `value` that is not honoured, naming it by its JSON path; `cargo xtask hint oci refuse_unhonoured` helps (book: Chapter {chapter}, \"Refusing what minibox does not do\")")
-    //@ end
+    //@ end oci refuse_unhonoured
 }
 // ANCHOR_END: refuse_unhonoured
 
@@ -397,7 +397,7 @@ pub fn example() -> Value {
         }
     })
 }
-//@ end
+//@ end oci
 //@ begin oci
 
 #[cfg(test)]
@@ -415,4 +415,4 @@ mod tests {
         assert!(refuse_unhonoured(&example(), "", HONOURED).is_ok());
     }
 }
-//@ end
+//@ end oci

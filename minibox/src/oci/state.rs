@@ -67,7 +67,7 @@ pub fn check_allowed(operation: Operation, status: Status, force: bool) -> Resul
     //@ stub
     //| let _ = (operation, status, force);
     //| todo!("chapter {chapter}, `check_allowed`: allow each operation only in the statuses of the lifecycle table; `cargo xtask hint oci check_allowed` helps (book: Chapter {chapter}, \"The lifecycle\")")
-    //@ end
+    //@ end oci check_allowed
 }
 // ANCHOR_END: check_allowed
 
@@ -270,4 +270,4 @@ mod tests {
         assert!(start_time(std::process::id() as i32).is_some());
     }
 }
-//@ end
+//@ end oci

@@ -93,4 +93,4 @@ fn send_fd(socket: &UnixStream, fd: &OwnedFd, name: &str) -> Result<()> {
     }
     Ok(())
 }
-//@ end
+//@ end oci

@@ -22,7 +22,7 @@ pub enum Message {
     UserNamespaceMade,
     /// The map helper to minibox: the maps are written.
     IdsMapped,
-    //@ end
+    //@ end rootless
 }
 
 impl Message {
@@ -32,7 +32,7 @@ impl Message {
         //@ begin rootless
         Message::UserNamespaceMade,
         Message::IdsMapped,
-        //@ end
+        //@ end rootless
     ];
 
     fn word(self) -> &'static str {
@@ -42,7 +42,7 @@ impl Message {
             //@ begin rootless
             Message::UserNamespaceMade => "user-namespace-made",
             Message::IdsMapped => "ids-mapped",
-            //@ end
+            //@ end rootless
         }
     }
 }

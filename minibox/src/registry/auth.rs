@@ -65,7 +65,7 @@ pub fn parse_challenge(header: &str) -> Result<Challenge> {
     //@ stub
     //| let _ = header;
     //| todo!("chapter {chapter}, `challenge`: split a WWW-Authenticate challenge into its scheme and its parameters; `cargo xtask hint registry challenge` helps (book: Chapter {chapter}, \"Tokens\")")
-    //@ end
+    //@ end registry challenge
 }
 // ANCHOR_END: challenge
 
@@ -163,4 +163,4 @@ mod tests {
         }
     }
 }
-//@ end
+//@ end registry

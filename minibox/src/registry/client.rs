@@ -303,4 +303,4 @@ mod tests {
         );
     }
 }
-//@ end
+//@ end registry

@@ -37,4 +37,4 @@ pub fn login(state_dir: &Path, registry: &str, credentials: auth::Credentials, i
     client.ping()?;
     auth::save_credentials(state_dir, registry, &credentials)
 }
-//@ end
+//@ end registry

@@ -134,7 +134,7 @@ pub fn choose_manifest(index: &ImageIndex, arch: &Arch) -> Result<Descriptor> {
     //@ stub
     //| let _ = (index, arch, Os::Linux, no_manifest_for);
     //| todo!("chapter {chapter}, `platform`: find the manifest an index lists for Linux on this machine's architecture; `cargo xtask hint registry platform` helps (book: Chapter {chapter}, \"One name, many platforms\")")
-    //@ end
+    //@ end registry platform
 }
 // ANCHOR_END: choose
 
@@ -250,7 +250,7 @@ pub fn receive_blob(
     //@ stub
     //| let _ = (body, file, hasher, received, expected, size, <File as Write>::write_all, blob::digest_from_hasher);
     //| todo!("chapter {chapter}, `receive`: append the body to the file, hashing it, and tell an interrupted transfer from a wrong blob; `cargo xtask hint registry receive` helps (book: Chapter {chapter}, \"Checking while it streams\")")
-    //@ end
+    //@ end registry receive
 }
 // ANCHOR_END: receive
 
@@ -451,4 +451,4 @@ impl Progress {
 pub fn downloads_dir(state_dir: &Path) -> PathBuf {
     state_dir.join("downloads")
 }
-//@ end
+//@ end registry

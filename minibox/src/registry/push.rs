@@ -71,4 +71,4 @@ fn push_blob(client: &Client, store: &Store, blob: &Descriptor) -> Result<bool> 
     }
     Ok(true)
 }
-//@ end
+//@ end registry

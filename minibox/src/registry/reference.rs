@@ -72,7 +72,7 @@ impl RemoteReference {
         //@ stub
         //| let _ = (text, Digest::from_str, blob::check_sha256, DOCKER_HUB, RemoteReference::check);
         //| todo!("chapter {chapter}, `reference`: split a reference into registry, repository and tag or digest, with Docker Hub's defaults; `cargo xtask hint registry reference` helps (book: Chapter {chapter}, \"Names, tags and digests\")")
-        //@ end
+        //@ end registry reference
     }
     // ANCHOR_END: parse
 
@@ -149,4 +149,4 @@ mod tests {
         assert_eq!(local.local_name().unwrap().to_string(), "127.0.0.1:5000/library/busybox:1.36");
     }
 }
-//@ end
+//@ end registry

@@ -13,7 +13,7 @@
 use anyhow::{Context, Result, bail};
 //@ exercise hardening imports
 use nix::errno::Errno;
-//@ end
+//@ end hardening imports
 
 /// The capability names, by number (capabilities(7), `linux/capability.h`).
 pub const NAMES: [&str; 41] = [
@@ -242,7 +242,7 @@ pub fn drop_capabilities(keep: u64) -> Result<()> {
     //@ stub
     //| let _ = keep;
     //| todo!("chapter {chapter}, `drop_capabilities`: keep only the capabilities in `keep`, in all five sets, so that no execve brings one back; `cargo xtask hint hardening drop_capabilities` helps (book: Chapter {chapter}, \"Capabilities\")")
-    //@ end
+    //@ end hardening drop_capabilities
 }
 // ANCHOR_END: drop_capabilities
 
@@ -264,4 +264,4 @@ mod tests {
         assert!(parse(&["SYS_EVERYTHING".into()]).is_err());
     }
 }
-//@ end
+//@ end hardening

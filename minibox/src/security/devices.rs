@@ -192,4 +192,4 @@ mod tests {
         }
     }
 }
-//@ end
+//@ end hardening

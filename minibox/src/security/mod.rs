@@ -64,7 +64,7 @@ pub fn apply(options: &Options) -> Result<()> {
     //@ stub
     //| let _ = options;
     //| todo!("chapter {chapter}, `apply`: take away, in an order that works, what root inside the container must not have; `cargo xtask hint hardening apply` helps (book: Chapter {chapter}, \"Putting it in order\")")
-    //@ end
+    //@ end hardening apply
 }
 // ANCHOR_END: apply
 
@@ -88,4 +88,4 @@ pub fn set_dumpable(dumpable: bool) -> Result<()> {
     }
     Ok(())
 }
-//@ end
+//@ end hardening

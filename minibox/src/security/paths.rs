@@ -10,7 +10,7 @@ use nix::sys::statvfs::{FsFlags, statvfs};
 use std::path::Path;
 //@ exercise hardening imports
 use std::io::ErrorKind;
-//@ end
+//@ end hardening imports
 
 /// Paths hidden from the container (runc's and Docker's default list): files become
 /// `/dev/null`, directories an empty read-only tmpfs.
@@ -65,7 +65,7 @@ pub fn mask_path(path: &Path) -> Result<()> {
     //@ stub
     //| let _ = path;
     //| todo!("chapter {chapter}, `mask_path`: hide `path` (a file or a directory) so that nothing can be read from or written into it; `cargo xtask hint hardening mask_path` helps (book: Chapter {chapter}, \"Masked and read-only paths\")")
-    //@ end
+    //@ end hardening mask_path
 }
 // ANCHOR_END: mask_path
 
@@ -110,4 +110,4 @@ pub fn close_device_paths() -> Result<()> {
     remount_adding(Path::new("/dev"), MsFlags::MS_RDONLY)
 }
 // ANCHOR_END: close_device_paths
-//@ end
+//@ end hardening

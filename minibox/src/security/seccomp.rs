@@ -391,7 +391,7 @@ pub fn filters(kept: u64) -> Result<Filters> {
 pub fn install(kept: u64) -> Result<()> {
     load(&filters(kept)?)
 }
-//@ end
+//@ end hardening
 //@ begin hardening
 
 #[cfg(test)]
@@ -461,4 +461,4 @@ mod tests {
         assert!(compile(&bad_op).is_err(), "an unknown operator is refused");
     }
 }
-//@ end
+//@ end hardening

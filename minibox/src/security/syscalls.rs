@@ -386,4 +386,4 @@ pub const X86_64: &[(&str, i64)] = &[
     ("write", 1),
     ("writev", 20),
 ];
-//@ end
+//@ end hardening

@@ -3,7 +3,7 @@
     let signals = supervised_signals();
     //@ begin namespaces
     let mut stop_requests = 0;
-    //@ end
+    //@ end namespaces
     loop {
         let signal = signals.wait().context("waiting for signals")?;
         if signal == Signal::SIGCHLD {
@@ -18,10 +18,10 @@
         //@ begin namespaces
         stop_requests += 1;
         let forwarded = if stop_requests > 1 { Signal::SIGKILL } else { signal };
-        //@ end
+        //@ end namespaces
         //@ until namespaces
         //| let forwarded = signal;
-        //@ end
+        //@ end namespaces
         match kill(child, forwarded) {
             Ok(()) | Err(Errno::ESRCH) => {}
             Err(errno) => return Err(errno).context("forwarding a signal"),

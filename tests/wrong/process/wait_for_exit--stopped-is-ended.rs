@@ -3,7 +3,7 @@
     let signals = supervised_signals();
     //@ begin namespaces
     let mut stop_requests = 0;
-    //@ end
+    //@ end namespaces
     loop {
         let signal = signals.wait().context("waiting for signals")?;
         if signal == Signal::SIGCHLD {
@@ -19,10 +19,10 @@
         } else {
             signal
         };
-        //@ end
+        //@ end namespaces
         //@ until namespaces
         //| let forwarded = signal;
-        //@ end
+        //@ end namespaces
         match kill(child, forwarded) {
             Ok(()) | Err(Errno::ESRCH) => {}
             Err(errno) => return Err(errno).context("forwarding a signal"),
