@@ -93,7 +93,16 @@ fn a_bridged_container_reaches_the_bridge_and_another_container_with_an_address_
     let host = TestHost::new();
     let sandbox = Sandbox::new().in_test_host(&host);
     // The first container on a fresh bridge gets its first free address, 10.77.0.2.
-    let first = sandbox.start(&["run", "--", "sh", "-c", "ip -o -4 addr show dev eth0; nc -l -p 7000"]);
+    // busybox's `nc -l` ends once its stdin and the connection are both at their end, and the
+    // test's stdin is empty: under load the line could come after that, lost though the sender
+    // said "sent". A fifo opened read-write is a stdin that never ends.
+    let first = sandbox.start(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "ip -o -4 addr show dev eth0; mkfifo /tmp/stdin && nc -l -p 7000 <>/tmp/stdin",
+    ]);
     let (first, _) = first.expect_process(|p| p.command == "nc", "the first container's `nc -l`", VETH);
     let second = sandbox.run(&[
         "run",
