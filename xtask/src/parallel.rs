@@ -115,17 +115,17 @@ pub fn run_all<J: Sync, R: Send>(
         .collect()
 }
 
-/// How many jobs run at once: `MINIBOX_VERIFY_JOBS`, or by default the machine's cores. On a
-/// 2-core machine that is the wrong variants' chain beside the rest, one test binary at a time:
-/// with three at once under a load of 5 to 11 (other builds beside it), 5 of about 1300 graded
-/// tests failed on their time limits, so more is for machines with cores to spare.
+/// How many jobs run at once: `MINIBOX_VERIFY_JOBS`, by default 1 (one after another, as
+/// before). Two at once is faster but not yet sound: in CI, a leak check of one test binary took
+/// a process of a wrong variant's run (beside it) for its own, and a variant's test met the other
+/// run's network test; the design's contract that test runs never meet does not hold yet.
 pub fn workers() -> Result<usize> {
     match std::env::var("MINIBOX_VERIFY_JOBS") {
         Ok(text) => match text.parse::<usize>() {
             Ok(n) if n > 0 => Ok(n),
             _ => bail!("MINIBOX_VERIFY_JOBS={text}: expected a number of jobs, 1 or more"),
         },
-        Err(_) => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+        Err(_) => Ok(1),
     }
 }
 
